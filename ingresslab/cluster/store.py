@@ -255,6 +255,10 @@ class Store:
         """In-process controllers: called synchronously after every write (schedule work, do not write back here)."""
         self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
     def watch(self, key: str, namespace: str | None = None, *, since: str | None = None,
               labels: LabelSelector | None = None, fields: FieldSelector | None = None) -> Watch:
         """Start a watch. With no version (or "0"), existing objects arrive first as synthetic ADDED events;

@@ -1,0 +1,146 @@
+"""The `ingresslab` command: start, inspect and stop the lab from a terminal.
+
+    ingresslab up          start the lab for this home (or reuse the running one); exits 0 only when ready
+    ingresslab down        stop it (no process, no port left)
+    ingresslab status      what runs where (`--json` for scripts)
+    ingresslab kubeconfig  the path to give kubectl: `export KUBECONFIG=$(ingresslab kubeconfig)`
+    ingresslab iptables    the nat table kube-proxy's iptables mode would program for the current Services
+    ingresslab reset       stop the lab and wipe its state
+
+`--home DIR` or `$INGRESSLAB_HOME` choose the state directory (default ~/.ingresslab).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+
+from . import home as homes
+from .lab import Lab, LabError, stop
+
+
+def _say(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def cmd_up(args) -> int:
+    start = time.monotonic()
+    print(f"Starting the lab in {homes.resolve_home(args.home)} …", file=sys.stderr, flush=True)
+    lab = Lab.up(args.home, progress=_say)
+    state = homes.read_state(lab.home) or {}
+    print(f"Ready in {time.monotonic() - start:.1f} s. API {state.get('api')}", file=sys.stderr)
+    for node in state.get("nodes", []):
+        print(f"  node {node['name']:8} {node['ip']}", file=sys.stderr)
+    print(f"Use kubectl with:  export KUBECONFIG={lab.kubeconfig_path}", file=sys.stderr)
+    return 0
+
+
+def cmd_down(args) -> int:
+    was = stop(args.home)
+    print("Lab stopped." if was else "No lab was running for this home.", file=sys.stderr)
+    return 0
+
+
+def _running_state(args) -> dict | None:
+    state = homes.read_state(homes.resolve_home(args.home))
+    if state and homes.pid_alive(state.get("pid")):
+        return state
+    return None
+
+
+def cmd_status(args) -> int:
+    where = homes.resolve_home(args.home)
+    state = _running_state(args)
+    if state is None:
+        if args.json:
+            print(json.dumps({"running": False, "home": str(where)}))
+        else:
+            print(f"No lab is running for {where}. Start one with: ingresslab up")
+        return 3
+    out = {"running": True, "home": str(where), "kubeconfig": state.get("kubeconfig"), "api": state.get("api"),
+           "pid": state.get("pid"), "phase": state.get("phase"), "slot": state.get("slot"),
+           "nodes": state.get("nodes", [])}
+    for extra in ("ingress",):
+        if extra in state:
+            out[extra] = state[extra]
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"Lab running (pid {out['pid']}, {out['phase']}) in {where}")
+    print(f"  API         {out['api']}")
+    print(f"  kubeconfig  {out['kubeconfig']}")
+    for node in out["nodes"]:
+        print(f"  node        {node['name']} {node['ip']}")
+    return 0
+
+
+def cmd_kubeconfig(args) -> int:
+    state = _running_state(args)
+    path = (state or {}).get("kubeconfig") or str(homes.resolve_home(args.home) / "kubeconfig")
+    print(path)
+    return 0 if state else 3
+
+
+def cmd_iptables(args) -> int:
+    state = _running_state(args)
+    if state is None:
+        print("No lab is running; start one with: ingresslab up", file=sys.stderr)
+        return 3
+    lab = Lab.up(args.home)
+    print(lab.iptables(node=args.node), end="")
+    return 0
+
+
+def cmd_reset(args) -> int:
+    where = homes.resolve_home(args.home)
+    stop(args.home)
+    if where.exists():
+        for name in ("cluster.db", "cluster.db-wal", "cluster.db-shm", "state.json", "kubeconfig"):
+            (where / name).unlink(missing_ok=True)
+        for sub in ("logs", "nginx"):
+            shutil.rmtree(where / sub, ignore_errors=True)
+    print(f"Lab state in {where} wiped. Start afresh with: ingresslab up", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingresslab", description="A small, real Kubernetes lab for Service, "
+                                     "NodePort and Ingress.")
+    home_help = "state directory (default: $INGRESSLAB_HOME or ~/.ingresslab)"
+    parser.add_argument("--home", help=home_help)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    add("up", cmd_up, "start the lab (or reuse the running one)")
+    add("down", cmd_down, "stop the lab")
+    add("status", cmd_status, "what is running").add_argument("--json", action="store_true")
+    add("kubeconfig", cmd_kubeconfig, "print the kubeconfig path")
+    add("iptables", cmd_iptables, "the nat rules kube-proxy would program").add_argument(
+        "--node", default=None, help="node name (default: the first node)")
+    add("reset", cmd_reset, "stop the lab and wipe its state")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Sub-commands accept --home after their name too (`ingresslab up --home X`).
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"ingresslab: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,654 @@
+"""The Kubernetes REST API over HTTP, on a loopback port: what `kubectl` and the `kubernetes` client talk to.
+
+One tornado handler parses every URL into (resource, namespace, name, subresource) and dispatches on the verb. The
+write path mirrors a real API server's: decode → convert (old Ingress versions) → defaults → validation → admission
+(validators and mutators registered by the layers above, e.g. the Ingress controller's checks and the Service IP
+allocator) → store. Every failure is an `ApiError`, answered as a Status object.
+
+Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `tables.py` (`kubectl get`
+columns), `patch.py` (the three patch types), `defaults.py`/`validation.py` (built-in rules), `conversion.py`.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import hmac
+import json
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import AsyncIterator, Callable, Protocol
+
+import tornado.web
+import yaml
+from tornado.iostream import StreamClosedError
+
+from . import conversion, defaults, discovery, errors, patch, tables, validation
+from .errors import ApiError, Cause
+from .resources import RESOURCES, Resource, lookup, storage_resource
+from .selectors import FieldSelector, LabelSelector
+from .store import Store
+
+MAX_BODY = 3 * 1024 * 1024
+JSON = "application/json"
+WATCH_DEFAULT_TIMEOUT = 1800
+
+
+# ----------------------------------------------------------------------------------------------- admission
+class Validator(Protocol):
+    def __call__(self, operation: str, obj: dict, old: dict | None) -> list[Cause]: ...
+
+
+class Mutator(Protocol):
+    def __call__(self, operation: str, obj: dict, old: dict | None) -> dict: ...
+
+
+@dataclass
+class Admission:
+    """Hooks the layers above plug into the write path, by resource key (`services`, `ingresses.networking.k8s.io`).
+
+    Validators return causes (any cause → 422); mutators return the object to store and may raise ApiError.
+    The Ingress controller registers its validation here, as ingress-nginx registers its admission webhook."""
+
+    validators: dict[str, list[Validator]] = field(default_factory=dict)
+    mutators: dict[str, list[Mutator]] = field(default_factory=dict)
+    on_delete: dict[str, list[Callable[[dict], None]]] = field(default_factory=dict)
+
+    def add_validator(self, key: str, fn: Validator) -> None:
+        self.validators.setdefault(key, []).append(fn)
+
+    def add_mutator(self, key: str, fn: Mutator) -> None:
+        self.mutators.setdefault(key, []).append(fn)
+
+    def add_delete_hook(self, key: str, fn: Callable[[dict], None]) -> None:
+        self.on_delete.setdefault(key, []).append(fn)
+
+
+class PodLogs(Protocol):
+    def logs(self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None,
+             since_seconds: int | None = None) -> list[str]: ...
+    def follow(self, namespace: str, pod: str, *, container: str | None = None) -> AsyncIterator[str]: ...
+
+
+# ----------------------------------------------------------------------------------------------- request parsing
+@dataclass(frozen=True)
+class Target:
+    resource: Resource
+    namespace: str | None        # None: all namespaces (lists) or cluster-scoped
+    name: str | None
+    sub: str | None
+    watch_prefix: bool = False
+
+
+def parse_path(path: str) -> Target | dict | None:
+    """A URL → Target, or a discovery document (dict), or None for 404."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        if len(parts) == 1:
+            return {"_doc": "api"}
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"]:
+        if len(parts) == 1:
+            return {"_doc": "apis"}
+        if len(parts) == 2:
+            return {"_doc": "group", "group": parts[1]}
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if not rest:
+        return {"_doc": "resources", "group": group, "version": version}
+    watch = False
+    if rest[0] == "watch":
+        watch, rest = True, rest[1:]
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and lookup(group, version, rest[2]) is not None:
+        namespace, rest = rest[1], rest[2:]
+    r = lookup(group, version, rest[0]) if rest else None
+    if r is None or len(rest) > 3:
+        return None
+    if r.namespaced is False and namespace is not None:
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    if sub is not None and sub not in r.subresources:
+        return None
+    return Target(r, namespace, name, sub, watch)
+
+
+def _rand5(n: int = 5) -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+# ----------------------------------------------------------------------------------------------- the server
+class ApiServer:
+    def __init__(self, store: Store, *, token: str, admission: Admission | None = None,
+                 pod_logs: PodLogs | None = None, server_address: str = "127.0.0.1:0"):
+        self.store = store
+        self.token = token
+        self.admission = admission or Admission()
+        self.pod_logs = pod_logs
+        self.server_address = server_address
+        self.requests = 0
+
+    def app(self) -> tornado.web.Application:
+        return tornado.web.Application([(r"/.*", Handler, {"server": self})], compress_response=False)
+
+    # --------------------------------------------------------------------------------------- write pipeline
+    def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:
+        """defaults → validation → admission, as a real API server runs them before storing."""
+        obj = defaults.apply_defaults(r.key, obj)
+        causes = list(validation.validate(r.key, obj, old))
+        if not causes:
+            for fn in self.admission.validators.get(r.key, []):
+                causes.extend(fn(op, obj, old))
+        if causes:
+            raise errors.invalid(r.kind, obj.get("metadata", {}).get("name", ""), causes, r.group)
+        for fn in self.admission.mutators.get(r.key, []):
+            obj = fn(op, obj, old)
+        return obj
+
+    def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False) -> tuple[dict, list[str]]:
+        warnings: list[str] = []
+        obj, r, warnings = self._decode_for(r, body, warnings)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if r.namespaced:
+            body_ns = meta.get("namespace")
+            if namespace is None:
+                namespace = body_ns or "default"
+            if body_ns and body_ns != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                         "on the request")
+            meta["namespace"] = namespace
+            if self.store.get("namespaces", "", namespace) is None:
+                raise errors.not_found("namespaces", "", namespace)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + _rand5()
+        for server_owned in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
+            meta.pop(server_owned, None)
+        obj = self.prepare(r, "CREATE", obj, None)
+        if dry_run:
+            return obj, warnings
+        return self.store.create(r.key, obj), warnings
+
+    def _decode_for(self, r: Resource, body: dict, warnings: list[str]) -> tuple[dict, Resource, list[str]]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request was in an unknown format: expected an object")
+        expected = r.api_version
+        sent_version, sent_kind = body.get("apiVersion"), body.get("kind")
+        if sent_version and sent_version != expected:
+            raise errors.bad_request(
+                f"the API version in the data ({sent_version}) does not match the expected API version ({expected})")
+        if sent_kind and sent_kind != r.kind:
+            raise errors.bad_request(f"the kind in the data ({sent_kind}) does not match the expected kind ({r.kind})")
+        obj = copy.deepcopy(body)
+        if r.served_only:
+            obj, more = conversion.ingress_v1beta1_to_v1(obj)
+            warnings.extend(more)
+            r = storage_resource(r)
+        obj["apiVersion"], obj["kind"] = r.api_version, r.kind
+        return obj, r, warnings
+
+    def update(self, r: Resource, namespace: str | None, name: str, body: dict, *, sub: str | None = None,
+               dry_run: bool = False) -> tuple[dict, list[str]]:
+        warnings: list[str] = []
+        obj, sr, warnings = self._decode_for(r, body, warnings)
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
+                                     % (meta["name"], name))
+        meta["name"] = name
+        if sr.namespaced:
+            if meta.get("namespace") and meta["namespace"] != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                         "on the request")
+            meta["namespace"] = namespace
+        old = self.store.require(sr.key, namespace or "", name)
+        obj = self._scope_to_subresource(sr, obj, old, sub)
+        obj = self.prepare(sr, "UPDATE", obj, old)
+        if dry_run:
+            return obj, warnings
+        return self.store.update(sr.key, obj), warnings
+
+    @staticmethod
+    def _scope_to_subresource(r: Resource, obj: dict, old: dict, sub: str | None) -> dict:
+        """Writes to the main resource keep the stored status; writes to /status change only the status."""
+        if "status" not in r.subresources:
+            return obj
+        if sub == "status":
+            merged = copy.deepcopy(old)
+            merged["status"] = obj.get("status", {})
+            merged["metadata"]["resourceVersion"] = obj.get("metadata", {}).get(
+                "resourceVersion", old["metadata"]["resourceVersion"])
+            return merged
+        obj = copy.deepcopy(obj)
+        if "status" in old:
+            obj["status"] = old["status"]
+        else:
+            obj.pop("status", None)
+        return obj
+
+    def patch(self, r: Resource, namespace: str | None, name: str, body: bytes, content_type: str, *,
+              sub: str | None = None, dry_run: bool = False) -> tuple[dict, list[str]]:
+        sr = storage_resource(r)
+        old = self.store.require(sr.key, namespace or "", name)
+        current = conversion.ingress_v1_to_v1beta1(old) if r.served_only else old
+        doc = _decode_json(body, "patch")
+        ctype = content_type.split(";")[0].strip()
+        if ctype == "application/merge-patch+json":
+            patched = patch.apply_merge_patch(current, doc)
+        elif ctype == "application/json-patch+json":
+            patched = patch.apply_json_patch(current, doc)
+        elif ctype == "application/strategic-merge-patch+json":
+            patched = patch.apply_strategic_merge_patch(current, doc, sr.key)
+        else:
+            raise ApiError(415, "UnsupportedMediaType",
+                           f'the body of the request was in an unknown format - accepted media types include: '
+                           f'application/json-patch+json, application/merge-patch+json, '
+                           f'application/strategic-merge-patch+json (got "{ctype}"; server-side apply is not '
+                           f'supported by this lab)')
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch produced something that is not an object")
+        patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
+            "resourceVersion") or old["metadata"]["resourceVersion"]
+        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run)
+
+    def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
+        sr = storage_resource(r)
+        gone = self.store.delete(sr.key, namespace or "", name)
+        for fn in self.admission.on_delete.get(sr.key, []):
+            fn(gone)
+        return gone
+
+
+def _decode_json(body: bytes, what: str):
+    if not body:
+        raise errors.bad_request(f"the {what} body is empty")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.bad_request(f"the {what} body is not valid JSON: {exc}") from None
+
+
+def decode_body(body: bytes, content_type: str) -> dict:
+    """JSON (also when no Content-Type is sent, as kubernetes-client does) or YAML."""
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
+    if not body.strip():
+        raise errors.bad_request("the body of the request is empty: expected a Kubernetes object")
+    ctype = (content_type or "").split(";")[0].strip()
+    if ctype in ("application/vnd.kubernetes.protobuf", "application/cbor"):
+        raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
+                       f'media types include: application/json, application/yaml (got "{ctype}")')
+    try:
+        if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+            doc = yaml.safe_load(body)
+        else:
+            doc = json.loads(body)
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise errors.bad_request(f"the body of the request could not be decoded ({ctype or 'application/json'}): "
+                                 f"{first}") from None
+    if not isinstance(doc, dict):
+        raise errors.bad_request("the body of the request must be a JSON object")
+    return doc
+
+
+def _list_kind(r: Resource) -> str:
+    return f"{r.kind}List"
+
+
+# ----------------------------------------------------------------------------------------------- the handler
+class Handler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+    def initialize(self, server: ApiServer) -> None:
+        self.server = server
+        self.store = server.store
+        self._waiter: asyncio.Queue | None = None
+        self._warnings: list[str] = []
+
+    def compute_etag(self):
+        return None
+
+    def on_connection_close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.put_nowait(None)
+
+    # ------------------------------------------------------------------------ helpers
+    def _send(self, code: int, body: dict | str, content_type: str = JSON) -> None:
+        self.set_status(code)
+        self.set_header("Content-Type", content_type)
+        self.set_header("Cache-Control", "no-cache, private")
+        for text in self._warnings:
+            self.add_header("Warning", '299 - "%s"' % text.replace('"', "'"))
+        self.finish(body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
+
+    def _error(self, exc: ApiError) -> None:
+        self._send(exc.code, exc.status())
+
+    def _authorized(self) -> bool:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.server.token.encode())
+
+    def _arg(self, name: str, default: str | None = None) -> str | None:
+        return self.get_query_argument(name, default)
+
+    def _wants_table(self) -> bool:
+        return "as=Table" in self.request.headers.get("Accept", "")
+
+    async def _dispatch(self, method: str) -> None:
+        self.server.requests += 1
+        path = self.request.path
+        if path in ("/healthz", "/readyz", "/livez"):
+            return self._send(200, "ok", "text/plain")
+        if not self._authorized():
+            return self._send(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                    "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
+        try:
+            if path == "/version":
+                return self._send(200, discovery.KUBE_VERSION)
+            if path.startswith("/openapi/"):
+                return self._openapi(path)
+            target = parse_path(path)
+            if target is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+            if isinstance(target, dict):
+                return self._discovery(target)
+            await self._resource(method, target)
+        except ApiError as exc:
+            self._error(exc)
+
+    def _openapi(self, path: str) -> None:
+        if path.rstrip("/") == "/openapi/v2":
+            self.set_status(200)
+            self.set_header("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+            return self.finish(discovery.openapi_v2_protobuf())
+        if path.rstrip("/") == "/openapi/v3":
+            return self._send(200, discovery.openapi_v3_index())
+        rel = path[len("/openapi/v3/"):]
+        for r in RESOURCES:
+            gv = f"apis/{r.group}/{r.version}" if r.group else f"api/{r.version}"
+            if rel == gv:
+                return self._send(200, discovery.openapi_v3_group_version(r.group, r.version))
+        raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+    def _discovery(self, doc: dict) -> None:
+        what = doc["_doc"]
+        if what == "api":
+            body = discovery.api_versions(self.server.server_address)
+        elif what == "apis":
+            body = discovery.api_group_list()
+        elif what == "group":
+            body = discovery.api_group(doc["group"])
+        else:
+            body = discovery.api_resource_list(doc["group"], doc["version"])
+        if body is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        self._send(200, body)
+
+    # ------------------------------------------------------------------------ resources
+    async def _resource(self, method: str, t: Target) -> None:
+        r, sr = t.resource, storage_resource(t.resource)
+        dry_run = self._arg("dryRun") == "All"
+        if method in ("GET", "HEAD"):
+            if t.name is None:
+                if t.watch_prefix or self._arg("watch") in ("true", "1"):
+                    return await self._watch(t)
+                return self._list(t)
+            if t.sub == "log":
+                return await self._pod_log(t)
+            obj = self.store.require(sr.key, t.namespace or "", t.name)
+            if t.sub == "scale":
+                return self._send(200, _scale_of(obj))
+            return self._send_object(r, obj)
+        if method == "POST":
+            if t.name is not None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run)
+            return self._send_object(r, obj, 201)
+        if method == "PUT":
+            if t.name is None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            if t.sub == "scale":
+                return self._put_scale(t, body)
+            obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run)
+            return self._send_object(r, obj)
+        if method == "PATCH":
+            if t.name is None:
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            if len(self.request.body) > MAX_BODY:
+                raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
+            ctype = self.request.headers.get("Content-Type", "")
+            if t.sub == "scale":
+                return self._patch_scale(t, ctype)
+            obj, self._warnings = self.server.patch(r, t.namespace, t.name, self.request.body, ctype, sub=t.sub,
+                                                    dry_run=dry_run)
+            return self._send_object(r, obj)
+        if method == "DELETE":
+            if t.name is None:
+                return self._delete_collection(t)
+            if dry_run:
+                return self._send_object(r, self.store.require(sr.key, t.namespace or "", t.name))
+            return self._send_object(r, self.server.delete(r, t.namespace, t.name))
+        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _present(self, r: Resource, obj: dict) -> dict:
+        return conversion.ingress_v1_to_v1beta1(obj) if r.served_only else obj
+
+    def _send_object(self, r: Resource, obj: dict, code: int = 200) -> None:
+        if self._wants_table() and code == 200 and self.request.method == "GET":
+            return self._send(200, self._table(r, [obj]))
+        self._send(code, self._present(r, obj))
+
+    def _table(self, r: Resource, objs: list[dict]) -> dict:
+        include = self._arg("includeObject", "Metadata") or "Metadata"
+        return tables.to_table(storage_resource(r).key, [self._present(r, o) for o in objs],
+                               now=datetime.now(timezone.utc), include_object=include,
+                               resource_version=str(self.store.resource_version))
+
+    def _selectors(self) -> tuple[LabelSelector | None, FieldSelector | None]:
+        return LabelSelector.parse(self._arg("labelSelector")), FieldSelector.parse(self._arg("fieldSelector"))
+
+    def _list(self, t: Target) -> None:
+        labels, fields = self._selectors()
+        sr = storage_resource(t.resource)
+        items = self.store.list(sr.key, t.namespace if sr.namespaced else None, labels=labels, fields=fields)
+        if self._wants_table():
+            return self._send(200, self._table(t.resource, items))
+        self._send(200, {"kind": _list_kind(t.resource), "apiVersion": t.resource.api_version,
+                         "metadata": {"resourceVersion": str(self.store.resource_version)},
+                         "items": [self._present(t.resource, o) for o in items]})
+
+    def _delete_collection(self, t: Target) -> None:
+        labels, fields = self._selectors()
+        sr = storage_resource(t.resource)
+        gone = [self.server.delete(t.resource, o["metadata"].get("namespace"), o["metadata"]["name"])
+                for o in self.store.list(sr.key, t.namespace, labels=labels, fields=fields)]
+        self._send(200, {"kind": _list_kind(t.resource), "apiVersion": t.resource.api_version,
+                         "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": gone})
+
+    async def _watch(self, t: Target) -> None:
+        labels, fields = self._selectors()
+        sr = storage_resource(t.resource)
+        table = self._wants_table()
+        try:
+            timeout = float(self._arg("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
+        except ValueError:
+            raise errors.bad_request("timeoutSeconds must be a number") from None
+        self.set_status(200)
+        self.set_header("Content-Type", JSON)
+        self.set_header("Cache-Control", "no-cache, private")
+        # The watch-list protocol (kubectl's reflectors use it): the current objects as ADDED events, then a
+        # BOOKMARK annotated `k8s.io/initial-events-end` that says the initial state is complete.
+        initial = self._arg("sendInitialEvents") == "true"
+        since = None if initial else self._arg("resourceVersion")
+        try:
+            w = self.store.watch(sr.key, t.namespace if sr.namespaced else None, since=since,
+                                 labels=labels, fields=fields)
+        except ApiError as exc:
+            if exc.code != 410:
+                raise
+            self.write(json.dumps({"type": "ERROR", "object": exc.status()}) + "\n")
+            return self.finish()
+        self._waiter = w.queue
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        first = True
+        pending_initial = w.queue.qsize() if initial else -1
+        try:
+            while True:
+                if pending_initial == 0:
+                    bookmark = {"kind": t.resource.kind, "apiVersion": t.resource.api_version, "metadata": {
+                        "resourceVersion": str(self.store.resource_version),
+                        "annotations": {"k8s.io/initial-events-end": "true"}}}
+                    self.write(json.dumps({"type": "BOOKMARK", "object": bookmark}, separators=(",", ":")) + "\n")
+                    await self.flush()
+                pending_initial -= 1
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    ev = await asyncio.wait_for(w.queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    break
+                if ev is None:
+                    return
+                obj = self._present(t.resource, ev.object)
+                if table:
+                    obj = self._table(t.resource, [ev.object])
+                    if not first:
+                        obj["columnDefinitions"] = []
+                first = False
+                self.write(json.dumps({"type": ev.type, "object": obj}, separators=(",", ":")) + "\n")
+                await self.flush()
+            self.finish()
+        except StreamClosedError:
+            pass
+        finally:
+            w.close()
+
+    async def _pod_log(self, t: Target) -> None:
+        pod = self.store.require("pods", t.namespace or "", t.name)
+        container = self._arg("container")
+        names = [c.get("name") for c in pod.get("spec", {}).get("containers", [])]
+        if container and container not in names:
+            raise errors.bad_request(f"container {container} is not valid for pod {t.name}")
+        if self.server.pod_logs is None:
+            raise errors.bad_request("this cluster has no kubelet to read logs from")
+        tail = self._arg("tailLines")
+        since = self._arg("sinceSeconds")
+        follow = self._arg("follow") in ("true", "1")
+        # The follower collects from the moment it is made: make it before reading the past lines.
+        agen = self.server.pod_logs.follow(t.namespace or "", t.name, container=container) if follow else None
+        lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container,
+                                          tail=int(tail) if tail else None,
+                                          since_seconds=int(since) if since else None)
+        self.set_status(200)
+        self.set_header("Content-Type", "text/plain")
+        if agen is None:
+            return self.finish("".join(line + "\n" for line in lines))
+        for line in lines:
+            self.write(line + "\n")
+        self._waiter = asyncio.Queue()
+        closed = asyncio.ensure_future(self._waiter.get())
+        try:
+            await self.flush()
+            while True:
+                nxt = asyncio.ensure_future(agen.__anext__())
+                done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if closed in done:
+                    nxt.cancel()
+                    return
+                try:
+                    line = nxt.result()
+                except StopAsyncIteration:
+                    break
+                self.write(line + "\n")
+                await self.flush()
+            self.finish()
+        except StreamClosedError:
+            pass
+        finally:
+            closed.cancel()
+            await agen.aclose()
+
+    def _put_scale(self, t: Target, body: dict) -> None:
+        replicas = (body.get("spec") or {}).get("replicas")
+        self._set_replicas(t, replicas, (body.get("metadata") or {}).get("resourceVersion"))
+
+    def _patch_scale(self, t: Target, ctype: str) -> None:
+        sr = storage_resource(t.resource)
+        obj = self.store.require(sr.key, t.namespace or "", t.name)
+        current = _scale_of(obj)
+        doc = _decode_json(self.request.body, "patch")
+        kind = ctype.split(";")[0].strip()
+        if kind == "application/json-patch+json":
+            new = patch.apply_json_patch(current, doc)
+        elif kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            new = patch.apply_merge_patch(current, doc)
+        else:
+            raise ApiError(415, "UnsupportedMediaType", f'unsupported patch type "{kind}" for the scale subresource')
+        self._set_replicas(t, (new.get("spec") or {}).get("replicas"), None)
+
+    def _set_replicas(self, t: Target, replicas, version: str | None) -> None:
+        sr = storage_resource(t.resource)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid("Scale", t.name or "", [Cause.invalid("spec.replicas", replicas,
+                                 "must be greater than or equal to 0")], "autoscaling")
+        obj = self.store.require(sr.key, t.namespace or "", t.name)
+        if version and version != obj["metadata"]["resourceVersion"]:
+            raise errors.conflict(sr.plural, sr.group, t.name or "")
+        obj["spec"]["replicas"] = replicas
+        obj = self.server.prepare(sr, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
+        self._send(200, _scale_of(self.store.update(sr.key, obj)))
+
+    # ------------------------------------------------------------------------ verbs
+    async def get(self, *_):
+        await self._dispatch("GET")
+
+    async def head(self, *_):
+        await self._dispatch("HEAD")
+
+    async def post(self, *_):
+        await self._dispatch("POST")
+
+    async def put(self, *_):
+        await self._dispatch("PUT")
+
+    async def patch(self, *_):
+        await self._dispatch("PATCH")
+
+    async def delete(self, *_):
+        await self._dispatch("DELETE")
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = "an internal error occurred" if status_code >= 500 else (self._reason or "bad request")
+        if status_code >= 500 and exc is not None:
+            message = f"Internal error occurred: {type(exc).__name__}: {exc}"
+        self.set_header("Content-Type", JSON)
+        self.finish(json.dumps(ApiError(status_code, "InternalError" if status_code >= 500 else "BadRequest",
+                                        message).status()))
+
+
+def _scale_of(obj: dict) -> dict:
+    meta = obj["metadata"]
+    selector = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta["uid"],
+                         "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"]},
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}}
+
+
+def new_token() -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
+

@@ -1,0 +1,98 @@
+"""One embedded cluster: the store, the API server, the built-in controllers, the kubelet and kube-proxy, together.
+
+`Cluster.start()` opens the state directory's database, locks a network slot, seeds the namespaces a fresh
+cluster has, starts the controllers (which bring back pods persisted by an earlier run) and serves the API on a free
+loopback port. The layers above (the lab process) add admission hooks and deploy the Ingress controller through the
+API like any client would. `await cluster.stop()` closes every socket the cluster opened.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import tornado.httpserver
+
+from .api import Admission, ApiServer, new_token
+from .controllers import start_controllers
+from .network import Network, acquire_slot
+from .pki import ensure_serving_files
+from .store import Store
+
+SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "ingress-nginx")
+
+
+@dataclass
+class ClusterInfo:
+    api_url: str
+    token: str
+    ca_cert: Path
+    slot: int
+    network: Network
+
+
+class Cluster:
+    def __init__(self, home: Path, *, token: str | None = None, preferred_slot: int | None = None,
+                 api_port: int = 0):
+        self.home = Path(home)
+        self.token = token or new_token()
+        self.preferred_slot = preferred_slot
+        self.api_port = api_port
+        self.admission = Admission()
+        self.store: Store | None = None
+        self.controllers = None
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._slot_lock = None
+        self.info: ClusterInfo | None = None
+
+    async def start(self) -> ClusterInfo:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self._slot_lock = acquire_slot(self.preferred_slot)
+        network = Network(self._slot_lock.slot)
+        self.store = Store(self.home / "cluster.db")
+        for ns in SEED_NAMESPACES:
+            if self.store.get("namespaces", "", ns) is None:
+                self.store.create("namespaces", {"metadata": {"name": ns, "labels": {
+                    "kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]},
+                    "status": {"phase": "Active"}})
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", self.api_port))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
+                                                   api_port=port)
+        api = ApiServer(self.store, token=self.token, admission=self.admission, pod_logs=self.controllers.kubelet,
+                        server_address=f"127.0.0.1:{port}")
+        self.api = api
+        pki = ensure_serving_files(self.home / "pki")
+        self._http = tornado.httpserver.HTTPServer(api.app(), ssl_options=pki.ssl_context(),
+                                                   max_body_size=64 * 1024 * 1024, idle_connection_timeout=3600)
+        self._http.add_sockets([sock])
+        self.info = ClusterInfo(f"https://127.0.0.1:{port}", self.token, pki.ca_cert,
+                                network.slot, network)
+        return self.info
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            self._http.stop()
+            try:
+                await asyncio.wait_for(self._http.close_all_connections(), 2)
+            except asyncio.TimeoutError:
+                pass
+            self._http = None
+        if self.controllers is not None:
+            await self.controllers.stop()
+            self.controllers = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._slot_lock is not None:
+            self._slot_lock.release()
+            self._slot_lock = None

