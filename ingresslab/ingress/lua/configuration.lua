@@ -1,0 +1,87 @@
+-- configuration.lua: the controller's side door into nginx (ingresslab's counterpart of ingress-nginx's
+-- rootfs/etc/nginx/lua/configuration.lua, written for this lab).
+--
+-- nginx.conf routes `location = /configuration/backends` on a unix socket to `backends()`:
+--   POST  a JSON list [{"name": "<ns>-<svc>-<port>", "endpoints": [{"address": "10.0.0.1", "port": 8080}]}]
+--         replaces every endpoint list at once (stored raw in the shared dict, a version number is bumped);
+--   GET   returns the list nginx is using now (what `kubectl ingress-nginx backends` shows).
+-- balancer.lua notices the new version on the next request, so endpoint changes need no reload.
+-- Neighbours: ingresslab/ingress/nginx.py (NginxProcess.push_endpoints) posts here; balancer.lua reads.
+
+local cjson = require("cjson.safe")
+
+local shared = ngx.shared.ingresslab_backends
+local _M = {}
+
+local function read_body()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if body then
+    return body
+  end
+  local path = ngx.req.get_body_file() -- larger bodies are buffered to a temp file
+  if not path then
+    return nil
+  end
+  local file = io.open(path, "rb")
+  if not file then
+    return nil
+  end
+  body = file:read("*a")
+  file:close()
+  return body
+end
+
+-- Accept only the shape balancer.lua relies on, so a bad POST cannot break the running balancer.
+local function invalid(backends)
+  if type(backends) ~= "table" then
+    return "the body must be a JSON list of backends"
+  end
+  for i, backend in ipairs(backends) do
+    if type(backend) ~= "table" or type(backend.name) ~= "string" or type(backend.endpoints) ~= "table" then
+      return "backend " .. i .. " needs a string name and an endpoints list"
+    end
+    for j, endpoint in ipairs(backend.endpoints) do
+      if type(endpoint) ~= "table" or type(endpoint.address) ~= "string" or type(endpoint.port) ~= "number" then
+        return "backend " .. backend.name .. ", endpoint " .. j .. " needs a string address and a number port"
+      end
+    end
+  end
+  return nil
+end
+
+local function answer(status, text)
+  ngx.status = status
+  ngx.header.content_type = "text/plain"
+  ngx.say(text)
+  return ngx.exit(ngx.HTTP_OK)
+end
+
+function _M.backends()
+  local method = ngx.req.get_method()
+  if method == "GET" then
+    ngx.header.content_type = "application/json"
+    ngx.print(shared:get("backends") or "[]")
+    return
+  end
+  if method ~= "POST" then
+    return answer(ngx.HTTP_NOT_ALLOWED, "use GET or POST")
+  end
+  local body = read_body()
+  if not body then
+    return answer(ngx.HTTP_BAD_REQUEST, "empty body")
+  end
+  local backends, err = cjson.decode(body)
+  local problem = err and ("invalid JSON: " .. err) or invalid(backends)
+  if problem then
+    return answer(ngx.HTTP_BAD_REQUEST, problem)
+  end
+  local ok, set_err = shared:set("backends", body)
+  if not ok then
+    return answer(ngx.HTTP_INTERNAL_SERVER_ERROR, "could not store the backends: " .. tostring(set_err))
+  end
+  local version = shared:incr("version", 1, 0)
+  return answer(ngx.HTTP_CREATED, "version " .. tostring(version))
+end
+
+return _M

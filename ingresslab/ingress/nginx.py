@@ -1,0 +1,364 @@
+"""Run the real nginx: test a candidate config, swap it in, start or reload, feed endpoints, restart if it died.
+
+This is ingress-nginx's process-control room (`internal/ingress/controller/nginx.go`: `OnUpdate` → `testTemplate`
+→ write → reload, and `configureDynamically` for endpoints) for one nginx that belongs to the lab:
+
+    apply(config)  — render; same checksum as the running config? then only push endpoints (no reload);
+                     otherwise `nginx -t` on a candidate file, atomic rename over nginx.conf, SIGHUP (or start);
+                     a rejected candidate leaves the last good config serving and returns nginx's error text.
+    push_endpoints — POST the endpoint lists to the Lua balancer over a unix socket (no reload, no TCP port).
+    watchdog()     — start nginx again, with the last good config, if it died.
+    stop()         — stop nginx and its workers; nothing is left running or listening.
+
+Files live under `<home>/nginx/` (nginx.conf, conf-candidates/, logs/, tmp/, run/, ssl/ with mode-0600 PEMs named
+by hash). nginx runs in the foreground as our child, in its own process group, with PR_SET_PDEATHSIG so that it
+dies with its owner even on SIGKILL (the fork happens on a dedicated thread that lives as long as this object,
+because Linux sends that signal when the *thread* that forked exits).
+
+Neighbours: `render.py` writes the text; `model.py` is the input; `controller.py` (the watch loop) calls
+`apply` on every model change and `push_endpoints` when only endpoints changed; `lab.py` shows `conf()`,
+`backends()` and `history` to learners.
+"""
+from __future__ import annotations
+
+import json
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from threading import RLock
+
+from .model import Backend, Configuration
+from .nginx_os import (UnixHTTPConnection, errors_since, file_size, kill_group, reachable, self_signed_pem, spawn,
+                       workers_of, write_private)
+from .render import MODULES_DIR, RenderPaths, render_nginx_conf
+from .syntax import UnsafeValue
+
+LUA_PATHS = ("/usr/share/lua/5.1", "/usr/local/share/lua/5.1", "/usr/local/openresty/lualib")
+CJSON_PATHS = ("/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so", "/usr/lib/aarch64-linux-gnu/lua/5.1/cjson.so",
+               "/usr/local/lib/lua/5.1/cjson.so", "/usr/lib/lua/5.1/cjson.so")
+
+
+def lua_available(modules_dir: str = MODULES_DIR) -> bool:
+    """True when nginx can run our Lua balancer: the lua and ndk modules, lua-resty-core and lua-cjson."""
+    modules = all((Path(modules_dir) / m).is_file() for m in ("ndk_http_module.so", "ngx_http_lua_module.so"))
+    resty = any((Path(p) / "resty" / "core.lua").is_file() for p in LUA_PATHS)
+    return modules and resty and any(Path(p).is_file() for p in CJSON_PATHS)
+
+
+def stream_available(modules_dir: str = MODULES_DIR) -> bool:
+    """True when the stream module (TCP services) is installed."""
+    return (Path(modules_dir) / "ngx_stream_module.so").is_file()
+
+
+class NginxError(RuntimeError):
+    """nginx could not be started, reloaded or reached; the message carries nginx's own words."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `apply` did: `action` is started, reloaded, unchanged, rejected (candidate failed `nginx -t` or held
+    an unsafe value; the old config keeps serving) or failed (nginx refused to start/reload)."""
+
+    ok: bool
+    action: str
+    checksum: str
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of `NginxProcess.history`."""
+
+    at: float
+    action: str
+    reason: str
+    checksum: str
+    ok: bool = True
+    error: str = ""
+
+
+class NginxProcess:
+    """One real nginx owned by the lab, configured only through `apply` and `push_endpoints`."""
+
+    HISTORY = 200
+
+    def __init__(self, home: Path, *, nginx_bin: str = "nginx", modules_dir: str = MODULES_DIR,
+                 start_timeout: float = 10.0):
+        self.home = Path(home)
+        self.dir = self.home / "nginx"
+        # /usr/sbin is often missing from a non-root PATH (Debian), though everyone may run nginx from there.
+        self.nginx_bin = shutil.which(nginx_bin) or shutil.which(nginx_bin, path="/usr/sbin:/usr/local/sbin") \
+            or nginx_bin
+        self.start_timeout = start_timeout
+        self.home.mkdir(parents=True, exist_ok=True)
+        user = group = None
+        st = self.home.stat()
+        if os.geteuid() == 0:
+            # Workers of a root nginx become "nobody" by default and could not use the home. Run them as the
+            # home's owner, if that user can reach it; otherwise (e.g. a home under a private directory) as root.
+            if not reachable(self.home, st.st_uid, st.st_gid):
+                st = os.stat("/")
+            user, group = pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name
+        self.paths = RenderPaths.under(self.dir, user=user, group=group, modules_dir=modules_dir)
+        self.conf_path = self.dir / "nginx.conf"
+        self.candidates = self.dir / "conf-candidates"
+        for d in (self.dir, self.candidates, self.dir / "logs", self.dir / "run", Path(self.paths.temp_dir),
+                  Path(self.paths.ssl_dir)):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.paths.ssl_dir, 0o700)
+        if user is not None and (st.st_uid, st.st_gid) != (0, 0):
+            for d in Path(self.paths.temp_dir), *Path(self.paths.temp_dir).iterdir():
+                os.chown(d, st.st_uid, st.st_gid)  # workers (the home's owner) buffer request bodies here
+        if not Path(self.paths.default_cert).exists():
+            write_private(Path(self.paths.default_cert), self_signed_pem())
+        if len(self.paths.config_socket.encode()) > 107:
+            raise NginxError(f"the lab home path is too long for a unix socket: {self.paths.config_socket}")
+        self.reloads = 0
+        self.endpoint_updates = 0
+        self.restarts = 0
+        self.last_reload_reason: str | None = None
+        self.checksum: str | None = None
+        self.history: list[Event] = []
+        self.config: Configuration | None = None  # the last good (running) configuration
+        self._good_text: str | None = None
+        self._pushed: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._lock = RLock()
+        self._spawner: ThreadPoolExecutor | None = None
+
+    # ---- public API -------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running else None
+
+    def apply(self, config: Configuration, *, reason: str = "configuration changed") -> Outcome:
+        """Make nginx serve `config`: reload only if the rendered config (checksum) changed."""
+        with self._lock:
+            started = time.monotonic()
+            checksum = config.checksum()
+            if self.running and checksum == self.checksum:
+                self.config = config
+                if config.lua:
+                    self._push(config.backends)
+                return Outcome(True, "unchanged", checksum, seconds=time.monotonic() - started)
+            try:
+                self._write_certificates(config)
+                text = render_nginx_conf(config, paths=self.paths)
+            except (UnsafeValue, ValueError) as error:
+                return self._reject(checksum, reason, str(error), started)
+            candidate = self._write_candidate(text)
+            ok, stderr = self._test_file(candidate)
+            if not ok:
+                candidate.replace(self.candidates / "rejected.conf")
+                return self._reject(checksum, reason, stderr, started)
+            os.replace(candidate, self.conf_path)  # atomic: nginx never reads half a file
+            try:
+                action = self._reload() if self.running else self._start()
+            except NginxError as error:
+                self._restore_good_config()
+                return self._record(Outcome(False, "failed", checksum, str(error), time.monotonic() - started),
+                                    reason)
+            if action == "reloaded":
+                self.reloads += 1
+                self.last_reload_reason = reason
+            self.checksum, self.config, self._good_text = checksum, config, text
+            self._remove_stale_certificates(config)
+            if config.lua:
+                self._push(config.backends, force=True)
+            return self._record(Outcome(True, action, checksum, seconds=time.monotonic() - started), reason)
+
+    def test(self, text: str) -> tuple[bool, str]:
+        """Run `nginx -t` on `text` as a candidate file; return (ok, nginx's stderr)."""
+        with self._lock:
+            candidate = self._write_candidate(text)
+            try:
+                return self._test_file(candidate)
+            finally:
+                candidate.unlink(missing_ok=True)
+
+    def check(self, config: Configuration) -> tuple[bool, str]:
+        """Would nginx accept `config`? Render it and run `nginx -t`, without touching the running nginx."""
+        with self._lock:
+            try:
+                self._write_certificates(config)
+                return self.test(render_nginx_conf(config, paths=self.paths))
+            except (UnsafeValue, ValueError) as error:
+                return False, str(error)
+
+    def push_endpoints(self, backends: tuple[Backend, ...] | list[Backend]) -> bool:
+        """Send every backend's endpoints to the Lua balancer (no reload). False if they were already there."""
+        with self._lock:
+            if self.config is not None and not self.config.lua:
+                raise NginxError("nginx runs with static upstreams (no Lua): endpoints change through apply()")
+            return self._push(backends)
+
+    def backends(self) -> list[dict]:
+        """The endpoint lists nginx is using now (`kubectl ingress-nginx backends`)."""
+        return json.loads(self._request("GET", "/configuration/backends"))
+
+    def conf(self) -> str:
+        """The nginx.conf nginx is running (`kubectl ingress-nginx conf`)."""
+        return self._good_text or ""
+
+    def watchdog(self) -> bool:
+        """If nginx died, start it again with the last good config; True when it had to."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is None or self._good_text is None:
+                return False
+            code = self._proc.returncode
+            kill_group(self._proc.pid)  # orphaned workers keep the ports otherwise
+            self._restore_good_config()
+            self._start()
+            self.restarts += 1
+            if self.config is not None and self.config.lua:
+                self._push(self.config.backends, force=True)
+            self._record(Outcome(True, "restarted", self.checksum or "", f"nginx had exited with {code}"),
+                         "watchdog")
+            return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop nginx (fast shutdown, then SIGKILL to the whole group if needed); leave nothing running."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout)
+                    except subprocess.TimeoutExpired:
+                        pass
+                kill_group(proc.pid)
+                proc.wait()
+                self._record(Outcome(True, "stopped", self.checksum or ""), "stop")
+            self.checksum = None
+            self._pushed = None
+            Path(self.paths.config_socket).unlink(missing_ok=True)
+            if self._spawner is not None:
+                self._spawner.shutdown(wait=True)
+                self._spawner = None
+
+    def __enter__(self) -> "NginxProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- internals --------------------------------------------------------------------------------------------
+
+    def _command(self, conf: Path, *extra: str) -> list[str]:
+        return [self.nginx_bin, "-p", self.paths.prefix + "/", "-c", str(conf), "-e", self.paths.error_log, *extra]
+
+    def _write_candidate(self, text: str) -> Path:
+        candidate = self.candidates / f"candidate-{os.getpid()}-{time.monotonic_ns()}.conf"
+        candidate.write_text(text)
+        return candidate
+
+    def _test_file(self, candidate: Path) -> tuple[bool, str]:
+        command = self._command(candidate, "-t", "-q")
+        command[command.index("-e") + 1] = str(self.candidates / "nginx-t.log")  # keep the running log clean
+        result = subprocess.run(command, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=60)
+        return result.returncode == 0, result.stderr.strip()
+
+    def _reject(self, checksum: str, reason: str, error: str, started: float) -> Outcome:
+        return self._record(Outcome(False, "rejected", checksum, error, time.monotonic() - started), reason)
+
+    def _record(self, outcome: Outcome, reason: str) -> Outcome:
+        self.history.append(Event(time.time(), outcome.action, reason, outcome.checksum, outcome.ok,
+                                  outcome.error))
+        del self.history[:-self.HISTORY]
+        return outcome
+
+    def _restore_good_config(self) -> None:
+        if self._good_text is not None:
+            candidate = self._write_candidate(self._good_text)
+            os.replace(candidate, self.conf_path)
+
+    def _write_certificates(self, config: Configuration) -> None:
+        ssl = Path(self.paths.ssl_dir)
+        for certificate in config.certificates:
+            path = ssl / certificate.file_name
+            if not path.exists():
+                write_private(path, certificate.pem)
+
+    def _remove_stale_certificates(self, config: Configuration) -> None:
+        keep = {c.file_name for c in config.certificates}
+        for path in Path(self.paths.ssl_dir).iterdir():
+            if re.fullmatch(r"[0-9a-f]{64}-[0-9a-f]{16}\.pem", path.name) and path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    def _start(self) -> str:
+        Path(self.paths.config_socket).unlink(missing_ok=True)
+        log_offset = file_size(self.paths.error_log)
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nginx-owner")
+        command = self._command(self.conf_path, "-g", "daemon off;")
+        self._proc = self._spawner.submit(spawn, command, os.getpid()).result()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                kill_group(self._proc.pid)
+                raise NginxError("nginx exited at start: " + errors_since(self.paths.error_log, log_offset))
+            try:
+                if self._request("GET", "/healthz", timeout=1) == "ok":
+                    return "started"
+            except OSError:
+                time.sleep(0.02)
+        raise NginxError("nginx did not answer within %.0fs: %s" % (self.start_timeout,
+                                                                     errors_since(self.paths.error_log, log_offset)))
+
+    def _reload(self) -> str:
+        """SIGHUP, then wait until new workers serve and the old ones stopped accepting."""
+        log_offset = file_size(self.paths.error_log)
+        master = self._proc.pid
+        old = set(workers_of(master))
+        os.kill(master, signal.SIGHUP)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            workers = workers_of(master)
+            fresh = [pid for pid, title in workers.items() if pid not in old]
+            lingering = [pid for pid, title in workers.items() if pid in old and "shutting down" not in title]
+            if fresh and not lingering:
+                return "reloaded"
+            errors = errors_since(self.paths.error_log, log_offset)
+            if errors:
+                raise NginxError("nginx refused the new configuration: " + errors)
+            time.sleep(0.01)
+        raise NginxError("nginx did not reload within %.0fs" % self.start_timeout)
+
+    def _push(self, backends, *, force: bool = False) -> bool:
+        body = json.dumps([{"name": b.name, "endpoints": [{"address": e.ip, "port": e.port} for e in b.endpoints]}
+                           for b in sorted(backends, key=lambda b: b.name)], separators=(",", ":"))
+        if body == self._pushed and not force:
+            return False
+        self._request("POST", "/configuration/backends", body, expect=201)
+        self._pushed = body
+        self.endpoint_updates += 1
+        return True
+
+    def _request(self, method: str, path: str, body: str | None = None, *, expect: int = 200,
+                 timeout: float = 5) -> str:
+        connection = UnixHTTPConnection(self.paths.config_socket, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            text = response.read().decode()
+        finally:
+            connection.close()
+        if response.status != expect:
+            raise NginxError(f"{method} {path}: nginx answered {response.status}: {text.strip()}")
+        return text

@@ -1,0 +1,166 @@
+"""Operating-system helpers for `nginx.py`: spawning nginx so it dies with us, /proc lookups, group kill,
+private files, HTTP over a unix socket, the default self-signed certificate.
+
+Kept apart so `nginx.py` reads as the apply/reload story. Linux only (/proc); the lab's nginx runs on Linux
+(Debian/Ubuntu packages, Binder).
+"""
+from __future__ import annotations
+
+import ctypes
+import http.client
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """`http.client` over a unix socket: how the controller talks to nginx's configuration endpoint."""
+
+    def __init__(self, path: str, *, timeout: float = 5):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _stat(pid: str) -> tuple[str, int, int] | None:
+    """(state, ppid, pgrp) of a process from /proc/<pid>/stat, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = data[data.rindex(")") + 2:].split()  # the command name may contain spaces and parentheses
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def _processes():
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(entry)
+            if stat is not None and stat[0] != "Z":  # zombies hold nothing and cannot be killed
+                yield int(entry), stat
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (nginx's master and workers share the master's group)."""
+    return [pid for pid, (_, _, pgrp) in _processes() if pgrp == pgid]
+
+
+def workers_of(master: int) -> dict[int, str]:
+    """Live children of `master` with their titles ("nginx: worker process [is shutting down]")."""
+    workers = {}
+    for pid, (_, ppid, _) in _processes():
+        if ppid == master:
+            try:
+                workers[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                pass
+    return workers
+
+
+def kill_group(pgid: int, timeout: float = 5.0) -> None:
+    """SIGKILL every process left in group `pgid` and wait until none is alive."""
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.01)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` with mode 0600, atomically (write a temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def reachable(path: Path, uid: int, gid: int) -> bool:
+    """Could user `uid` (primary group `gid`) open `path`, a directory? Checks the x bit of every ancestor."""
+    try:
+        groups = set(os.getgrouplist(pwd.getpwuid(uid).pw_name, gid))
+    except KeyError:
+        groups = {gid}
+    path = Path(path).resolve()
+    for directory in (path, *path.parents):
+        st = directory.stat()
+        if uid == 0:
+            return True
+        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid in groups else 0o001
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
+
+
+def spawn(command: list[str], owner: int) -> subprocess.Popen:
+    """Start `command` in its own process group, to receive SIGTERM when the forking thread (or process) ends."""
+    def die_with_owner():  # runs in the child between fork and exec
+        if _libc is not None:
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != owner:  # the owner died before prctl took effect
+            os._exit(1)
+
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_owner)
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def errors_since(path: str, offset: int) -> str:
+    """The emerg/alert/crit lines nginx appended to its error log after byte `offset`."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            lines = log.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(line for line in lines if "[emerg]" in line or "[alert]" in line or "[crit]" in line)
+
+
+def self_signed_pem() -> str:
+    """ingress-nginx's default certificate: self-signed, CN "Kubernetes Ingress Controller Fake Certificate"."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme Co"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Kubernetes Ingress Controller Fake Certificate")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("ingress.local")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())).decode()
