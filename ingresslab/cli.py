@@ -62,9 +62,17 @@ def cmd_status(args) -> int:
     out = {"running": True, "home": str(where), "kubeconfig": state.get("kubeconfig"), "api": state.get("api"),
            "pid": state.get("pid"), "phase": state.get("phase"), "slot": state.get("slot"),
            "nodes": state.get("nodes", [])}
-    for extra in ("ingress",):
-        if extra in state:
-            out[extra] = state[extra]
+    try:
+        lab = Lab.up(args.home)
+        out["ingress"] = lab.ingress_node_ports()
+        try:
+            st = lab.ingress.status(timeout=1)
+            out["ingress"].update({k: st.get(k) for k in ("reloads", "last_reload_reason", "checksum",
+                                                          "endpoint_updates", "mode") if k in st})
+        except LabError as exc:
+            out["ingress"]["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - status must print what it can
+        out["ingress"] = {"error": f"{type(exc).__name__}: {exc}"}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -73,7 +81,28 @@ def cmd_status(args) -> int:
     print(f"  kubeconfig  {out['kubeconfig']}")
     for node in out["nodes"]:
         print(f"  node        {node['name']} {node['ip']}")
+    ing = out.get("ingress") or {}
+    if ing.get("http_nodeport"):
+        print(f"  ingress     http NodePort {ing['http_nodeport']}, https NodePort {ing['https_nodeport']}"
+              f" (reloads: {ing.get('reloads', '?')})")
+    if ing.get("mode"):
+        print(f"  ingress     mode: {ing['mode']}")
     return 0
+
+
+def cmd_conf(args) -> int:
+    state = _running_state(args)
+    if state is None:
+        print("No lab is running; start one with: ingresslab up", file=sys.stderr)
+        return 3
+    print(Lab.up(args.home).ingress.conf(), end="")
+    return 0
+
+
+def cmd_controller(args) -> int:
+    """Run our Ingress controller against any cluster (`--render-only` prints the nginx.conf it would serve)."""
+    from .ingress import controller
+    return controller.main(args.controller_args)
 
 
 def cmd_kubeconfig(args) -> int:
@@ -126,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("iptables", cmd_iptables, "the nat rules kube-proxy would program").add_argument(
         "--node", default=None, help="node name (default: the first node)")
     add("reset", cmd_reset, "stop the lab and wipe its state")
+    add("conf", cmd_conf, "the nginx.conf the Ingress controller runs now")
+    p = add("controller", cmd_controller, "run the Ingress controller (e.g. --kubeconfig FILE --render-only)")
+    p.add_argument("controller_args", nargs=argparse.REMAINDER)
     return parser
 
 

@@ -6,6 +6,7 @@ Everything goes through the official `kubernetes` client, so what the notebooks 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -118,6 +119,23 @@ class Lab:
             self._dynamic = DynamicClient(self.api)
         return self._dynamic
 
+    @property
+    def ingress(self) -> "IngressView":
+        """The Ingress controller's counters, live nginx.conf and backends (like ingress-nginx's kubectl plugin)."""
+        return IngressView(self)
+
+    def ingress_node_ports(self) -> dict:
+        """The NodePorts of the controller's Service (`IC_HTTP_PORT`/`IC_HTTPS_PORT` in the course)."""
+        core = kubernetes.client.CoreV1Api(self.api)
+        try:
+            svc = core.read_namespaced_service("ingress-nginx", "ingress-nginx")
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        ports = {p.name or str(p.port): p.node_port for p in svc.spec.ports or []}
+        return {"http_nodeport": ports.get("http"), "https_nodeport": ports.get("https")}
+
     def status(self) -> dict:
         state = homes.read_state(self.home) if self.home else None
         out = {"kubeconfig": str(self.kubeconfig_path), "embedded": self.embedded}
@@ -198,6 +216,55 @@ class Lab:
                 if exc.status != 404 or not missing_ok:
                     raise
         return count
+
+
+class IngressView:
+    """What the embedded controller pod reports in its status file (reloads, checksum, endpoint updates, …)."""
+
+    def __init__(self, lab: Lab):
+        self._lab = lab
+
+    def _status_path(self) -> Path:
+        state = homes.read_state(self._lab.home) if self._lab.home else None
+        if not state:
+            raise LabError("the Ingress controller's status is only readable for the embedded lab "
+                           "(on a real cluster: kubectl ingress-nginx conf / backends)")
+        core = kubernetes.client.CoreV1Api(self._lab.api)
+        pods = core.list_namespaced_pod("ingress-nginx", label_selector="app.kubernetes.io/name=ingress-nginx").items
+        running = [p for p in pods if p.status.phase == "Running"]
+        if not running:
+            raise LabError("no Ingress controller pod is running in namespace ingress-nginx")
+        return Path(self._lab.home) / "nginx" / f"ingress-nginx_{running[0].metadata.name}" / "status.json"
+
+    def status(self, timeout: float = 5.0) -> dict:
+        path = self._status_path()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    raise LabError(f"the Ingress controller has not reported yet ({path})") from None
+                time.sleep(0.05)
+
+    def conf(self) -> str:
+        """The nginx.conf nginx is running now."""
+        return Path(self.status()["conf_path"]).read_text()
+
+    def backends(self) -> list[dict]:
+        return self.status().get("backends", [])
+
+    @property
+    def reloads(self) -> int:
+        return int(self.status().get("reloads", 0))
+
+    @property
+    def endpoint_updates(self) -> int:
+        return int(self.status().get("endpoint_updates", 0))
+
+    @property
+    def checksum(self) -> str | None:
+        return self.status().get("checksum")
 
 
 def _carry_server_fields(desired: dict, current: dict) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -15,8 +16,79 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from . import home as homes
+from .cluster import processes
+from .cluster.apps import PodContext
 from .cluster.cluster import Cluster
+from .cluster.errors import ApiError
+from .cluster.network import bind_port
+from .cluster.resources import by_kind
+
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
+CONTROLLER_IMAGES = ("registry.k8s.io/ingress-nginx/controller:v1.12.1",
+                     "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.20.0")
+CONTROLLER_READY_TIMEOUT = 15.0
+
+
+def controller_pod_dir(home: Path, namespace: str, pod: str) -> Path:
+    return home / "nginx" / f"{namespace}_{pod}"
+
+
+def _register_controller_image(cluster: Cluster) -> None:
+    """The Ingress controller's image runs our controller (a real nginx under it) as the pod's process."""
+
+    def launch(pod: PodContext, bound: dict[int, int], args: list[str]) -> processes.ProcessSpec:
+        flags = [a for a in args if a.startswith("--")]     # drop the binary's path (/nginx-ingress-controller)
+        pod_dir = controller_pod_dir(cluster.home, pod.namespace, pod.name)
+        argv = processes.python_module(
+            "ingresslab.ingress.controller", *flags,
+            f"--listen-address={pod.ip}", f"--http-port={bound.get(80, bind_port(80))}",
+            f"--https-port={bound.get(443, bind_port(443))}", f"--home={pod_dir}",
+            f"--status-file={pod_dir / 'status.json'}")
+        host, _, port = (cluster.api_url or "").rpartition("//")[2].partition(":")
+        env = {**pod.env, "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+               "INGRESSLAB_SA_DIR": str(cluster.service_account_dir), "PYTHONUNBUFFERED": "1"}
+        return processes.ProcessSpec(argv, env)
+
+    for image in CONTROLLER_IMAGES:
+        processes.register_process_image(
+            image, 80, launch, "The nginx Ingress controller: ingresslab's controller driving a real nginx.",
+            ports=(443,))
+
+
+def _deploy_ingress_controller(cluster: Cluster) -> None:
+    """On a fresh cluster, create what manifests/ingress-nginx.yaml holds, through the API's own write path."""
+    text = (MANIFESTS / "ingress-nginx.yaml").read_text()
+    for doc in yaml.safe_load_all(text):
+        if not doc:
+            continue
+        r = by_kind(doc["apiVersion"], doc["kind"])
+        ns = doc["metadata"].get("namespace") if r.namespaced else None
+        if cluster.store.get(r.key, ns or "", doc["metadata"]["name"]) is not None:
+            continue
+        try:
+            cluster.api.create(r, ns, doc)
+        except ApiError as exc:
+            logging.warning("could not create %s %s: %s", doc["kind"], doc["metadata"]["name"], exc)
+
+
+async def _wait_for_controller(cluster: Cluster, timeout: float) -> dict:
+    """Until the controller pod's nginx has served its first configuration (or the time is up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for pod in cluster.store.list("pods", "ingress-nginx"):
+            status = controller_pod_dir(cluster.home, "ingress-nginx", pod["metadata"]["name"]) / "status.json"
+            try:
+                data = json.loads(status.read_text())
+            except (OSError, ValueError):
+                continue
+            if data.get("nginx_pid") or data.get("reloads") is not None:
+                return {"ready": True, "pod": pod["metadata"]["name"], "status_file": str(status)}
+        await asyncio.sleep(0.02)
+    return {"ready": False}
 
 
 def _plug_ingress_admission(cluster: Cluster) -> None:
@@ -41,13 +113,19 @@ async def run(home: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        info = await cluster.start()
+        _register_controller_image(cluster)
         _plug_ingress_admission(cluster)
+        info = await cluster.start()
+        _deploy_ingress_controller(cluster)
         kubeconfig = homes.write_kubeconfig(home, info.api_url, info.token, info.ca_cert)
         state.update(phase="ready", api=info.api_url, api_port=int(info.api_url.rsplit(":", 1)[1]),
                      slot=info.slot, kubeconfig=str(kubeconfig),
                      nodes=[{"name": n.name, "ip": n.ip} for n in info.network.nodes],
-                     ready_after=round(time.time() - state["started"], 3))
+                     phase_detail="waiting for the ingress controller")
+        state["phase"] = "starting"
+        homes.write_state(home, state)
+        state["ingress"] = await _wait_for_controller(cluster, CONTROLLER_READY_TIMEOUT)
+        state.update(phase="ready", ready_after=round(time.time() - state["started"], 3))
         homes.write_state(home, state)
         logging.info("lab ready at %s (slot %s)", info.api_url, info.slot)
         await stop.wait()

@@ -41,7 +41,7 @@ from tornado.httpserver import HTTPServer
 from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketHandler
 
-__all__ = ["IMAGES", "AppHandle", "Image", "UnknownImage", "normalize_image", "start_app"]
+__all__ = ["IMAGES", "AppHandle", "Image", "UnknownImage", "normalize_image", "register", "start_app"]
 
 LogFn = Callable[[str], None]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -67,12 +67,23 @@ class Listener(Protocol):
 AppFactory = Callable[[PodContext, int, socket.socket], Awaitable[Listener]]
 
 
+# A whole-pod starter (process images, `processes.py`): given the pod, the bound ports and the container's args.
+PodStarter = Callable[[PodContext, dict[int, int], list[str]], Awaitable[Listener]]
+
+
 @dataclass(frozen=True)
 class Image:
     name: str                # normalized: repository:tag
     port: int                # the port the real image listens on
-    factory: AppFactory
+    factory: AppFactory | None
     description: str
+    start: PodStarter | None = None       # instead of a factory per port: the pod binds its ports itself
+    extra_ports: tuple[int, ...] = ()     # further ports the real image listens on (e.g. 443 besides 80)
+
+
+def register(image: Image) -> None:
+    """Add an image to the table (the layers above register their own, e.g. the Ingress controller's)."""
+    IMAGES[image.name] = image
 
 
 class UnknownImage(LookupError):
@@ -113,7 +124,8 @@ class AppHandle:
 
 
 async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: dict[int, int] | None = None,
-                    pod_name: str, namespace: str, env: dict[str, str], log: LogFn) -> AppHandle:
+                    pod_name: str, namespace: str, env: dict[str, str], log: LogFn,
+                    args: list[str] | None = None) -> AppHandle:
     """Start `image` listening on `pod_ip` at each container port (the image's own port if none are declared).
 
     `bind_ports` maps a container port to the port really bound (the lab's offset for ports < 1024 when not
@@ -124,6 +136,11 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
         raise UnknownImage(image)
     pod = PodContext(pod_name, namespace, pod_ip, dict(env), log)
     handle = AppHandle(spec.name, pod_ip, {})
+    if spec.start is not None:
+        wanted = ports or [spec.port, *spec.extra_ports]
+        handle.ports = {p: (bind_ports or {}).get(p, p) for p in wanted}
+        handle._listeners.append(await spec.start(pod, dict(handle.ports), list(args or [])))
+        return handle
     try:
         for port in ports or [spec.port]:
             sock = _bind(pod_ip, (bind_ports or {}).get(port, port))

@@ -8,6 +8,7 @@ API like any client would. `await cluster.stop()` closes every socket the cluste
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ class Cluster:
         self._http: tornado.httpserver.HTTPServer | None = None
         self._slot_lock = None
         self.info: ClusterInfo | None = None
+        self.api_url: str | None = None
+        self.service_account_dir: Path | None = None
 
     async def start(self) -> ClusterInfo:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -66,18 +69,31 @@ class Cluster:
         sock.listen(128)
         sock.setblocking(False)
         port = sock.getsockname()[1]
-        self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
-                                                   api_port=port)
-        api = ApiServer(self.store, token=self.token, admission=self.admission, pod_logs=self.controllers.kubelet,
+        self.api_url = f"https://127.0.0.1:{port}"
+        pki = ensure_serving_files(self.home / "pki")
+        self.service_account_dir = self._write_service_account(pki.ca_cert)
+        api = ApiServer(self.store, token=self.token, admission=self.admission, pod_logs=None,
                         server_address=f"127.0.0.1:{port}")
         self.api = api
-        pki = ensure_serving_files(self.home / "pki")
         self._http = tornado.httpserver.HTTPServer(api.app(), ssl_options=pki.ssl_context(),
                                                    max_body_size=64 * 1024 * 1024, idle_connection_timeout=3600)
         self._http.add_sockets([sock])
-        self.info = ClusterInfo(f"https://127.0.0.1:{port}", self.token, pki.ca_cert,
-                                network.slot, network)
+        # Controllers start after the API serves: pods brought back from an earlier run may be API clients.
+        self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
+                                                   api_port=port)
+        api.pod_logs = self.controllers.kubelet
+        self.info = ClusterInfo(self.api_url, self.token, pki.ca_cert, network.slot, network)
         return self.info
+
+    def _write_service_account(self, ca_cert: Path) -> Path:
+        """What a pod's service account volume holds (token, ca.crt), for pods that are API clients."""
+        sa = self.home / "serviceaccount"
+        sa.mkdir(mode=0o700, exist_ok=True)
+        for name, data in (("token", self.token.encode()), ("ca.crt", ca_cert.read_bytes())):
+            fd = os.open(sa / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        return sa
 
     async def stop(self) -> None:
         if self._http is not None:

@@ -236,13 +236,14 @@ class Kubelet(Controller):
                 ports = [int(p["containerPort"]) for p in container.get("ports") or []
                          if (p.get("protocol") or "TCP") == "TCP" and p.get("containerPort")]
                 default = apps.IMAGES.get(apps.normalize_image(image))
-                bound = ports or ([default.port] if default else [])
+                bound = ports or ([default.port, *default.extra_ports] if default else [])
                 if default is not None:
                     self.recorder.normal(pod, "Pulled", f'Container image "{image}" already present on machine',
                                          **host)
                 handle = await apps.start_app(image, pod_ip=held.ip, ports=ports,
                                               bind_ports={p: bind_port(p) for p in bound}, pod_name=key[1],
-                                              namespace=key[0], env=env, log=held.logs[cname].append)
+                                              namespace=key[0], env=env, log=held.logs[cname].append,
+                                              args=expand_args(container, env))
             except apps.UnknownImage as exc:
                 self.recorder.normal(pod, "Pulling", f'Pulling image "{image}"', **host)
                 self.recorder.warning(pod, "Failed", f'Failed to pull image "{image}": {exc}', **host)
@@ -274,7 +275,7 @@ class Kubelet(Controller):
             held.waiting = None
         self._post_status(key, held, node, states)
 
-    def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:
+    def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:  # noqa: C901
         fields = {"metadata.name": meta(pod)["name"], "metadata.namespace": meta(pod).get("namespace", ""),
                   "metadata.uid": meta(pod)["uid"], "spec.nodeName": node.name, "status.podIP": ip,
                   "status.hostIP": node.ip, "spec.serviceAccountName": pod["spec"].get("serviceAccountName", "")}
@@ -384,3 +385,15 @@ class Kubelet(Controller):
     def follow(self, namespace: str, pod: str, *, container: str | None = None) -> LogFollower:
         """Lines logged from now on, until the pod is deleted or the kubelet stops (`kubectl logs -f`)."""
         return LogFollower(self._log_for(namespace, pod, container))
+
+
+_VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand_args(container: dict, env: dict[str, str]) -> list[str]:
+    """command + args with `$(VAR)` replaced from the container's environment, as the kubelet does
+    (`$$(VAR)` stays literal; an unknown variable is left as written)."""
+    def expand(text: str) -> str:
+        out = _VAR_REF.sub(lambda m: env.get(m.group(1), m.group(0)), text.replace("$$(", "\0"))
+        return out.replace("\0", "$(")
+    return [expand(str(a)) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
