@@ -165,3 +165,25 @@ def test_get_watch_streams_changes(lab, kubectl, kubectl_path):
         out, _ = proc.communicate(timeout=5)
         kubectl("delete", "configmap", "watched", check=False)
     assert re.search(r"^watched\s+1\s+", out, re.M), out
+
+
+def test_generators_that_send_protobuf_work(lab, kubectl):
+    """`kubectl create deployment|secret tls|service` send Kubernetes protobuf bodies; the lab decodes them."""
+    crt = MANIFESTS / "cafe.crt"
+    key_pem = __import__("base64").b64decode(
+        re.search(r"tls.key: (\S+)", (MANIFESTS / "cafe-secret.yaml").read_text()).group(1))
+    key = Path(lab.home) / "cafe.key"
+    key.write_bytes(key_pem)
+    try:
+        assert kubectl("create", "secret", "tls", "gen-secret", f"--cert={crt}", f"--key={key}").stdout.strip() \
+            == "secret/gen-secret created"
+        assert kubectl("get", "secret", "gen-secret", "-o", "jsonpath={.type}").stdout == "kubernetes.io/tls"
+        kubectl("create", "deployment", "gen", "--image=nginxdemos/nginx-hello:plain-text", "--replicas=2",
+                "--port=8080")
+        out = kubectl("expose", "deployment", "gen", "--type=NodePort", "--port=80", "--target-port=8080")
+        assert out.stdout.strip() == "service/gen exposed"
+        _until(lambda: kubectl("get", "pods", "-l", "app=gen", "--no-headers").stdout.count("Running") == 2)
+    finally:
+        kubectl("delete", "secret", "gen-secret", "--ignore-not-found")
+        kubectl("delete", "deployment", "gen", "--ignore-not-found")
+        kubectl("delete", "service", "gen", "--ignore-not-found")

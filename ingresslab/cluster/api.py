@@ -24,7 +24,7 @@ import tornado.web
 import yaml
 from tornado.iostream import StreamClosedError
 
-from . import conversion, defaults, discovery, errors, patch, tables, validation
+from . import conversion, defaults, discovery, errors, patch, protobuf, tables, validation
 from .errors import ApiError, Cause
 from .resources import RESOURCES, Resource, lookup, storage_resource
 from .selectors import FieldSelector, LabelSelector
@@ -280,7 +280,12 @@ def decode_body(body: bytes, content_type: str) -> dict:
     if not body.strip():
         raise errors.bad_request("the body of the request is empty: expected a Kubernetes object")
     ctype = (content_type or "").split(";")[0].strip()
-    if ctype in ("application/vnd.kubernetes.protobuf", "application/cbor"):
+    if ctype == "application/vnd.kubernetes.protobuf":
+        try:
+            return protobuf.decode_k8s_protobuf(body)
+        except ValueError as exc:
+            raise errors.bad_request(f"the protobuf body of the request could not be decoded: {exc}") from None
+    if ctype == "application/cbor":
         raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted '
                        f'media types include: application/json, application/yaml (got "{ctype}")')
     try:
