@@ -268,19 +268,21 @@ class IngressView:
 
 
 def _carry_server_fields(desired: dict, current: dict) -> dict:
-    """A replace keeps what the server owns: version, allocated IPs and ports (as kubectl apply's patch would)."""
+    """A replace keeps what the server owns: version, allocated IPs and ports (as kubectl apply's patch would).
+
+    `current` is the object as the API sent it (camelCase JSON)."""
     desired = yaml.safe_load(yaml.safe_dump(desired))
-    desired["metadata"]["resourceVersion"] = current["metadata"]["resource_version"]
+    desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
     if desired.get("kind") == "Service":
         spec, cur = desired.setdefault("spec", {}), current.get("spec") or {}
-        for f_json, f_py in (("clusterIP", "cluster_ip"), ("clusterIPs", "cluster_i_ps")):
-            if f_json not in spec and cur.get(f_py):
-                spec[f_json] = cur[f_py]
-        allocated = {p["port"]: p.get("node_port") for p in cur.get("ports") or []}
-        for port in spec.get("ports") or []:
-            if "nodePort" not in port and allocated.get(port.get("port")) and spec.get("type") in ("NodePort",
-                                                                                                   "LoadBalancer"):
-                port["nodePort"] = allocated[port["port"]]
+        for field in ("clusterIP", "clusterIPs"):
+            if field not in spec and cur.get(field):
+                spec[field] = cur[field]
+        allocated = {p["port"]: p.get("nodePort") for p in cur.get("ports") or []}
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            for port in spec.get("ports") or []:
+                if "nodePort" not in port and allocated.get(port.get("port")):
+                    port["nodePort"] = allocated[port["port"]]
     return desired
 
 

@@ -57,21 +57,24 @@ def kubectl(lab):
     return run
 
 
-def our_processes() -> list[str]:
-    """Processes this test session started: the lab process and nginx masters/workers in our temp homes."""
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()[1:]
-    mine = []
-    for line in out:
-        if "ingresslab.labd" in line or ("nginx" in line and "pytest-" in line):
-            mine.append(line.strip())
-    return mine
+def our_processes(marker: str) -> list[str]:
+    """Processes whose command line names `marker` (this session's temporary directory): labs, nginx, children."""
+    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
+    return [line.strip() for line in out if marker in line and " Z" not in line[:12]]
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # Only the controlling process checks (xdist workers are not used, but stay safe).
-    if hasattr(session.config, "workerinput"):
+    """After the whole suite: no process of ours is left (labs, nginx masters and workers, controllers)."""
+    try:
+        base = str(session.config._tmp_path_factory.getbasetemp())
+    except (AttributeError, ValueError):
         return
-    leftovers = [p for p in our_processes() if "pytest-" in p or "ingresslab.labd" in p]
+    import time
+    deadline = time.monotonic() + 5
+    leftovers = our_processes(base)
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leftovers = our_processes(base)
     if leftovers:
         print("\nLEFTOVER PROCESSES after the test session:\n  " + "\n  ".join(leftovers), file=sys.stderr)
         session.exitstatus = 1

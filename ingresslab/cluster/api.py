@@ -67,7 +67,7 @@ class Admission:
 
 class PodLogs(Protocol):
     def logs(self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None,
-             since_seconds: int | None = None) -> list[str]: ...
+             since_seconds: int | None = None, timestamps: bool = False) -> list[str]: ...
     def follow(self, namespace: str, pod: str, *, container: str | None = None) -> AsyncIterator[str]: ...
 
 
@@ -503,6 +503,9 @@ class Handler(tornado.web.RequestHandler):
             self.write(json.dumps({"type": "ERROR", "object": exc.status()}) + "\n")
             return self.finish()
         self._waiter = w.queue
+        # Send the headers now, as kube-apiserver flushes them when a watch begins: a client blocked waiting for
+        # them could not be stopped (its socket does not exist yet for `Watch.stop()` to shut down).
+        await self.flush()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         first = True
@@ -554,7 +557,8 @@ class Handler(tornado.web.RequestHandler):
         agen = self.server.pod_logs.follow(t.namespace or "", t.name, container=container) if follow else None
         lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container,
                                           tail=int(tail) if tail else None,
-                                          since_seconds=int(since) if since else None)
+                                          since_seconds=int(since) if since else None,
+                                          timestamps=self._arg("timestamps") == "true")
         self.set_status(200)
         self.set_header("Content-Type", "text/plain")
         if agen is None:

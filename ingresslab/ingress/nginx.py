@@ -21,14 +21,17 @@ Neighbours: `render.py` writes the text; `model.py` is the input; `controller.py
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import grp
+import hashlib
+import json
 import os
 import pwd
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -120,8 +123,12 @@ class NginxProcess:
                 os.chown(d, st.st_uid, st.st_gid)  # workers (the home's owner) buffer request bodies here
         if not Path(self.paths.default_cert).exists():
             write_private(Path(self.paths.default_cert), self_signed_pem())
-        if len(self.paths.config_socket.encode()) > 107:
-            raise NginxError(f"the lab home path is too long for a unix socket: {self.paths.config_socket}")
+        if len(self.paths.config_socket.encode()) > 100:
+            # Unix socket paths are limited to 108 bytes: a deep home gets its socket in a short private directory.
+            short = Path(tempfile.gettempdir()) / f"ingresslab-run-{os.geteuid()}"
+            short.mkdir(mode=0o700, exist_ok=True)
+            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
+            self.paths = dataclasses.replace(self.paths, config_socket=str(short / f"{digest}.sock"))
         self.reloads = 0
         self.endpoint_updates = 0
         self.restarts = 0

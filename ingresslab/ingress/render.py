@@ -24,7 +24,7 @@ LOG_FORMAT = (
     '$remote_addr:$remote_port - [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent" $request_length $request_time '
     "host=$host uri=$uri upstream=$proxy_upstream_name upstream_addr=$upstream_addr "
-    "upstream_status=$upstream_status upstream_time=$upstream_response_time req_id=$req_id"
+    "upstream_status=$upstream_status upstream_time=$upstream_response_time req_id=$req_id msec=$msec"
 )
 """Default access log line: who called (`ip:port`), what, the Ingress upstream chosen, which endpoint answered,
 and the request id that nginx also sends upstream as `X-Request-ID` — the fields `trace.py` joins hops on."""
