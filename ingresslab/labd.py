@@ -46,7 +46,8 @@ def _register_controller_image(cluster: Cluster) -> None:
             "ingresslab.ingress.controller", *flags,
             f"--listen-address={pod.ip}", f"--http-port={bound.get(80, bind_port(80))}",
             f"--https-port={bound.get(443, bind_port(443))}", f"--home={pod_dir}",
-            f"--status-file={pod_dir / 'status.json'}")
+            f"--status-file={pod_dir / 'status.json'}",
+            f"--privileged-port-offset={bind_port(80) - 80}")
         host, _, port = (cluster.api_url or "").rpartition("//")[2].partition(":")
         env = {**pod.env, "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
                "INGRESSLAB_SA_DIR": str(cluster.service_account_dir), "PYTHONUNBUFFERED": "1"}

@@ -28,8 +28,8 @@ def _setup_apt_packages() -> set[str]:
 def test_binder_apt_list_matches_the_setup_script():
     binder = {line.strip() for line in (ROOT / "binder" / "apt.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    # Binder has no browser tests and no benchmarks: chromium and wrk are set-up only.
-    assert binder == _setup_apt_packages() - {"chromium", "wrk"}
+    # Binder has no browser tests and no benchmarks, and conda brings Python: those are set-up only.
+    assert binder == _setup_apt_packages() - {"chromium", "wrk", "python3-venv"}
 
 
 def test_conda_environments_match_pyproject():

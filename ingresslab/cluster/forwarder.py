@@ -79,6 +79,7 @@ class _Pair:
         self.task: asyncio.Task | None = None
         self.open_sides = 0
         self.rule = listener.rule       # the rule as it was when this connection arrived
+        self.pending: list[bytes] = []  # client bytes that arrived before the upstream connection was made
 
     def client_made(self, transport: asyncio.Transport) -> None:
         self.client = transport
@@ -114,6 +115,9 @@ class _Pair:
             time.time(), self.rule.label, _addr(client.get_extra_info("peername")),
             _addr(client.get_extra_info("sockname")), _addr(transport.get_extra_info("sockname")),
             _addr(transport.get_extra_info("peername"))))
+        for chunk in self.pending:
+            transport.write(chunk)
+        self.pending.clear()
         client.resume_reading()
 
     def eof_from(self, side: str) -> None:
@@ -160,7 +164,14 @@ class _ClientProtocol(asyncio.Protocol):
         self.pair.client_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        self.pair.upstream.write(data)
+        upstream = self.pair.upstream
+        if upstream is None:
+            # Some Python versions (3.11.2, Debian's) start reading even when connection_made paused the
+            # transport: keep the bytes until the upstream connection exists.
+            self.pair.pending.append(data)
+            self.pair.client.pause_reading()
+            return
+        upstream.write(data)
 
     def eof_received(self) -> bool:
         self.pair.eof_from("client")

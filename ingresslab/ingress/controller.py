@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import copy
+import dataclasses
 import datetime
 import hashlib
 import ipaddress
@@ -39,7 +40,7 @@ import kubernetes
 from kubernetes.client.rest import ApiException
 
 from .informer import API_VERSIONS, Store, list_once, sources
-from .model import Configuration
+from .model import Configuration, Endpoint
 from .nginx import NginxProcess, lua_available
 from .render import RenderPaths, render_nginx_conf
 from .translate import EventRecord, TranslateResult, translate
@@ -72,6 +73,7 @@ class Options:
     lua: bool | None = None
     debounce: float = 0.01
     watchdog_interval: float = 0.5
+    privileged_port_offset: int = 0
 
     def __post_init__(self):
         if self.annotations_prefix != ANNOTATIONS_PREFIX:
@@ -120,8 +122,24 @@ def status_addresses(objects: dict[str, list[dict]], options: Options) -> list[s
     return [spec["clusterIP"]] if spec.get("clusterIP") not in (None, "", "None") else []
 
 
+def offset_low_ports(result: TranslateResult, offset: int) -> TranslateResult:
+    """In a lab running without root, pods and ClusterIPs bind ports below 1024 at `port + offset`: aim there."""
+    if not offset:
+        return result
+
+    def shift(e: Endpoint) -> Endpoint:
+        return Endpoint(e.ip, e.port + offset) if e.port < 1024 else e
+    backends = tuple(dataclasses.replace(b, endpoints=tuple(shift(e) for e in b.endpoints))
+                     for b in result.config.backends)
+    return dataclasses.replace(result, config=dataclasses.replace(result.config, backends=backends))
+
+
 def build_model(objects: dict[str, list[dict]], options: Options, *, lua: bool) -> TranslateResult:
     """The store's contents → `translate` (a pure function of what the caches hold)."""
+    return offset_low_ports(_translate(objects, options, lua=lua), options.privileged_port_offset)
+
+
+def _translate(objects: dict[str, list[dict]], options: Options, *, lua: bool) -> TranslateResult:
     base = Configuration(listen_address=options.listen_address, http_port=options.http_port,
                          https_port=options.https_port, lua=lua)
     return translate(ingresses=objects["ingresses"], services=objects["services"],
@@ -440,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--status-file", type=Path, help="JSON file rewritten after every sync")
     add("--render-only", action="store_true", help="print the nginx.conf for the cluster's Ingresses and exit")
     add("--no-lua", action="store_true", help="static upstreams even when the Lua module is installed")
+    add("--privileged-port-offset", type=int, default=0,
+        help="the lab without root binds backend ports below 1024 at port+N (default 0: real ports)")
     return p
 
 
