@@ -80,5 +80,23 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture
+def traversable_checkout():
+    """Let an unprivileged user reach this checkout and its virtualenv (a CI clone may sit under a 0700 temp
+    directory): add o+x to the ancestors that lack it, and put the modes back afterwards."""
+    changed = []
+    for path in [*ROOT.parents, ROOT]:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if not mode & 0o001:
+            os.chmod(path, mode | 0o001)
+            changed.append((path, mode))
+    yield
+    for path, mode in reversed(changed):
+        os.chmod(path, mode & 0o7777)
+
+
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())

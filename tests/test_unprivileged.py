@@ -59,7 +59,7 @@ spec:
 
 
 @pytest.fixture
-def unprivileged_home():
+def unprivileged_home(traversable_checkout):
     if os.geteuid() != 0:
         home = Path(tempfile.mkdtemp(prefix="pytest-unpriv-"))
         yield home, []

@@ -393,7 +393,7 @@ with NginxProcess(Path(sys.argv[1])) as nginx:
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser") or not os.path.exists("/usr/bin/python3"),
                     reason="needs root to become another user, runuser and the system python")
-def test_a_non_root_user_runs_nginx_with_lua(listen):
+def test_a_non_root_user_runs_nginx_with_lua(listen, traversable_checkout):
     import ingresslab
     parent = Path(tempfile.mkdtemp(prefix="ingresslab-test-"))
     try:
