@@ -119,6 +119,30 @@ class Lab:
             self._dynamic = DynamicClient(self.api)
         return self._dynamic
 
+    def summary(self) -> list[tuple[str, str]]:
+        """What a learner needs to know about the running lab, as (what, where) pairs."""
+        st = self.status()
+        rows = [("API server", st.get("api", "?")), ("kubeconfig", str(self.kubeconfig_path))]
+        rows += [(f"node {n['name']}", n["ip"]) for n in st.get("nodes", [])]
+        try:
+            ports = self.ingress_node_ports()
+        except Exception:  # noqa: BLE001 - a summary shows what it can
+            ports = {}
+        if ports.get("http_nodeport"):
+            rows.append(("Ingress controller", f"http NodePort {ports['http_nodeport']}, "
+                                               f"https NodePort {ports['https_nodeport']}"))
+        return rows
+
+    def __repr__(self) -> str:
+        kind = "embedded lab" if self.embedded else "cluster"
+        return f"<{kind}: " + "; ".join(f"{k} {v}" for k, v in self.summary()) + ">"
+
+    def _repr_markdown_(self) -> str:
+        kind = "The embedded lab is running" if self.embedded else "Connected to a cluster"
+        lines = [f"**{kind}.**", "", "| | |", "|---|---|"]
+        lines += [f"| {k} | `{v}` |" for k, v in self.summary()]
+        return "\n".join(lines)
+
     @property
     def ingress(self) -> "IngressView":
         """The Ingress controller's counters, live nginx.conf and backends (like ingress-nginx's kubectl plugin)."""
@@ -148,6 +172,26 @@ class Lab:
                              "ip": next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), None)}
                             for n in nodes]
         return out
+
+    def wait_rollout(self, *deployments: str, namespace: str = "default", timeout: float = 60.0) -> str:
+        """Wait until each Deployment has all its replicas updated and ready (like `kubectl rollout status`)."""
+        apps = kubernetes.client.AppsV1Api(self.api)
+        deadline = time.monotonic() + timeout
+        lines = []
+        for name in deployments:
+            while True:
+                d = apps.read_namespaced_deployment(name, namespace)
+                want, st = d.spec.replicas or 0, d.status
+                done = (st.observed_generation or 0) >= (d.metadata.generation or 0) and \
+                    (st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want and \
+                    (st.replicas or 0) == want
+                if done:
+                    lines.append(f"{name}: {want}/{want} ready")
+                    break
+                if time.monotonic() > deadline:
+                    raise LabError(f"deployment {name} did not finish its rollout within {timeout:.0f} s")
+                time.sleep(0.05)
+        return ", ".join(lines)
 
     def iptables(self, *, node: str | None = None) -> str:
         """The iptables-save text kube-proxy's iptables mode would program on a node, for the current Services."""

@@ -247,8 +247,11 @@ def _draw_nodes(g: Picture, nodes: Sequence[dict], pods: Sequence[dict]) -> dict
     return pod_ids
 
 
-def topology_of(lab: Any, namespace: str | None = None) -> Picture:
-    """`topology()` of what the lab's API holds now (every namespace, or one); nodes are always all drawn."""
+def topology_of(lab: Any, namespace: str | None = None, *, include_api_service: bool = False) -> Picture:
+    """`topology()` of what the lab's API holds now (every namespace, or one); nodes are always all drawn.
+
+    The `default/kubernetes` Service (the API server's own) is left out unless `include_api_service`: every
+    cluster has it, and it is not part of the story of getting requests to pods."""
     import kubernetes
 
     api = lab.api
@@ -261,6 +264,13 @@ def topology_of(lab: Any, namespace: str | None = None) -> Picture:
         fetched = (core.list_namespaced_pod(namespace), core.list_namespaced_service(namespace),
                    net.list_namespaced_ingress(namespace), disc.list_namespaced_endpoint_slice(namespace))
     pods, services, ingresses, slices = (api.sanitize_for_serialization(r.items) for r in fetched)
+    if not include_api_service:
+        def is_api(obj: dict) -> bool:
+            meta = obj.get("metadata") or {}
+            name = (meta.get("labels") or {}).get("kubernetes.io/service-name", meta.get("name"))
+            return meta.get("namespace") == "default" and name == "kubernetes"
+        services = [s for s in services if not is_api(s)]
+        slices = [s for s in slices if not is_api(s)]
     nodes = api.sanitize_for_serialization(core.list_node().items)
     return topology(nodes, pods, services, ingresses, slices)
 

@@ -17,6 +17,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
+# The notebooks (run by nbval in kernels that inherit this environment) share one lab of their own, in a home
+# under pytest's temporary directory, stopped when the session ends.
+NOTEBOOK_HOME = None
+
+
+def pytest_configure(config):
+    global NOTEBOOK_HOME
+    if os.environ.get("INGRESSLAB_NOTEBOOK_HOME"):
+        NOTEBOOK_HOME = Path(os.environ["INGRESSLAB_NOTEBOOK_HOME"])
+    else:
+        NOTEBOOK_HOME = Path(config._tmp_path_factory.getbasetemp()) / "ingresslab-notebooks"
+    os.environ["INGRESSLAB_HOME"] = str(NOTEBOOK_HOME)
+    os.environ["KUBECONFIG"] = str(NOTEBOOK_HOME / "kubeconfig")
+    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
 
 def kubectl_binary() -> str:
     found = shutil.which("kubectl", path=str(VENV_BIN))
@@ -65,6 +80,9 @@ def our_processes(marker: str) -> list[str]:
 
 def pytest_sessionfinish(session, exitstatus):
     """After the whole suite: no process of ours is left (labs, nginx masters and workers, controllers)."""
+    if NOTEBOOK_HOME is not None and not os.environ.get("INGRESSLAB_NOTEBOOK_HOME"):
+        from ingresslab.lab import stop
+        stop(NOTEBOOK_HOME)
     try:
         base = str(session.config._tmp_path_factory.getbasetemp())
     except (AttributeError, ValueError):

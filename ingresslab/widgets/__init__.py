@@ -14,6 +14,7 @@ and `ingresslab.lab` below.
 from .builder import IngressBuilder
 from .builder_model import ApplyReport, IngressForm, PathRow, Preview, ServiceChoice, conf_changes
 from .cost import CostWidget
+from .progress import start_lab
 from .cost_model import CostModel
 from .debounce import Debouncer, ManualClock
 from .replicas import ReplicasSlider
@@ -24,5 +25,5 @@ from .request_model import RequestForm, RequestResult
 __all__ = [
     "ApplyReport", "CostModel", "CostWidget", "Debouncer", "IngressBuilder", "IngressForm", "ManualClock", "PathRow",
     "Preview", "ReplicasModel", "ReplicasSlider", "RequestForm", "RequestResult", "RequestWidget", "ServiceChoice",
-    "Snapshot", "conf_changes",
+    "Snapshot", "conf_changes", "start_lab",
 ]

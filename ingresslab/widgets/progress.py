@@ -1,0 +1,32 @@
+"""Start the lab from a notebook with a progress bar that moves while the lab process starts.
+
+The bar is one widget displayed once; its later changes travel as widget state, so the notebook's stored output
+stays the same whether the lab was already running or just started (what nbval compares).
+"""
+from __future__ import annotations
+
+import os
+
+import ipywidgets as w
+from IPython.display import display
+
+from ..lab import Lab
+
+_STEPS = {"starting the cluster process": 1, "lab process starting": 2, "lab process ready": 4}
+
+
+def start_lab(home=None) -> Lab:
+    bar = w.IntProgress(value=0, min=0, max=4, description="lab", bar_style="info",
+                        layout=w.Layout(width="420px"))
+    label = w.Label("looking for a running lab…")
+    display(w.HBox([bar, label]))
+
+    def progress(message: str) -> None:
+        bar.value = _STEPS.get(message, bar.value)
+        label.value = message
+
+    lab = Lab.up(home, progress=progress)
+    bar.value, bar.bar_style, label.value = 4, "success", "ready"
+    # `!kubectl …` in this notebook, and any terminal started from it, now talk to the lab.
+    os.environ["KUBECONFIG"] = str(lab.kubeconfig_path)
+    return lab
