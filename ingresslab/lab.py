@@ -22,6 +22,27 @@ from kubernetes.client.rest import ApiException
 from . import home as homes
 
 START_TIMEOUT = 30.0
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class Applied(list):
+    """The objects `Lab.apply` created or updated; shown like kubectl's output (`service/tea-svc created`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.verbs: list[str] = []
+
+    def append(self, obj: dict, verb: str = "applied") -> None:  # type: ignore[override]
+        super().append(obj)
+        self.verbs.append(verb)
+
+    def __repr__(self) -> str:
+        lines = []
+        for obj, verb in zip(self, self.verbs):
+            group = obj.get("apiVersion", "").rpartition("/")[0]
+            kind = obj.get("kind", "").lower() + (f".{group}" if group and group != "v1" else "")
+            lines.append(f"{kind}/{obj.get('metadata', {}).get('name')} {verb}")
+        return "\n".join(lines)
 
 
 class LabError(RuntimeError):
@@ -215,16 +236,26 @@ class Lab:
             raise LabError(f'this cluster does not serve kind "{doc.get("kind")}" in apiVersion '
                            f'"{doc.get("apiVersion")}"') from exc
 
-    def apply(self, source: str | os.PathLike | dict | Iterable[dict], *, namespace: str = "default") -> list[dict]:
-        """Create or update every object in `source` (YAML text, a file path, a dict or dicts), like kubectl apply."""
-        results = []
+    def apply(self, source: str | os.PathLike | dict | Iterable[dict], *, namespace: str = "default") -> "Applied":
+        """Create or update every object in `source` (YAML text, a file path, a dict or dicts), like kubectl apply.
+
+        Like kubectl, it records what was applied in the `kubectl.kubernetes.io/last-applied-configuration`
+        annotation, so a later `kubectl apply` of the same file finds nothing to change."""
+        results = Applied()
         for doc in load_documents(source):
             res = self._resource(doc)
             meta = doc.setdefault("metadata", {})
             ns = meta.get("namespace", namespace) if res.namespaced else None
+            name = meta.get("name")
+            annotations = dict(meta.get("annotations") or {})
+            annotations.pop(LAST_APPLIED, None)
             if res.namespaced:
                 meta["namespace"] = ns
-            name = meta.get("name")
+            # The annotation holds the manifest as kubectl writes it (sorted keys, namespace, annotations {}).
+            record = json.loads(json.dumps(doc))
+            record["metadata"]["annotations"] = annotations
+            annotations[LAST_APPLIED] = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+            meta["annotations"] = annotations
             try:
                 current = res.get(name=name, namespace=ns)
             except ApiException as exc:
@@ -232,10 +263,14 @@ class Lab:
                     raise
                 current = None
             if current is None:
-                results.append(res.create(body=doc, namespace=ns).to_dict())
+                results.append(res.create(body=doc, namespace=ns).to_dict(), "created")
                 continue
-            desired = _carry_server_fields(doc, current.to_dict())
-            results.append(res.replace(body=desired, namespace=ns, name=name).to_dict())
+            before = current.to_dict()
+            patch = _apply_patch(before, doc)
+            after = res.patch(body=patch, namespace=ns, name=name,
+                              content_type="application/merge-patch+json").to_dict()
+            same = after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+            results.append(after, "unchanged" if same else "configured")
         return results
 
     def delete(self, source_or_kind: str | os.PathLike | dict, name: str | None = None, *,
@@ -311,23 +346,46 @@ class IngressView:
         return self.status().get("checksum")
 
 
-def _carry_server_fields(desired: dict, current: dict) -> dict:
-    """A replace keeps what the server owns: version, allocated IPs and ports (as kubectl apply's patch would).
+def _removed(old: dict | None, new: dict) -> dict:
+    """A merge patch's nulls: keys the previous manifest set and the new one dropped (maps only, as JSON merge
+    patch works; lists are replaced whole)."""
+    out = {}
+    for key, value in (old or {}).items():
+        if key not in new:
+            out[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            nested = _removed(value, new[key])
+            if nested:
+                out[key] = nested
+    return out
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _apply_patch(current: dict, desired: dict) -> dict:
+    """The merge patch that takes the live object to `desired` the way kubectl apply would: fields the last apply
+    set and this one dropped are removed; what the server or controllers own (status, allocated IPs and NodePorts,
+    their annotations) is left alone.
 
     `current` is the object as the API sent it (camelCase JSON)."""
-    desired = yaml.safe_load(yaml.safe_dump(desired))
-    desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    try:
+        previous = json.loads((current["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "null")
+    except ValueError:
+        previous = None
+    patch = _merge(_removed(previous, desired), json.loads(json.dumps(desired)))
     if desired.get("kind") == "Service":
-        spec, cur = desired.setdefault("spec", {}), current.get("spec") or {}
-        for field in ("clusterIP", "clusterIPs"):
-            if field not in spec and cur.get(field):
-                spec[field] = cur[field]
+        spec, cur = patch.setdefault("spec", {}), current.get("spec") or {}
         allocated = {p["port"]: p.get("nodePort") for p in cur.get("ports") or []}
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
+        if (spec.get("type") or cur.get("type")) in ("NodePort", "LoadBalancer"):
             for port in spec.get("ports") or []:
                 if "nodePort" not in port and allocated.get(port.get("port")):
                     port["nodePort"] = allocated[port["port"]]
-    return desired
+    return patch
 
 
 def load_documents(source) -> list[dict]:

@@ -17,21 +17,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
-# The notebooks (run by nbval in kernels that inherit this environment) share one lab of their own, in a home
-# under pytest's temporary directory, stopped when the session ends.
-NOTEBOOK_HOME = None
-
-
-def pytest_configure(config):
-    global NOTEBOOK_HOME
-    if os.environ.get("INGRESSLAB_NOTEBOOK_HOME"):
-        NOTEBOOK_HOME = Path(os.environ["INGRESSLAB_NOTEBOOK_HOME"])
-    else:
-        NOTEBOOK_HOME = Path(config._tmp_path_factory.getbasetemp()) / "ingresslab-notebooks"
-    os.environ["INGRESSLAB_HOME"] = str(NOTEBOOK_HOME)
-    os.environ["KUBECONFIG"] = str(NOTEBOOK_HOME / "kubeconfig")
-    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-
 
 def kubectl_binary() -> str:
     found = shutil.which("kubectl", path=str(VENV_BIN))
@@ -70,32 +55,6 @@ def kubectl(lab):
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
     return run
-
-
-def our_processes(marker: str) -> list[str]:
-    """Processes whose command line names `marker` (this session's temporary directory): labs, nginx, children."""
-    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
-    return [line.strip() for line in out if marker in line and " Z" not in line[:12]]
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """After the whole suite: no process of ours is left (labs, nginx masters and workers, controllers)."""
-    if NOTEBOOK_HOME is not None and not os.environ.get("INGRESSLAB_NOTEBOOK_HOME"):
-        from ingresslab.lab import stop
-        stop(NOTEBOOK_HOME)
-    try:
-        base = str(session.config._tmp_path_factory.getbasetemp())
-    except (AttributeError, ValueError):
-        return
-    import time
-    deadline = time.monotonic() + 5
-    leftovers = our_processes(base)
-    while leftovers and time.monotonic() < deadline:
-        time.sleep(0.1)
-        leftovers = our_processes(base)
-    if leftovers:
-        print("\nLEFTOVER PROCESSES after the test session:\n  " + "\n  ".join(leftovers), file=sys.stderr)
-        session.exitstatus = 1
 
 
 @pytest.fixture
