@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from . import home as homes
 from .lab import Lab, LabError, stop
@@ -99,6 +100,17 @@ def cmd_conf(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    """The cafe story, step by step, with real commands and their real output."""
+    from . import demo
+    missing = demo.ensure_tools()
+    if missing:
+        print(f"ingresslab demo needs {', '.join(missing)} (install it with your package manager)", file=sys.stderr)
+        return 1
+    demo.run(home=args.home, auto=args.auto, svg_path=Path(args.svg))
+    return 0
+
+
 def cmd_controller(args) -> int:
     """Run our Ingress controller against any cluster (`--render-only` prints the nginx.conf it would serve)."""
     from .ingress import controller
@@ -156,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--node", default=None, help="node name (default: the first node)")
     add("reset", cmd_reset, "stop the lab and wipe its state")
     add("conf", cmd_conf, "the nginx.conf the Ingress controller runs now")
+    p = add("demo", cmd_demo, "the cafe story step by step (Enter to advance)")
+    p.add_argument("--auto", action="store_true", help="no pauses")
+    p.add_argument("--svg", default="three-hops.svg", help="where to save the three-hop picture")
     p = add("controller", cmd_controller, "run the Ingress controller (e.g. --kubeconfig FILE --render-only)")
     p.add_argument("controller_args", nargs=argparse.REMAINDER)
     return parser

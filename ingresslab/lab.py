@@ -71,7 +71,7 @@ class Lab:
         state = homes.read_state(where)
         if state and homes.pid_alive(state.get("pid")) and state.get("phase") == "ready":
             progress(f"lab already running (pid {state['pid']})")
-            return cls(kubeconfig=Path(state["kubeconfig"]), home=where, embedded=True)
+            return cls._embedded(where, state)
         if state and homes.pid_alive(state.get("pid")):
             return cls._wait(where, state["pid"], progress, timeout)
         where.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,13 @@ class Lab:
         return cls._wait(where, None, progress, timeout)
 
     @classmethod
+    def _embedded(cls, where: Path, state: dict) -> "Lab":
+        """The facade for a running lab. `KUBECONFIG` of this process now names the lab's kubeconfig, so that
+        `!kubectl` in a notebook (and programs started from here) talk to the lab, not to another cluster."""
+        os.environ["KUBECONFIG"] = str(state["kubeconfig"])
+        return cls(kubeconfig=Path(state["kubeconfig"]), home=where, embedded=True)
+
+    @classmethod
     def _wait(cls, where: Path, pid: int | None, progress, timeout: float) -> "Lab":
         deadline = time.monotonic() + timeout
         said = set()
@@ -100,7 +107,7 @@ class Lab:
                 said.add(phase)
                 progress(f"lab process {phase}")
             if phase == "ready":
-                return cls(kubeconfig=Path(state["kubeconfig"]), home=where, embedded=True)
+                return cls._embedded(where, state)
             if phase == "failed":
                 raise LabError(f"the lab could not start: {state.get('error')} (see {where / 'logs' / 'lab.log'})")
             if pid and not homes.pid_alive(pid):
@@ -326,6 +333,21 @@ class IngressView:
                     raise LabError(f"the Ingress controller has not reported yet ({path})") from None
                 time.sleep(0.05)
 
+    def wait_ready(self, timeout: float = 15.0) -> str:
+        """Until the controller pod's nginx serves its first configuration (e.g. after a rollout of the
+        controller). Returns what it is serving as a short sentence."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status = self.status(timeout=0)
+                if status.get("nginx_pid") and status.get("last_sync"):
+                    return f"the Ingress controller is serving ({status.get('mode', 'ready')})"
+            except LabError:
+                pass
+            if time.monotonic() > deadline:
+                raise LabError(f"the Ingress controller did not become ready within {timeout:.0f} s")
+            time.sleep(0.05)
+
     def conf(self) -> str:
         """The nginx.conf nginx is running now."""
         return Path(self.status()["conf_path"]).read_text()
@@ -386,6 +408,18 @@ def _apply_patch(current: dict, desired: dict) -> dict:
                 if "nodePort" not in port and allocated.get(port.get("port")):
                     port["nodePort"] = allocated[port["port"]]
     return patch
+
+
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
+
+
+def manifest_path(name: str) -> Path:
+    """One of the course's manifests (`cafe.yaml`, `cafe-ingress.yaml`, …), shipped inside the package."""
+    path = MANIFESTS / name
+    if not path.exists():
+        known = ", ".join(sorted(p.name for p in MANIFESTS.iterdir()))
+        raise LabError(f"no course manifest named {name} (there are: {known})")
+    return path
 
 
 def load_documents(source) -> list[dict]:

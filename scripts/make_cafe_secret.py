@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-HERE = Path(__file__).resolve().parent.parent / "manifests"
+HERE = Path(__file__).resolve().parent.parent / "ingresslab" / "manifests"
 
 
 def main() -> None:

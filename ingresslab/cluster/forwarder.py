@@ -51,6 +51,9 @@ class ConnectionRecord:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
+PRESERVE_CLIENT = "client"   # ForwardRule.source_ip: keep the client's address as the source
+
+
 class BindError(OSError):
     """Some listeners could not be opened; every other change of the `apply()` call was made."""
 
@@ -97,12 +100,21 @@ class _Pair:
             try:
                 await asyncio.wait_for(loop.create_connection(
                     lambda: _UpstreamProtocol(self), backend[0], backend[1],
-                    local_addr=(rule.source_ip, 0) if rule.source_ip else None), self.fwd.connect_timeout)
+                    local_addr=self._source(rule)), self.fwd.connect_timeout)
             except (OSError, asyncio.TimeoutError):
                 continue
             return
         if self.client is not None:
             self.client.abort()     # no backend answered: the client sees a reset
+
+    def _source(self, rule: ForwardRule) -> tuple[str, int] | None:
+        """Where the upstream connection comes from: the rule's address (the node's, for NodePorts: masquerade),
+        or with PRESERVE_CLIENT the client's own loopback address, so the pod sees who really called (as
+        ClusterIP traffic inside a real cluster keeps the calling pod's IP)."""
+        if rule.source_ip == PRESERVE_CLIENT:
+            peer = self.client.get_extra_info("peername") if self.client is not None else None
+            return (peer[0], 0) if peer and str(peer[0]).startswith("127.") else None
+        return (rule.source_ip, 0) if rule.source_ip else None
 
     def upstream_made(self, transport: asyncio.Transport) -> None:
         self.upstream = transport

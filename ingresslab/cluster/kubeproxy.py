@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from .controllers.base import Controller, meta
-from .forwarder import BindError, Forwarder, ForwardRule
+from .forwarder import PRESERVE_CLIENT, BindError, ForwardRule, Forwarder
 from .iptables import render_iptables_save
 from .network import Network, bind_port
 from .store import Event, Store
@@ -82,7 +82,7 @@ def build_forward_rules(services: list[dict], endpoint_slices: list[dict], netwo
             endpoints = _ready_endpoints(slices, port_name, protocol)
             backends = tuple((ip, bind_port(p)) for ip, p, _ in endpoints)
             if cluster_ip and cluster_ip != "None":
-                add(ForwardRule(cluster_ip, bind_port(int(port["port"])), backends, label))
+                add(ForwardRule(cluster_ip, bind_port(int(port["port"])), backends, label, PRESERVE_CLIENT))
             if stype in NODE_PORT_TYPES and port.get("nodePort"):
                 local = spec.get("externalTrafficPolicy") == "Local"
                 for node in network.nodes:

@@ -498,7 +498,7 @@ def _pem_problem(key: str, raw: bytes) -> str:
         return f"must start with a PEM-encoded {what} (-----BEGIN ...)"
     try:
         if key == "tls.crt":
-            x509.load_pem_x509_certificate(raw)
+            x509.load_pem_x509_certificates(raw)   # every certificate block, as nginx will load the whole chain
         else:
             serialization.load_pem_private_key(raw, password=None)
     except TypeError:   # a password-protected key
@@ -628,8 +628,10 @@ _NOT_OURS = {"ingresses.networking.k8s.io", "ingresses.extensions"}
 
 def validate(resource_key: str, obj: dict, old: dict | None) -> list[Cause]:
     """Field errors for creating `obj` (`old` None) or replacing `old` with it; empty when valid."""
-    if resource_key in _NOT_OURS:
-        return []
+    if resource_key in _NOT_OURS:   # the Ingress package validates the rest; labels and annotation keys are ObjectMeta's
+        meta = obj.get("metadata") or {}
+        return _labels(meta.get("labels"), "metadata.labels") + \
+            _annotations(meta.get("annotations"), "metadata.annotations")
     try:
         namespaced = by_key(resource_key).namespaced
     except KeyError:

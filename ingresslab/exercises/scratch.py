@@ -22,29 +22,18 @@ import copy
 import secrets
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
 from ingresslab.ingress.reference import is_selected
-from ingresslab.lab import Lab, LabError
+from ingresslab.lab import Lab, LabError, manifest_path
 
 MANAGED_BY = "ingresslab-exercises"
 LABEL = "app.kubernetes.io/managed-by"
 STALE_AFTER = 600.0
 """Seconds after which a scratch namespace left by a crashed kernel is swept by the next check."""
-
-
-def manifest_path(name: str) -> Path:
-    """A course manifest: the package's copy if installed with one, else the repository's `manifests/`."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "manifests" / name, here.parent / "manifests" / name):
-        if candidate.exists():
-            return candidate
-    raise LabError(f"the course manifest {name} is missing (looked in {here / 'manifests'} and "
-                   f"{here.parent / 'manifests'})")
 
 
 def app_documents(names: tuple[str, ...]) -> list[dict]:

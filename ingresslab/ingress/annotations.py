@@ -105,6 +105,12 @@ def parse_size(value: str) -> str:
     return value
 
 
+MAX_VALUE_LENGTH = 1024
+"""Longer values would not fit nginx's 4 KiB buffer for one configuration token ("too long parameter"), and one such
+value would make `nginx -t` refuse every later configuration."""
+MAX_LOG_FORMAT_LENGTH = 2000
+"""A log format is quoted, so `"` and `\\` take two characters each: 2,000 always fit in 4 KiB."""
+
 _REWRITE_CHAR = re.compile(r"[A-Za-z0-9\-._~/:]")
 _CAPTURE = re.compile(r"\$[0-9]")
 
@@ -118,6 +124,9 @@ def parse_rewrite_target(value: str) -> str:
     """
     if not value.startswith("/"):
         raise AnnotationValueError("must be an absolute path starting with '/' (e.g. \"/\" or \"/$2\")")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise AnnotationValueError(f"may be at most {MAX_VALUE_LENGTH} characters long (nginx reads a configuration "
+                                   "value of at most 4 KiB)")
     i = 0
     while i < len(value):
         if _CAPTURE.match(value, i):
@@ -268,6 +277,9 @@ def parse_log_format(value: str) -> str:
     """One line of printable ASCII: render.py quotes it, and `$variables` are what a log format is made of."""
     if not value.isascii() or not value.isprintable():
         raise AnnotationValueError("must be one line of printable ASCII (nginx variables like $status are fine)")
+    if len(value) > MAX_LOG_FORMAT_LENGTH:
+        raise AnnotationValueError(f"may be at most {MAX_LOG_FORMAT_LENGTH} characters long (nginx reads a "
+                                   "configuration value of at most 4 KiB)")
     return value
 
 

@@ -158,6 +158,9 @@ def _http_settings(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
     w()
     w("# Every location proxies like this (inherited from here).")
     w("proxy_http_version 1.1;")
+    if config.listen_address != "127.0.0.1":
+        # Connect to upstreams from the pod's own address, as a pod's traffic leaves from its IP.
+        w(f"proxy_bind {ip_address(config.listen_address, field='listen_address')};")
     headers = [("Host", "$best_http_host"), ("Upgrade", "$http_upgrade"), ("Connection", "$connection_upgrade"),
                ("X-Request-ID", "$req_id"), ("X-Real-IP", "$remote_addr"),
                ("X-Forwarded-For", "$proxy_add_x_forwarded_for" if s.use_forwarded_headers else "$remote_addr"),

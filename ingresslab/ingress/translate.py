@@ -265,7 +265,8 @@ def _load_certificate(secret: dict, ref: str, host: str) -> tuple[str | None, st
     try:
         crt, key = (base64.b64decode((secret.get("data") or {})[k], validate=True).decode("ascii")
                     for k in ("tls.crt", "tls.key"))
-        cert = x509.load_pem_x509_certificate(crt.encode())
+        chain = x509.load_pem_x509_certificates(crt.encode())   # every block must parse, not just the first
+        cert = chain[0]
         private = serialization.load_pem_private_key(key.encode(), password=None)
     except (KeyError, binascii.Error, UnicodeDecodeError, TypeError, ValueError):
         return None, f"secret {ref} needs a PEM certificate in tls.crt and its unencrypted PEM key in tls.key"
@@ -279,7 +280,11 @@ def _load_certificate(secret: dict, ref: str, host: str) -> tuple[str | None, st
         names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     if not any(host_matches(n.lower(), host) for n in names):
         return None, f"the certificate in secret {ref} is for {', '.join(names) or 'no name'}, not {host}"
-    return crt.rstrip("\n") + "\n" + key.rstrip("\n") + "\n", None
+    # Only what was parsed reaches the file nginx loads: text around the PEM blocks (or a block nginx would refuse,
+    # failing `nginx -t` for every later configuration) is dropped by re-serialising.
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain) + private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return pem.decode("ascii"), None
 
 
 def _settings(configmap: Mapping | None, cluster: _Cluster) -> Settings:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from typing import Iterable
 
 from ingresslab.cluster import errors
@@ -325,11 +326,54 @@ def validate_ingress_admission(obj: dict, *, others: Iterable[dict] = ()) -> lis
     return causes
 
 
+MAX_PATH_LENGTH = 1024
+"""nginx reads each configuration token into a 4 KiB buffer ("too long parameter"), and a path may be written at three
+times its length (an Exact path as an escaped regex); longer paths would make `nginx -t` refuse every config."""
+
+_INLINE_FLAGS = re.compile(r"\(\?([A-Za-z-]*)[:)]")
+_POSIX_CLASSES = {"alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space",
+                  "upper", "word", "xdigit"}
+
+
+def pcre_dialect_problem(value: str) -> str | None:
+    """What Python's `re` accepts but nginx's PCRE refuses, in words (admission compiles with `re`; nginx with PCRE).
+
+    Inline flags other than i, m, s, x (Python's `a`, `u`, `L`), and POSIX classes `[:name:]` that PCRE does not know
+    or that stand outside a bracket expression (Python reads both as plain sets, PCRE fails the whole file).
+    """
+    for match in _INLINE_FLAGS.finditer(value):
+        odd = sorted(set(match.group(1)) - set("imsx-"))
+        if odd:
+            return f"inline flag {', '.join(odd)} in '{match.group(0)}' is not understood by PCRE (use i, m, s or x)"
+    i, in_class = 0, False
+    while i < len(value):
+        posix = re.match(r"\[([:.=])\^?([A-Za-z]*)\1\]", value[i:])
+        if posix and not in_class and posix.group(1) == ":":
+            return f"the POSIX class '{posix.group(0)}' is valid only inside brackets ('[{posix.group(0)}]')"
+        if posix and in_class:
+            if posix.group(1) != ":" or posix.group(2) not in _POSIX_CLASSES:
+                return f"'{posix.group(0)}' is not a POSIX class PCRE knows"
+            i += posix.end()
+            continue
+        if not in_class and value[i] == "[":
+            in_class = True
+            i += 1 + value.startswith("^", i + 1)
+            i += value.startswith("]", i)   # a ] right after [ or [^ is a literal
+            continue
+        if in_class and value[i] == "]":
+            in_class = False
+        i += 1
+    return "a bracket expression is not closed the way PCRE reads it" if in_class else None
+
+
 def _admit_path(path: dict, field: str) -> list[Cause]:
     value = path.get("path") or ""
     unsafe = _unsafe(f"{field}.path", value)
     if unsafe:
         return unsafe
+    if len(value) > MAX_PATH_LENGTH:
+        return [Cause(f"{field}.path", f"Too long: may not be more than {MAX_PATH_LENGTH} characters (nginx reads a "
+                                       "configuration value of at most 4 KiB)", "FieldValueTooLong")]
     path_type = path.get("pathType")
     if path_type in ("Exact", "Prefix") and not STRICT_PATH.fullmatch(value):
         return [Cause.invalid(f"{field}.path", value,
@@ -338,9 +382,14 @@ def _admit_path(path: dict, field: str) -> list[Cause]:
                               "'.', '_', '-' and '/'; use ImplementationSpecific for a regular expression)")]
     if path_type == "ImplementationSpecific" and value:
         try:
-            re.compile(value)
+            with warnings.catch_warnings():   # e.g. "possible nested set" for a POSIX class: valid PCRE, not an error
+                warnings.simplefilter("ignore")
+                re.compile(value)
         except re.error as err:
             return [Cause.invalid(f"{field}.path", value, f"is not a valid regular expression: {err}")]
+        dialect = pcre_dialect_problem(value)
+        if dialect:
+            return [Cause.invalid(f"{field}.path", value, f"is not a valid regular expression for nginx: {dialect}")]
     return []
 
 

@@ -315,3 +315,35 @@ def test_duplicate_rules_and_bind_errors():
         await fwd.close()
         await backend.stop()
     run(main())
+
+
+def test_cluster_ip_rules_keep_the_callers_address_as_the_source():
+    """ClusterIP traffic keeps the calling pod's IP in a real cluster (no masquerade); on loopback the forwarder
+    can do the same by binding its upstream socket to the client's own address."""
+    import socket
+
+    from ingresslab.cluster.forwarder import PRESERVE_CLIENT
+
+    async def main():
+        seen = []
+
+        async def backend(reader, writer):
+            seen.append(writer.get_extra_info("peername")[0])
+            writer.close()
+
+        server = await asyncio.start_server(backend, "127.0.77.10", 0)
+        bport = server.sockets[0].getsockname()[1]
+        fwd = Forwarder()
+        await fwd.apply([ForwardRule("127.0.77.20", 18777, (("127.0.77.10", bport),), "ns/svc:p", PRESERVE_CLIENT)])
+        caller = socket.socket()
+        caller.bind(("127.0.77.30", 0))
+        caller.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(caller, ("127.0.77.20", 18777))
+        await asyncio.sleep(0.2)
+        caller.close()
+        await fwd.close()
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    assert asyncio.run(main()) == ["127.0.77.30"]

@@ -172,7 +172,7 @@ def test_rules_name_the_service_port_and_forward_to_the_ports_pods_really_bind()
                                {"addresses": ["127.244.11.2"], "conditions": {}, "nodeName": "node-2"}]}
     rules = build_forward_rules([svc], [endpoints], network)
     assert [(r.listen_ip, r.listen_port, r.source_ip) for r in rules] == [
-        ("127.96.5.9", bind_port(80), None), (network.nodes[0].ip, 30080, network.nodes[0].ip),
+        ("127.96.5.9", bind_port(80), "client"), (network.nodes[0].ip, 30080, network.nodes[0].ip),
         (network.nodes[1].ip, 30080, network.nodes[1].ip)]
     assert {r.label for r in rules} == {"shop/web:http"}
     assert rules[0].backends == (("127.244.10.2", bind_port(80)), ("127.244.11.2", bind_port(80)))

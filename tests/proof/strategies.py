@@ -75,10 +75,12 @@ def service_backends():
     return st.builds(lambda name, port: {"service": {"name": name, "port": port}}, st.sampled_from(SERVICES), port)
 
 
-def http_paths(path=None):
-    return st.fixed_dictionaries({"path": path if path is not None else rule_paths(),
-                                  "pathType": st.sampled_from(["Exact", "Prefix", "ImplementationSpecific"]),
-                                  "backend": service_backends()})
+@st.composite
+def http_paths(draw, path=None) -> dict:
+    """One path entry; `path`, when given, draws ImplementationSpecific paths (and, rarely, Exact/Prefix ones)."""
+    path_type = draw(st.sampled_from(["Exact", "Prefix", "ImplementationSpecific"]))
+    wide = path is not None and (path_type == "ImplementationSpecific" or draw(st.integers(0, 9)) == 0)
+    return {"path": draw(path if wide else rule_paths()), "pathType": path_type, "backend": draw(service_backends())}
 
 
 @st.composite
@@ -232,10 +234,17 @@ def nasty_text(max_size: int = 24):
     return st.text(alphabet=NASTY, max_size=max_size)
 
 
+def overlong(unit: str, start: str = ""):
+    """`start`, then `unit` repeated to around and beyond nginx's 4 KiB limit for one configuration value."""
+    return st.sampled_from([500, 1000, 1024, 1025, 2000, 2100, 5000]).map(
+        lambda n: start + unit * max(1, (n - len(start)) // len(unit)))
+
+
 def annotation_values():
     """For each supported annotation: one of its valid values, or random text (admission decides)."""
     valid = {
-        "rewrite-target": st.sampled_from(["/", "/$1", "/$2", "/api/$1", "/a-b/c_d.e~f:g"]),
+        "rewrite-target": st.one_of(st.sampled_from(["/", "/$1", "/$2", "/api/$1", "/a-b/c_d.e~f:g"]),
+                                    overlong("ab.$1/", "/")),
         "use-regex": st.sampled_from(["true", "false", "1", "0"]),
         "ssl-redirect": st.sampled_from(["true", "false"]),
         "force-ssl-redirect": st.sampled_from(["true", "false"]),
@@ -249,34 +258,57 @@ def annotation_values():
     def one(draw):
         key = draw(keys)
         short = key[len(ann.PREFIX):]
-        value = draw(st.one_of(valid[short], nasty_text()) if short in valid else nasty_text())
+        nasty = short not in valid or draw(st.integers(0, 3)) == 0
+        value = draw(nasty_text() if nasty else valid[short])
         return key, value
     return st.lists(one(), max_size=3).map(dict)
 
 
-REGEX_TOKENS = ("a", "b/", "/", ".", ".*", "+", "?", "*", "|", "^", "(", ")", "[a-z]", "[^/]", "[[:alpha:]]",
-                "(?i)", "(?i:", "(?a:", "(?u:", "(?s)", "(?x)", "(?P<n>", "(?P=n)", "(?:", "(?=", "(?!", "(?<=a)",
-                "(?>", "++", "*?", "(?#", "-", "_", "~", "%2F", "\\d", "{2}", "$")
-"""Pieces of regular expressions, as a learner writes ImplementationSpecific paths for `use-regex`: some valid in
-both Python's `re` and nginx's PCRE, some only in one of them, some in neither."""
+_ATOMS = ("a", "b", "/", "-", "_", "~", ".", "[a-z]", "[^/]", "[[:alpha:]]", "[[:word:]]", "[[:foo:]]", "%2F", "$",
+          "\\d", "{2}", "#", "(?#x)")
+_QUANTIFIERS = ("", "", "", "*", "+", "?", "*?", "++", "*+")
+_GROUPS = ("(", "(?:", "(?i:", "(?-i:", "(?s:", "(?a:", "(?u:", "(?=", "(?!", "(?>", "(?P<n>", "(?<=a)(")
+"""Pieces of regular expressions as a learner writes ImplementationSpecific paths for `use-regex`: some valid in
+both Python's `re` (what admission compiles) and nginx's PCRE, some in only one dialect, some in neither."""
+
+
+def regexes():
+    atoms = st.builds(lambda a, q: a + q, st.sampled_from(_ATOMS), st.sampled_from(_QUANTIFIERS))
+    return st.recursive(atoms.map(lambda a: [a]), lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda parts: [p for part in parts for p in part]),
+        st.builds(lambda g, body, q: [g, *body, ")" + q], st.sampled_from(_GROUPS), inner,
+                  st.sampled_from(_QUANTIFIERS)),
+        st.builds(lambda a, b: [*a, "|", *b], inner, inner)), max_leaves=6).map("".join)
 
 
 @st.composite
 def implementation_specific_paths(draw) -> str:
-    """A path of segments, random text after a `/`, or a regex of pieces (valid, invalid or dialect-specific)."""
-    kind = draw(st.sampled_from(["segments", "text", "regex", "regex"]))
+    """A path of segments, random text after a `/`, a regular expression, or an overlong path."""
+    kind = draw(st.sampled_from(["segments", "text", "regex", "regex", "regex", "long"]))
     if kind == "segments":
         return draw(rule_paths())
     if kind == "text":
         return "/" + draw(st.text(alphabet=string.printable + "；\u200b", max_size=20))
-    return "/" + "".join(draw(st.lists(st.sampled_from(REGEX_TOKENS), max_size=6)))
+    if kind == "long":
+        return "/" + "a/." * draw(st.sampled_from([300, 341, 342, 1400, 3000]))
+    return "/" + draw(regexes())
+
+
+LOG_FORMAT_PIECES = ("${remote_addr}", "${status}", "${request}", " ", '"', "\\", ";", "{", "}", "#", "'", "x", "[", "]",
+                     "return 200 PWNED;")
 
 
 def configmap_data():
-    values = st.one_of(nasty_text(), st.sampled_from(["0", "1", "2", "true", "false", "8m", "16", "1024", "60"]),
-                       st.just("$remote_addr [$time_local] \"$request\" $status"))
-    keys = st.sampled_from(sorted(ann.CONFIGMAP_KEYS) + ["server-snippet", "http-snippet", "main-snippet"])
-    return st.dictionaries(keys, values, max_size=4)
+    """Controller ConfigMap keys with random values. `log-format-upstream` draws only nginx variables nginx knows:
+    which `$names` exist is nginx's to say (an unknown one fails `nginx -t`, and the controller then keeps the last
+    good config with a Warning — test_controller proves that path), so it is outside this property."""
+    values = st.one_of(nasty_text(), st.sampled_from(["0", "1", "2", "true", "false", "8m", "16", "1024", "60"]))
+    log_format = st.one_of(st.lists(st.sampled_from(LOG_FORMAT_PIECES), max_size=12).map("".join),
+                           overlong('$status "x\\" '))
+    keys = st.sampled_from(sorted(set(ann.CONFIGMAP_KEYS) - {"log-format-upstream"})
+                           + ["server-snippet", "http-snippet", "main-snippet"])
+    return st.tuples(st.dictionaries(keys, values, max_size=4), st.one_of(st.none(), log_format)).map(
+        lambda kv: {**kv[0], **({"log-format-upstream": kv[1]} if kv[1] is not None else {})})
 
 
 def tcp_services_data():

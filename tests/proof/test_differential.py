@@ -126,6 +126,11 @@ def _certificate(hostname: str) -> tuple[str, str]:
                               serialization.NoEncryption()).decode())
 
 
+class _Secrets(list):
+    def __repr__(self) -> str:
+        return f"<{len(self)} TLS and Opaque Secrets>"
+
+
 @pytest.fixture(scope="module")
 def secrets() -> list[dict]:
     """In both namespaces: a good certificate for *.a.test and a.test, one for another host, an Opaque one."""
@@ -139,7 +144,7 @@ def secrets() -> list[dict]:
                                        ("tls-opaque", good, "Opaque")):
             out.append({"metadata": {"namespace": ns, "name": name}, "type": kind,
                         "data": {"tls.crt": b64(crt), "tls.key": b64(key)}})
-    return out
+    return _Secrets(out)
 
 
 @PROOF

@@ -1,0 +1,459 @@
+"""Injection proof: every config-injection class of REFERENCE.md, in every field that reaches nginx.conf, through the
+real API of a real lab, is either refused with 422 naming the field or rendered inert — and nginx never stops
+serving the last good configuration meanwhile.
+
+Classes: newline (and CR), `;`, `{`, `}`, `"`, `'`, `\\`, `$`, `#`, `../`, overlong values, NUL, tab and space,
+unicode look-alikes (fullwidth `;{}"`, a Cyrillic а), zero-width and RTL-override characters — bare, and as
+exploits that would make a canary live (`return 200 "PWNED"`, `add_header X-Pwned 1`).
+
+Fields: Ingress hosts, TLS hosts and secretName, paths of each pathType, Ingress/Service/Namespace/Secret names,
+ingressClassName, backend Service names and port names, uids, the value of every supported annotation, snippet
+annotations, annotations the lab ignores (`auth-url`, `permanent-redirect`, …), annotation keys, every key of the
+controller ConfigMap (and snippet keys there), TCP services ConfigMap keys and entries, TLS Secret contents.
+
+"Refused" means HTTP 422 `Invalid` with `details.causes[].field` naming the field (fields marked `must_reject`
+may not be accepted at all). "Inert" means: once the controller has synced, no directive of the running nginx.conf
+— tokenised the way nginx's own parser reads it — carries the canary, no response through the NodePort carries it,
+and stored server-owned values (uid) are not the payload. Throughout the module a poller requests the cafe through
+NodePort → kube-proxy → nginx → pod and must never fail; nginx is never restarted and reloads stay within the
+number of writes.
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+import kubernetes
+import pytest
+from kubernetes.client.rest import ApiException
+
+from ingresslab.ingress import annotations as ann
+from ingresslab.ingress.nginx import lua_available
+
+from .conftest import (CANARY, ROOT, eventually, http_get, ingress_entry, live_canaries, own_lab,
+                       ready_endpoints)
+
+pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
+
+CAFE = "cafe.example.com"
+EXPLOIT = 'return 200 "PWNED";'
+PAYLOADS: dict[str, str] = {
+    "newline": f"\n{EXPLOIT}\n",
+    "newline-header": "\nadd_header X-Pwned 1;\n",
+    "carriage-return": f"\r{EXPLOIT}",
+    "semicolon": ";x",
+    "semicolon-exploit": f";{EXPLOIT}",
+    "open-brace": "{x",
+    "close-brace": "}x",
+    "brace-exploit": f'}}location /pwned{{{EXPLOIT}}}location /y{{',
+    "double-quote": '"x',
+    "quote-exploit": f'";{EXPLOIT}#',
+    "single-quote": "'x",
+    "backslash": "\\x",
+    "backslash-quote": f'\\";{EXPLOIT}#',
+    "dollar": "$host",
+    "dollar-brace": "${request_uri}",
+    "hash": "#x",
+    "hash-newline": f"#\n{EXPLOIT}",
+    "traversal": "../../../etc/passwd",
+    "overlong": "a" * 5000,
+    "nul": "\x00x",
+    "tab": "\tx",
+    "space": " x",
+    "fullwidth-semicolon": "；add_header　X-Pwned　1；",
+    "fullwidth-braces-quote": "｝｛＂x",
+    "cyrillic-lookalike": "\u0430",
+    "zero-width": "\u200bx",
+    "rtl-override": "\u202ex",
+}
+SNIPPETS = ("configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet", "modsecurity-snippet")
+IGNORED_ANNOTATIONS = ("auth-url", "auth-tls-match-cn", "permanent-redirect", "mirror-target")
+VALID_PREFIX = {"rewrite-target": "/", "use-regex": "true", "ssl-redirect": "true", "force-ssl-redirect": "false",
+                "backend-protocol": "HTTP", "service-upstream": "false", "proxy-body-size": "1m"}
+CONFIG_PREFIX = {"proxy-body-size": "1m", "ssl-redirect": "true", "server-tokens": "false",
+                 "use-forwarded-headers": "false", "log-format-upstream": "$remote_addr "}
+
+
+# --- what we send ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class Attempt:
+    """One payload in one field: the object to create, and the field a 422 must name."""
+
+    label: str
+    kind: str                   # ingress, service, namespace, secret
+    body: dict
+    field: str
+    must_reject: bool = True
+    namespace: str = "default"
+    accepted: dict | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def ingress(name: str, *, host: str = "inj.test", path: str = "/inj", path_type: str = "Prefix",
+            service: str = "coffee-svc", port: dict | None = None, annotations: dict | None = None,
+            tls: dict | None = None, **spec_extra) -> dict:
+    spec = {"rules": [{"host": host, "http": {"paths": [{"path": path, "pathType": path_type, "backend": {
+        "service": {"name": service, "port": port or {"number": 80}}}}]}}], **spec_extra}
+    if tls:
+        spec["tls"] = [tls]
+    meta = {"name": name, **({"annotations": annotations} if annotations else {})}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
+
+
+P0 = "spec.rules[0].http.paths[0]"
+
+
+def attempts_for(n: int, label: str, payload: str) -> list[Attempt]:
+    """Every field that reaches nginx.conf, carrying `payload`; names and hosts unique per payload number `n`."""
+    name, host = f"inj-{n}", f"inj-{n}.test"
+    out = [
+        Attempt(f"{label} in host", "ingress", ingress(f"{name}-h", host=host + payload), "spec.rules[0].host"),
+        Attempt(f"{label} in tls host", "ingress", ingress(f"{name}-th", host=host, tls={
+            "hosts": [host + payload], "secretName": "cafe-secret"}), "spec.tls[0].hosts[0]"),
+        Attempt(f"{label} in tls secretName", "ingress", ingress(f"{name}-ts", host=host, tls={
+            "hosts": [host], "secretName": "cafe-secret" + payload}), "spec.tls[0].secretName"),
+        Attempt(f"{label} in Ingress name", "ingress", ingress(name + payload, host=host), "metadata.name"),
+        Attempt(f"{label} in ingressClassName", "ingress", ingress(f"{name}-c", host=host,
+                                                                  ingressClassName="nginx" + payload),
+                "spec.ingressClassName"),
+        Attempt(f"{label} in backend service name", "ingress", ingress(f"{name}-s", host=host,
+                                                                      service="coffee-svc" + payload),
+                f"{P0}.backend.service.name"),
+        Attempt(f"{label} in backend port name", "ingress", ingress(f"{name}-pn", host=host,
+                                                                   port={"name": "http" + payload}),
+                f"{P0}.backend.service.port.name"),
+        Attempt(f"{label} in defaultBackend service name", "ingress", {
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": f"{name}-d"},
+            "spec": {"defaultBackend": {"service": {"name": "coffee-svc" + payload, "port": {"number": 80}}}}},
+            "spec.defaultBackend.service.name"),
+        Attempt(f"{label} in annotation key", "ingress", ingress(f"{name}-ak", host=host, annotations={
+            ann.PREFIX + "x" + payload: "1"}), "metadata.annotations"),
+        Attempt(f"{label} in Service name", "service", service("svc-" + payload), "metadata.name"),
+        Attempt(f"{label} in Service port name", "service", service(f"svc-{n}", port_name="http" + payload),
+                "spec.ports[0].name"),
+        Attempt(f"{label} in Namespace name", "namespace", {"metadata": {"name": f"ns-{n}" + payload}},
+                "metadata.name"),
+        Attempt(f"{label} in Secret name", "secret", tls_secret(f"sec-{n}" + payload), "metadata.name"),
+    ]
+    for path_type in ("Exact", "Prefix", "ImplementationSpecific"):
+        out.append(Attempt(f"{label} in {path_type} path", "ingress",
+                           ingress(f"{name}-p{path_type[0].lower()}", host=host, path="/inj" + payload,
+                                   path_type=path_type), f"{P0}.path",
+                           must_reject=path_type != "ImplementationSpecific"))
+    for a in ann.ANNOTATIONS:
+        out.append(Attempt(f"{label} in annotation {a.name}", "ingress", ingress(
+            f"{name}-a-{a.name}", host=host, annotations={a.key: VALID_PREFIX[a.name] + payload}),
+            f"metadata.annotations[{a.key}]", must_reject=a.name != "rewrite-target"))
+    for snippet in SNIPPETS:
+        out.append(Attempt(f"{label} in {snippet}", "ingress", ingress(
+            f"{name}-sn-{snippet}", host=host, annotations={ann.PREFIX + snippet: EXPLOIT + payload}),
+            f"metadata.annotations[{ann.PREFIX + snippet}]"))
+    for ignored in IGNORED_ANNOTATIONS:
+        out.append(Attempt(f"{label} in ignored annotation {ignored}", "ingress", ingress(
+            f"{name}-ig-{ignored}", host=host, annotations={ann.PREFIX + ignored: "http://x/" + payload}),
+            f"metadata.annotations[{ann.PREFIX + ignored}]", must_reject=False))
+    out.append(Attempt(f"{label} in legacy class annotation", "ingress", ingress(
+        f"{name}-lc", host=host, annotations={"kubernetes.io/ingress.class": "nginx" + payload}),
+        "metadata.annotations", must_reject=False))
+    uid = ingress(f"{name}-uid", host=host)
+    uid["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000" + payload
+    out.append(Attempt(f"{label} in uid", "ingress", uid, "metadata.uid", must_reject=False))
+    return out
+
+
+def service(name: str, *, port_name: str = "http") -> dict:
+    return {"metadata": {"name": name}, "spec": {"selector": {"app": "coffee"}, "ports": [
+        {"name": port_name, "port": 80, "targetPort": 8080}]}}
+
+
+def certificate(hostname: str) -> tuple[str, str]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+_PAIR = certificate("tls.inj.test")
+
+
+def tls_secret(name: str, crt: str = _PAIR[0], key: str = _PAIR[1]) -> dict:
+    return {"metadata": {"name": name}, "type": "kubernetes.io/tls",
+            "data": {"tls.crt": base64.b64encode(crt.encode()).decode(),
+                     "tls.key": base64.b64encode(key.encode()).decode()}}
+
+
+# --- the lab, the cafe, and a poller that must never see a failure ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with own_lab(tmp_path_factory, "injection-lab") as the_lab:
+        the_lab.apply(ROOT / "manifests" / "cafe.yaml")
+        the_lab.apply(ingress("cafe", host=CAFE, path="/coffee"))
+        eventually(lambda: ready_endpoints(the_lab, "coffee-svc") == 2, what="coffee pods ready")
+        entry = ingress_entry(the_lab)
+        eventually(lambda: http_get(*entry, "/coffee", CAFE).status == 200, what="cafe routed")
+        yield the_lab
+
+
+@dataclass
+class Poller:
+    """Requests the cafe every 20 ms through the NodePort; every answer must come from a coffee pod."""
+
+    entry: tuple[str, int]
+    requests: int = 0
+    failures: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="proof-injection-poller", daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.02):
+            reply = http_get(*self.entry, "/coffee", CAFE)
+            self.requests += 1
+            if reply.status != 200 or "Server name: coffee-" not in reply.text or CANARY in reply.text:
+                self.failures.append((time.strftime("%H:%M:%S"), reply.status, reply.text[:120], reply.error))
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join()
+
+
+@pytest.fixture(scope="module")
+def poller(lab):
+    running = Poller(ingress_entry(lab))
+    running.thread.start()
+    before = lab.ingress.status()
+    yield running
+    running.stop()
+    after = lab.ingress.status()
+    assert running.failures == [], f"the known-good Ingress failed during the injections: {running.failures[:10]}"
+    assert running.requests > 50
+    assert (after["nginx_pid"], after["restarts"]) == (before["nginx_pid"], before["restarts"]), \
+        "nginx was restarted during the injections"
+    print(f"\ninjection: the cafe answered all {running.requests} polls while payloads were applied")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+def create(lab, attempt: Attempt) -> None:
+    """Send the attempt; record what the API stored, or check its 422 names the field."""
+    core, net = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.NetworkingV1Api(lab.api)
+    send = {"ingress": lambda b: net.create_namespaced_ingress(attempt.namespace, b, _preload_content=False),
+            "service": lambda b: core.create_namespaced_service(attempt.namespace, b, _preload_content=False),
+            "secret": lambda b: core.create_namespaced_secret(attempt.namespace, b, _preload_content=False),
+            "namespace": lambda b: core.create_namespace(b, _preload_content=False)}[attempt.kind]
+    try:
+        response = send(attempt.body)
+        attempt.accepted = json.loads(response.data)
+    except ApiException as error:
+        check_refusal(attempt, error)
+        return
+    if attempt.must_reject:
+        attempt.problems.append(f"{attempt.label}: accepted, but must be refused with 422 on {attempt.field}")
+
+
+def check_refusal(attempt: Attempt, error: ApiException) -> None:
+    try:
+        status = json.loads(error.body)
+    except (TypeError, ValueError):
+        attempt.problems.append(f"{attempt.label}: {error.status} without a Status body: {error.body!r:.200}")
+        return
+    fields = [c.get("field", "") for c in (status.get("details") or {}).get("causes") or []]
+    if error.status != 422 or status.get("kind") != "Status" or status.get("reason") != "Invalid":
+        attempt.problems.append(f"{attempt.label}: expected 422 Invalid, got {error.status} {status.get('reason')}")
+    elif not any(f == attempt.field or f.startswith(attempt.field + "[") for f in fields):
+        attempt.problems.append(f"{attempt.label}: 422 names {fields}, not {attempt.field}")
+
+
+def delete(lab, attempt: Attempt) -> None:
+    core, net = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.NetworkingV1Api(lab.api)
+    name = attempt.accepted["metadata"]["name"]
+    remove = {"ingress": lambda: net.delete_namespaced_ingress(name, attempt.namespace),
+              "service": lambda: core.delete_namespaced_service(name, attempt.namespace),
+              "secret": lambda: core.delete_namespaced_secret(name, attempt.namespace),
+              "namespace": lambda: core.delete_namespace(name)}[attempt.kind]
+    remove()
+
+
+def synced_after(lab, moment: float, quiet: float = 0.25) -> dict:
+    """Wait until the controller synced after `moment` and then had nothing to do for `quiet` seconds."""
+    def settled():
+        status = lab.ingress.status()
+        at = (status.get("last_sync") or {}).get("at", 0)
+        return status if at > moment and time.time() - at > quiet else None
+    return eventually(settled, timeout=20, interval=0.05, what="controller synced and quiet")
+
+
+def inert(lab, hosts: list[str], paths: list[str]) -> list[str]:
+    """Problems: a live canary in the running nginx.conf, or in any answer for these hosts and paths."""
+    problems = [f"live canary directive in nginx.conf: {' '.join(words)!r}" for words in live_canaries(lab.ingress.conf())]
+    entry = ingress_entry(lab)
+    for host in [CAFE, "unknown.test", *hosts]:
+        for path in ["/", "/coffee", "/pwned", "/y", *paths]:
+            reply = http_get(*entry, path, host)
+            if CANARY in reply.text or "x-pwned" in reply.headers:
+                problems.append(f"GET {host}{path} answered with the canary: {reply.status} {reply.text[:80]!r}")
+    return problems
+
+
+def url_path(path: str) -> str:
+    """A path as a request line can carry it (the canary requests use the ASCII ones only)."""
+    return path if path.isascii() and path.isprintable() and " " not in path else "/inj"
+
+
+# --- the proofs ------------------------------------------------------------------------------------------------------
+
+def test_every_payload_in_every_object_field_is_refused_or_inert(lab, poller):
+    attempts = [a for n, (label, payload) in enumerate(PAYLOADS.items()) for a in attempts_for(n, label, payload)]
+    reloads = lab.ingress.reloads
+    started = time.time()
+    for attempt in attempts:
+        create(lab, attempt)
+    accepted = [a for a in attempts if a.accepted is not None]
+    synced_after(lab, started)
+    problems = [p for a in attempts for p in a.problems]
+    for a in accepted:
+        if a.kind == "ingress" and a.field == "metadata.uid":
+            stored = a.accepted["metadata"]["uid"]
+            if stored == a.body["metadata"]["uid"] or CANARY in stored:
+                problems.append(f"{a.label}: the API stored the uid the client sent ({stored!r})")
+    hosts = sorted({r.get("host") for a in accepted if a.kind == "ingress"
+                    for r in a.accepted["spec"].get("rules") or [] if r.get("host")})
+    paths = sorted({url_path(p["path"]) for a in accepted if a.kind == "ingress"
+                    for r in a.accepted["spec"].get("rules") or [] for p in r["http"]["paths"]})
+    problems += inert(lab, hosts, paths)
+    for a in accepted:
+        delete(lab, a)
+    synced_after(lab, time.time())
+    grew = lab.ingress.reloads - reloads
+    print(f"\ninjection: {len(attempts)} attempts on {len(PAYLOADS)} payload classes, "
+          f"{len(attempts) - len(accepted)} refused with 422, {len(accepted)} accepted and inert; "
+          f"{grew} reloads")
+    assert grew <= 2 * len(accepted) + 2, f"{grew} reloads for {len(accepted)} accepted objects"
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_payload_in_the_controller_configmap_is_ignored_or_inert(lab, poller):
+    core = kubernetes.client.CoreV1Api(lab.api)
+    keys = sorted(ann.CONFIGMAP_KEYS) + ["server-snippet", "http-snippet", "main-snippet", "location-snippet"]
+    problems, writes, reloads = [], 0, lab.ingress.reloads
+    try:
+        for label, payload in PAYLOADS.items():
+            data = {key: CONFIG_PREFIX.get(key, "1") + payload for key in keys}
+            moment = time.time()
+            core.patch_namespaced_config_map("nginx-configuration", "ingress-nginx", {"data": data})
+            writes += 1
+            synced_after(lab, moment, quiet=0.05)
+            problems += [f"{label}: {p}" for p in inert(lab, [], [])]
+            try:
+                core.patch_namespaced_config_map("nginx-configuration", "ingress-nginx",
+                                                 {"data": {"x" + payload: "1"}})
+                problems.append(f"{label}: a ConfigMap key with the payload was accepted")
+            except ApiException as error:
+                fields = [c.get("field") for c in json.loads(error.body)["details"]["causes"]]
+                if error.status != 422 or not any(str(f).startswith("data[") for f in fields):
+                    problems.append(f"{label} in a ConfigMap key: {error.status} naming {fields}")
+    finally:
+        core.replace_namespaced_config_map("nginx-configuration", "ingress-nginx", {
+            "metadata": {"name": "nginx-configuration", "namespace": "ingress-nginx"}, "data": {}})
+    synced_after(lab, time.time())
+    grew = lab.ingress.reloads - reloads
+    print(f"\ninjection: {writes} controller ConfigMap writes ({len(keys)} keys each), {grew} reloads")
+    assert grew <= 2 * writes + 2
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_payload_in_the_tcp_services_configmap_is_refused_or_skipped(lab, poller):
+    core = kubernetes.client.CoreV1Api(lab.api)
+    problems, writes = [], 0
+    try:
+        for label, payload in PAYLOADS.items():
+            moment = time.time()
+            try:
+                core.patch_namespaced_config_map("tcp-services", "ingress-nginx", {"data": {
+                    "9000": "default/coffee-svc:80" + payload, "9001" + payload: "default/coffee-svc:80",
+                    "9002": payload + "/coffee-svc:80"}})
+                writes += 1
+            except ApiException as error:   # a key with the payload is not a valid ConfigMap key
+                fields = [c.get("field") for c in json.loads(error.body)["details"]["causes"]]
+                if error.status != 422 or fields != [f"data[9001{payload}]"]:
+                    problems.append(f"{label}: {error.status} naming {fields}")
+                core.patch_namespaced_config_map("tcp-services", "ingress-nginx", {"data": {
+                    "9000": "default/coffee-svc:80" + payload, "9002": payload + "/coffee-svc:80"}})
+                writes += 1
+            synced_after(lab, moment, quiet=0.05)
+            problems += [f"{label}: {p}" for p in inert(lab, [], [])]
+            if "stream {" in lab.ingress.conf():
+                problems.append(f"{label}: a TCP service with the payload became a stream server")
+    finally:
+        core.replace_namespaced_config_map("tcp-services", "ingress-nginx", {
+            "metadata": {"name": "tcp-services", "namespace": "ingress-nginx"}, "data": {}})
+    synced_after(lab, time.time())
+    assert problems == [], "\n".join(problems)
+
+
+def test_tls_secret_contents_with_payloads_are_refused_or_inert(lab, poller):
+    """PEM garbage is refused (422 on data[tls.crt]/data[tls.key]); a good pair with payload text around it is
+    accepted, but only the parsed PEM blocks may reach nginx: the host keeps being served over HTTPS."""
+    core, net = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.NetworkingV1Api(lab.api)
+    crt, key = _PAIR
+    block = "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n"
+    cases = {
+        "garbage certificate": (f"{EXPLOIT}\n}}\n", key, "data[tls.crt]"),
+        "garbage key": (crt, "-----BEGIN PRIVATE KEY-----\nPWNED\n-----END PRIVATE KEY-----\n", "data[tls.key]"),
+        "payload in a PEM block": (block.format(base64.b64encode(EXPLOIT.encode()).decode()), key, "data[tls.crt]"),
+        "payload after the certificate": (crt + "\n}\n" + EXPLOIT + "\n", key, None),
+        "payload before the certificate": (EXPLOIT + "\n" + crt, key, "data[tls.crt]"),
+        "payload after the key": (crt, key + "\n" + EXPLOIT + "\nssl_certificate /etc/passwd;\n", None),
+        "a second, broken certificate": (crt + block.format("UFdORUQ="), key, "data[tls.crt]"),
+    }
+    problems = []
+    for n, (label, (cert_text, key_text, refused_on)) in enumerate(cases.items()):
+        name, host = f"tls-inj-{n}", "tls.inj.test"
+        moment = time.time()
+        try:
+            core.create_namespaced_secret("default", tls_secret(name, cert_text, key_text))
+        except ApiException as error:
+            fields = [c.get("field") for c in json.loads(error.body)["details"]["causes"]]
+            if error.status != 422 or refused_on not in fields:
+                problems.append(f"{label}: {error.status} naming {fields}, expected {refused_on}")
+            continue
+        if refused_on:
+            problems.append(f"{label}: accepted, but must be refused on {refused_on}")
+        net.create_namespaced_ingress("default", ingress(name, host=host, path="/coffee", tls={
+            "hosts": [host], "secretName": name}))
+        try:
+            synced_after(lab, moment)
+            entry = ingress_entry(lab)
+            problems += [f"{label}: {p}" for p in inert(lab, [host], ["/coffee"])]
+            status = lab.ingress.status()
+            last = status["history"][-1]
+            if not last["ok"]:
+                problems.append(f"{label}: nginx refused the config ({last['action']}: {last['error'][:200]})")
+            # HTTP → HTTPS redirect proves the host is live with its certificate (or the default one)
+            reply = http_get(*entry, "/coffee", host)
+            if reply.status not in (200, 308):
+                problems.append(f"{label}: {host}/coffee answered {reply.status}")
+        finally:
+            net.delete_namespaced_ingress(name, "default")
+            core.delete_namespaced_secret(name, "default")
+    synced_after(lab, time.time())
+    assert problems == [], "\n".join(problems)
