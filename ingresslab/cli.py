@@ -177,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "controller" in argv:
+        # Everything after `controller` belongs to the controller's own flags (`--kubeconfig`, `--render-only`…).
+        at = argv.index("controller")
+        if all(a.startswith("--home") or (i > 0 and argv[i - 1] == "--home") for i, a in enumerate(argv[:at])):
+            from .ingress import controller
+            return controller.main(argv[at + 1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     # Sub-commands accept --home after their name too (`ingresslab up --home X`).

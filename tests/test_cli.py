@@ -117,3 +117,52 @@ def _wait(predicate, timeout=10.0):
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+def test_status_json_names_the_ingress_controllers_node_ports(lab):
+    status = json.loads(run("status", "--json", home=lab.home).stdout)
+    ingress = status["ingress"]
+    assert 30000 <= ingress["http_nodeport"] <= 32767 and 30000 <= ingress["https_nodeport"] <= 32767
+    assert "reloads" in ingress and ingress["mode"]
+
+
+def test_conf_prints_the_live_nginx_conf(lab):
+    out = run("conf", home=lab.home).stdout
+    assert out.startswith("# nginx.conf written by ingresslab")
+    assert "# Configuration checksum: " in out and "server_name _;" in out
+
+
+def test_controller_render_only_prints_the_config_for_any_clusters_ingresses(lab):
+    lab.apply("""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: render-only-check}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: render.example.com
+    http:
+      paths:
+      - {path: /x, pathType: Prefix, backend: {service: {name: nothing-here, port: {number: 80}}}}
+""")
+    try:
+        proc = subprocess.run([*CLI, "controller", "--kubeconfig", str(lab.kubeconfig_path), "--render-only"],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "server_name render.example.com;" in proc.stdout and 'location "/x/"' in proc.stdout
+    finally:
+        lab.delete("Ingress", "render-only-check")
+
+
+def test_demo_runs_the_cafe_story_and_saves_the_three_hop_picture(tmp_path):
+    home = tmp_path / "demo-home"
+    try:
+        proc = subprocess.run([*CLI, "--home", str(home), "demo", "--auto", "--svg", str(tmp_path / "hops.svg")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "$ kubectl apply -f" in proc.stdout and "Server name: coffee-" in proc.stdout
+        assert "curl: (60) SSL certificate problem" in proc.stdout     # the step that explains --insecure
+        svg = (tmp_path / "hops.svg").read_text().replace("&#45;", "-")   # graphviz escapes hyphens
+        assert "<svg" in svg and "kube-proxy" in svg and "nginx" in svg
+    finally:
+        run("down", home=home, check=False)

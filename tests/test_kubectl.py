@@ -187,3 +187,36 @@ def test_generators_that_send_protobuf_work(lab, kubectl):
         kubectl("delete", "secret", "gen-secret", "--ignore-not-found")
         kubectl("delete", "deployment", "gen", "--ignore-not-found")
         kubectl("delete", "service", "gen", "--ignore-not-found")
+
+
+def test_the_articles_v1beta1_ingress_is_accepted_with_a_warning(lab, kubectl):
+    out = kubectl("create", "-f", str(MANIFESTS / "cafe-ingress.yaml"))
+    try:
+        assert out.stdout.strip() == "ingress.extensions/cafe-ingress created"
+        assert "extensions/v1beta1 Ingress is deprecated" in out.stderr and "unavailable in v1.22+" in out.stderr
+        assert "stored as networking.k8s.io/v1" in out.stderr
+        path_type = kubectl("get", "ingress", "cafe-ingress", "-o",
+                            "jsonpath={.spec.rules[0].http.paths[0].pathType}").stdout
+        assert path_type == "ImplementationSpecific"
+        described = kubectl("describe", "ingress", "cafe-ingress").stdout
+        assert "cafe-secret terminates cafe.example.com" in described and "/tea" in described
+    finally:
+        kubectl("delete", "ingress", "cafe-ingress", "--ignore-not-found")
+
+
+def test_logs_follow_streams_new_lines(cafe, lab, kubectl_path):
+    pod = subprocess.run([kubectl_path, "get", "pods", "-l", "app=tea", "-o", "jsonpath={.items[0].metadata.name}"],
+                         capture_output=True, text=True, env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path)),
+                         ).stdout
+    ip = subprocess.run([kubectl_path, "get", "pod", pod, "-o", "jsonpath={.status.podIP}"], capture_output=True,
+                        text=True, env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path))).stdout
+    follower = subprocess.Popen([kubectl_path, "logs", "-f", pod], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path)))
+    try:
+        time.sleep(0.5)
+        urllib.request.urlopen(f"http://{ip}:8080/followed-path", timeout=5).read()
+        time.sleep(0.5)
+    finally:
+        follower.terminate()
+        out, _ = follower.communicate(timeout=5)
+    assert "/followed-path" in out

@@ -61,3 +61,16 @@ def test_public_api_is_all():
     public = {n for n in dir(ingresslab) if not n.startswith("_") and not isinstance(getattr(ingresslab, n),
                                                                                        type(sys))}
     assert public == set(ingresslab.__all__)
+
+
+def test_notebook_navigation_is_up_to_date():
+    """The previous/contents/next cells are generated: scripts/notebooks.py rewrites them; here it only checks."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "notebooks.py"), "--check"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_course_notebook_is_in_the_contents():
+    contents = (ROOT / "notebooks" / "00_start_here.ipynb").read_text()
+    for path in sorted((ROOT / "notebooks").glob("0[1-9]_*.ipynb")):
+        assert path.name in contents, f"{path.name} is missing from the course map in 00_start_here"
