@@ -259,7 +259,7 @@ def wait_for_cafe_endpoints(lab, timeout=30.0):
 
 def test_topology_of_a_real_lab_shows_every_pod_and_service(cafe):
     pods, services, _ = wait_for_cafe_endpoints(cafe)
-    svg = viz.svg(viz.topology_of(cafe))
+    svg = viz.svg(viz.topology_of(cafe, include_api_service=True))
     words, names = texts(svg), titles(svg)
     for p in pods:
         assert f"pod/{p['metadata']['namespace']}/{p['metadata']['name']}" in names
@@ -269,6 +269,12 @@ def test_topology_of_a_real_lab_shows_every_pod_and_service(cafe):
     assert sum(t.startswith("svc/default/tea-svc->pod/default/tea-") for t in names) == 3
     for n in cafe.status()["nodes"]:
         assert f"{n['name']} · {n['ip']}" in words
+
+
+def test_topology_leaves_the_api_servers_own_service_out_by_default(cafe):
+    wait_for_cafe_endpoints(cafe)
+    names = titles(viz.svg(viz.topology_of(cafe)))
+    assert "svc/default/kubernetes" not in names and "svc/default/tea-svc" in names
 
 
 def test_topology_of_one_namespace_leaves_the_others_out(cafe):
