@@ -106,7 +106,7 @@ class JupyterLab:
         raise RuntimeError(f"jupyter lab did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
     def url(self, path: str) -> str:
-        return f"{self.base}/{path.lstrip('/')}?token={self.token}"
+        return f"{self.base}/{path.lstrip('/')}{'&' if '?' in path else '?'}token={self.token}"
 
     def api(self, method: str, path: str, timeout: float = 10.0):
         request = urllib.request.Request(self.base + path, method=method,
@@ -181,13 +181,24 @@ def code_cell(page, source_fragment: str):
                         has=page.locator(".jp-InputArea-editor", has_text=source_fragment))
 
 
+# The current notebook's kernel is connected and idle (the toolbar's indicator says "idle" before a kernel has even
+# started, so ask the session itself; `window.jupyterapp` is there with --LabApp.expose_app_in_browser).
+KERNEL_IDLE = """() => {
+    const kernel = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
+    return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
 WAIT_ALL_RUN = """() => {
+    const kernel = window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel;
     const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
         .map(p => p.textContent.trim());
-    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
-    return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p)) &&
-           (!status || status.getAttribute('data-status') === 'idle');
+    return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle' &&
+           prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p));
 }"""
+
+
+def wait_kernel_idle(page, timeout_s: float) -> None:
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout_s * 1000, polling=100)
 
 
 def wait_all_cells_run(page, timeout_s: float) -> None:
