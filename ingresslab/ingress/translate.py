@@ -232,11 +232,15 @@ def _tls(valid: list[dict], hosts: Iterable[str], cluster: _Cluster) -> tuple[di
     """
     chosen: dict[str, str | None] = {}
     certificates: dict[str, Certificate] = {}
+    # The Ingresses naming each host, in `valid`'s (oldest-first) order: one pass, not one per host.
+    naming: dict[str, list[dict]] = {}
+    for ingress in valid:
+        for rule_host in dict.fromkeys(((r or {}).get("host") or "") for r in
+                                       (ingress.get("spec") or {}).get("rules") or []):
+            naming.setdefault(rule_host, []).append(ingress)
     for host in hosts:
-        for ingress in valid:
+        for ingress in naming.get(host, ()):
             spec = ingress.get("spec") or {}
-            if not any(((r or {}).get("host") or "") == host for r in spec.get("rules") or []):
-                continue
             entry = next((t for t in spec.get("tls") or [] if any(host_matches(h.lower(), host)
                                                                  for h in (t or {}).get("hosts") or [])), None)
             if entry is None:
