@@ -34,7 +34,7 @@ def pytest_configure(config):
 
 def our_processes(marker: str) -> list[str]:
     """Processes whose command line names `marker` (this session's temporary directory): labs, nginx, children."""
-    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
+    out = subprocess.run(["ps", "-eww", "-o", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
     return [line.strip() for line in out if marker in line and " Z" not in line[:12]]
 
 

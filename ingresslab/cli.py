@@ -138,7 +138,7 @@ def cmd_reset(args) -> int:
     where = homes.resolve_home(args.home)
     stop(args.home)
     if where.exists():
-        for name in ("cluster.db", "cluster.db-wal", "cluster.db-shm", "state.json", "kubeconfig"):
+        for name in ("cluster.db", "cluster.db-wal", "cluster.db-shm", "state.json", "last.json", "kubeconfig"):
             (where / name).unlink(missing_ok=True)
         for sub in ("logs", "nginx"):
             shutil.rmtree(where / sub, ignore_errors=True)

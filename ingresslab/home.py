@@ -1,6 +1,7 @@
 """The lab's state directory: where a running lab keeps its kubeconfig, token, database, logs and pid.
 
     <home>/state.json     pid, API URL, slot, phase ("starting" → "ready") of the running lab process
+    <home>/last.json      the slot and API port the last run used (taken again when free)
     <home>/token          the bearer token (0600), kept across restarts so open clients keep working
     <home>/kubeconfig     for kubectl and the kubernetes client (0600)
     <home>/cluster.db     every object (SQLite)
@@ -75,6 +76,19 @@ def read_state(home: Path) -> dict | None:
 
 def write_state(home: Path, state: dict) -> None:
     _write_private(home / "state.json", json.dumps(state, indent=2) + "\n")
+
+
+def read_last(home: Path) -> dict:
+    """What the previous run of this home used (slot, API port): a restarted lab takes them again if free, so
+    addresses and the kubeconfig stay the same across `down`/`up` and crashes."""
+    try:
+        return json.loads((home / "last.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_last(home: Path, last: dict) -> None:
+    _write_private(home / "last.json", json.dumps(last) + "\n")
 
 
 def clear_state(home: Path) -> None:

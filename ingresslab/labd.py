@@ -104,7 +104,7 @@ def _plug_ingress_admission(cluster: Cluster) -> None:
 
 async def run(home: Path) -> int:
     home.mkdir(parents=True, exist_ok=True)
-    previous = homes.read_state(home) or {}
+    previous = homes.read_last(home)
     state = {"pid": os.getpid(), "phase": "starting", "started": time.time()}
     homes.write_state(home, state)
     cluster = Cluster(home, token=homes.token(home), preferred_slot=previous.get("slot"),
@@ -128,6 +128,7 @@ async def run(home: Path) -> int:
         state["ingress"] = await _wait_for_controller(cluster, CONTROLLER_READY_TIMEOUT)
         state.update(phase="ready", ready_after=round(time.time() - state["started"], 3))
         homes.write_state(home, state)
+        homes.write_last(home, {"slot": info.slot, "api_port": state["api_port"]})
         logging.info("lab ready at %s (slot %s)", info.api_url, info.slot)
         await stop.wait()
     except Exception as exc:  # noqa: BLE001 - reported to whoever waits for the lab

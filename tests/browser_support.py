@@ -154,7 +154,7 @@ class JupyterLab:
 
 
 def processes_naming(marker: str) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
+    out = subprocess.run(["ps", "-eww", "-o", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
     return [int(line.split()[0]) for line in out if marker in line and " Z" not in line[:12]]
 
 

@@ -166,3 +166,16 @@ def test_demo_runs_the_cafe_story_and_saves_the_three_hop_picture(tmp_path):
         assert "<svg" in svg and "kube-proxy" in svg and "nginx" in svg
     finally:
         run("down", home=home, check=False)
+
+
+def test_a_restarted_lab_keeps_its_addresses_and_api_port(tmp_path):
+    home = tmp_path / "same"
+    try:
+        run("up", home=home)
+        first = json.loads(run("status", "--json", home=home).stdout)
+        run("down", home=home)
+        run("up", home=home)
+        again = json.loads(run("status", "--json", home=home).stdout)
+        assert (again["api"], again["nodes"]) == (first["api"], first["nodes"])
+    finally:
+        run("down", home=home, check=False)

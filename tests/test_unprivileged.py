@@ -121,5 +121,5 @@ def test_the_cafe_works_without_root(unprivileged_home):
     finally:
         run(str(BIN / "ingresslab"), "down", check=False)
     time.sleep(0.2)
-    ps = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eww", "-o", "stat,args"], capture_output=True, text=True).stdout
     assert not [line for line in ps.splitlines() if str(home) in line and not line.startswith("Z")]

@@ -14,6 +14,7 @@ import asyncio
 import copy
 import hmac
 import json
+import math
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import tornado.web
 import yaml
 from tornado.iostream import StreamClosedError
 
-from . import conversion, defaults, discovery, errors, patch, protobuf, tables, validation
+from . import conversion, defaults, discovery, errors, patch, protobuf, tables, validation, wiretypes
 from .errors import ApiError, Cause
 from .resources import RESOURCES, Resource, lookup, storage_resource
 from .selectors import FieldSelector, LabelSelector
@@ -185,6 +186,9 @@ class ApiServer:
         if sent_kind and sent_kind != r.kind:
             raise errors.bad_request(f"the kind in the data ({sent_kind}) does not match the expected kind ({r.kind})")
         obj = copy.deepcopy(body)
+        problem = wiretypes.decode(r.kind, r.version, obj)
+        if problem:
+            raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {problem}')
         if r.served_only:
             obj, more = conversion.ingress_v1beta1_to_v1(obj)
             warnings.extend(more)
@@ -252,6 +256,8 @@ class ApiServer:
                            f'supported by this lab)')
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced something that is not an object")
+        if not isinstance(patched.get("metadata", {}), dict):
+            raise errors.bad_request("the patch produced an object whose metadata is not an object")
         patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
             "resourceVersion") or old["metadata"]["resourceVersion"]
         return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run)
@@ -264,13 +270,40 @@ class ApiServer:
         return gone
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def _strict_json(body: bytes):
+    """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash."""
+    try:
+        return json.loads(body, parse_float=_finite, parse_constant=_not_json)
+    except RecursionError:
+        raise ValueError(f"the document nests deeper than {wiretypes.MAX_DEPTH} levels") from None
+
+
+def _check_complexity(doc, body: bytes) -> None:
+    problem = wiretypes.too_complex(doc, budget=len(body) + 10_000)
+    if problem:
+        raise errors.bad_request(f"the body of the request could not be decoded: {problem}")
+
+
 def _decode_json(body: bytes, what: str):
     if not body:
         raise errors.bad_request(f"the {what} body is empty")
     try:
-        return json.loads(body)
+        doc = _strict_json(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.bad_request(f"the {what} body is not valid JSON: {exc}") from None
+    _check_complexity(doc, body)
+    return doc
 
 
 def decode_body(body: bytes, content_type: str) -> dict:
@@ -292,13 +325,17 @@ def decode_body(body: bytes, content_type: str) -> dict:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             doc = yaml.safe_load(body)
         else:
-            doc = json.loads(body)
+            doc = _strict_json(body)
+    except RecursionError:
+        raise errors.bad_request(f"the body of the request could not be decoded: the document nests deeper than "
+                                 f"{wiretypes.MAX_DEPTH} levels") from None
     except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise errors.bad_request(f"the body of the request could not be decoded ({ctype or 'application/json'}): "
                                  f"{first}") from None
     if not isinstance(doc, dict):
         raise errors.bad_request("the body of the request must be a JSON object")
+    _check_complexity(doc, body)
     return doc
 
 
@@ -485,6 +522,8 @@ class Handler(tornado.web.RequestHandler):
         table = self._wants_table()
         try:
             timeout = float(self._arg("timeoutSeconds") or WATCH_DEFAULT_TIMEOUT)
+            if not math.isfinite(timeout):
+                raise ValueError
         except ValueError:
             raise errors.bad_request("timeoutSeconds must be a number") from None
         self.set_status(200)

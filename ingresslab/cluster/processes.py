@@ -10,6 +10,7 @@ module knows nothing of what the program is.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import sys
@@ -50,7 +51,8 @@ class ProcessApp:
         env.update(self.spec.env)
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+            stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()))
 
     async def _pump(self) -> int:
         assert self.proc is not None and self.proc.stdout is not None
@@ -97,6 +99,21 @@ class ProcessApp:
                 await asyncio.wait_for(self._task, 5)
             except asyncio.TimeoutError:
                 self._task.cancel()
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: SIGTERM it when the lab process dies, even by SIGKILL — a container
+    does not outlive a crashed lab (its own session keeps it out of the lab's process group otherwise)."""
+    def preexec() -> None:
+        if _libc is not None:
+            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:   # the lab died before prctl took effect
+            os._exit(1)
+    return preexec
 
 
 def register_process_image(name: str, port: int, launcher: Launcher, description: str, *,

@@ -628,7 +628,7 @@ _NOT_OURS = {"ingresses.networking.k8s.io", "ingresses.extensions"}
 
 def validate(resource_key: str, obj: dict, old: dict | None) -> list[Cause]:
     """Field errors for creating `obj` (`old` None) or replacing `old` with it; empty when valid."""
-    if resource_key in _NOT_OURS:   # the Ingress package validates the rest; labels and annotation keys are ObjectMeta's
+    if resource_key in _NOT_OURS:   # the Ingress package validates the rest; labels and annotation keys here
         meta = obj.get("metadata") or {}
         return _labels(meta.get("labels"), "metadata.labels") + \
             _annotations(meta.get("annotations"), "metadata.annotations")

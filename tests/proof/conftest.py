@@ -13,6 +13,7 @@ import itertools
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -200,17 +201,54 @@ def live_canaries(conf_text: str) -> list[list[str]]:
     return found
 
 
+# --- certificates ---------------------------------------------------------------------------------------------------
+
+def certificate_pair(hostname: str) -> tuple[str, str]:
+    """A self-signed certificate for `hostname` (CN and SAN) and its key: (certificate PEM, key PEM)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
 # --- labs of their own ----------------------------------------------------------------------------------------------
+
+def processes_under(path) -> list[str]:
+    """Live processes whose command line names `path` (`ps -ww`: without it ps cuts lines at 80 columns when its
+    output is not a terminal, and a long home path would never be seen)."""
+    out = subprocess.run(["ps", "-eww", "-o", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if str(path) in line and not line.split()[1].startswith("Z")]
+
 
 @contextmanager
 def own_lab(tmp_path_factory, name: str):
-    """A lab process of its own, in a home under pytest's basetemp; always stopped afterwards."""
+    """A lab process of its own, in a home under pytest's basetemp; always stopped afterwards, and then checked to
+    have left no process (lab, controller pod, nginx) behind."""
     from ingresslab import Lab
-    lab = Lab.up(tmp_path_factory.mktemp(name))
+    home = tmp_path_factory.mktemp(name)
+    lab = Lab.up(home)
     try:
         yield lab
     finally:
         lab.down()
+    deadline = time.monotonic() + 10
+    while processes_under(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_under(home) == [], f"processes left by the lab in {home}"
 
 
 def ready_endpoints(lab, service: str, namespace: str = "default") -> int:

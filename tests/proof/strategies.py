@@ -14,8 +14,8 @@ Secrets, the controller ConfigMap and the TCP services ConfigMap — and keeps o
 property is that every accepted input renders to a file `nginx -t` accepts.
 
 `PROOF` is the settings profile every property here runs with: CI by default (100 examples), long when
-`INGRESSLAB_PROOF=long` (1,000). Reproduce a run with `pytest --hypothesis-seed=N tests/proof`; a failure prints
-the falsifying example and a `@reproduce_failure` blob.
+`INGRESSLAB_PROOF=long` (1,000). Reproduce a run with `pytest --hypothesis-seed=N tests/proof` or
+`HYPOTHESIS_SEED=N pytest tests/proof`; a failure prints the falsifying example and a `@reproduce_failure` blob.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import base64
 import os
 import string
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 
 from ingresslab.ingress import annotations as ann
@@ -34,8 +34,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
                            HealthCheck.function_scoped_fixture])
 settings.register_profile("ingresslab-proof-long", settings.get_profile("ingresslab-proof-ci"), max_examples=1000)
-PROOF = settings(settings.get_profile("ingresslab-proof-long" if LONG else "ingresslab-proof-ci"))
-"""Decorate a @given test with this: the CI or the long profile, as INGRESSLAB_PROOF says."""
+_PROFILE = settings(settings.get_profile("ingresslab-proof-long" if LONG else "ingresslab-proof-ci"))
+_SEED = os.environ.get("HYPOTHESIS_SEED")
+
+
+def PROOF(test):
+    """Decorate a @given test with this: the CI or the long profile, as INGRESSLAB_PROOF says, and the seed in
+    $HYPOTHESIS_SEED when set (same as `pytest --hypothesis-seed=N`)."""
+    test = _PROFILE(test)
+    return seed(int(_SEED))(test) if _SEED else test
 
 # --- the universe the generator draws from --------------------------------------------------------------------------
 
@@ -223,7 +230,7 @@ def endpoint_slices(addresses: dict[str, tuple[str, int]]) -> list[dict]:
     return slices
 
 
-# --- everything else that reaches nginx.conf, for the `nginx -t` property -----------------------------------------------
+# --- everything else that reaches nginx.conf, for the `nginx -t` property ------------------------------------------
 
 NASTY = string.printable + "；｛｝＂\u200b\u202e\u0430é\x00\x7f"
 """Printable ASCII (quotes, `;`, braces, `$`, `#`, `\\`, newline, tab), and the look-alikes and invisibles the
@@ -294,8 +301,8 @@ def implementation_specific_paths(draw) -> str:
     return "/" + draw(regexes())
 
 
-LOG_FORMAT_PIECES = ("${remote_addr}", "${status}", "${request}", " ", '"', "\\", ";", "{", "}", "#", "'", "x", "[", "]",
-                     "return 200 PWNED;")
+LOG_FORMAT_PIECES = ("${remote_addr}", "${status}", "${request}", " ", '"', "\\", ";", "{", "}", "#", "'", "x", "[",
+                     "]", "return 200 PWNED;")
 
 
 def configmap_data():

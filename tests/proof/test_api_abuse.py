@@ -118,6 +118,21 @@ CASES = [
     ("port: \"eighty\"", "POST", f"{NS}/services", json.dumps({"metadata": {"name": "abuse"}, "spec": {
         "ports": [{"port": "eighty"}]}}), {}, {400, 422}),
     ("metadata: \"x\"", "POST", CM, json.dumps({"metadata": "x"}), {}, {400}),
+    ("metadata: null", "POST", CM, json.dumps({"metadata": None}), {}, {400, 422}),
+    ("PUT with metadata: null", "PUT", f"{CM}/target", json.dumps({"metadata": None, "data": {"k": "v"}}), {},
+     {200, 400, 422}),
+    ("Deployment spec: null", "POST", DEPLOY, json.dumps({"metadata": {"name": "abuse"}, "spec": None}), {},
+     {400, 422}),
+    ("Service spec: null", "POST", f"{NS}/services", json.dumps({"metadata": {"name": "abuse"}, "spec": None}), {},
+     {400, 422}),
+    ("Ingress spec: null", "POST", INGRESS, ingress_with(None), {}, {400, 422}),
+    ("Ingress rule null", "POST", INGRESS, ingress_with({"rules": [None]}), {}, {201, 400, 422}),
+    ("Ingress path null", "POST", INGRESS, ingress_with({"rules": [{"host": "a.test", "http": {"paths": [None]}}]}),
+     {}, {400, 422}),
+    ("container null", "POST", DEPLOY, deployment(template={"metadata": {"labels": {"app": "abuse"}},
+                                                            "spec": {"containers": [None]}}), {}, {400, 422}),
+    ("Service port null", "POST", f"{NS}/services", json.dumps({"metadata": {"name": "abuse"}, "spec": {
+        "ports": [None]}}), {}, {400, 422}),
     ("labels as a list", "POST", CM, json.dumps({"metadata": {"name": "l", "labels": ["a"]}}), {}, {400, 422}),
     ("annotation value a number", "POST", CM, json.dumps({"metadata": {"name": "l", "annotations": {"a": 1}}}),
      {}, {400, 422}),
@@ -145,6 +160,10 @@ CASES = [
      '"value": "x"}]', {"Content-Type": JSONPATCH}, {400, 422}),
     ("json-patch making metadata a string", "PATCH", f"{CM}/target", '[{"op": "replace", "path": "/metadata", '
      '"value": "x"}]', {"Content-Type": JSONPATCH}, {400, 422}),
+    ("json-patch making metadata null", "PATCH", f"{CM}/target", '[{"op": "replace", "path": "/metadata", '
+     '"value": null}]', {"Content-Type": JSONPATCH}, {400, 422}),
+    ("json-patch making data a number", "PATCH", f"{CM}/target", '[{"op": "replace", "path": "/data", '
+     '"value": 5}]', {"Content-Type": JSONPATCH}, {400, 422}),
     ("merge patch a list", "PATCH", f"{CM}/target", "[1]", {"Content-Type": MERGE}, {400, 422}),
     ("merge patch a string", "PATCH", f"{CM}/target", '"x"', {"Content-Type": MERGE}, {400, 422}),
     ("merge patch making data a list", "PATCH", f"{CM}/target", '{"data": [1]}', {"Content-Type": MERGE},
@@ -272,11 +291,11 @@ def test_slow_clients_do_not_stop_the_api_from_answering_others(api, lab, lab_pi
     answering everyone else promptly; a client that gives up after a short timeout gets no half answer."""
     slow = []
     try:
-        for n in range(50):
+        for _ in range(50):
             s = _tls_socket(api)
             s.sendall(f"GET {CM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.token}\r\nX-Slow: ".encode())
             slow.append(s)
-        for n in range(50):
+        for _ in range(50):
             s = _tls_socket(api)
             s.sendall(f"POST {CM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {api.token}\r\n"
                       f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"metadata\": ".encode())

@@ -16,11 +16,10 @@ non-TLS Secrets, the controller ConfigMap and the TCP services ConfigMap — kee
 proves each resulting file passes `nginx -t`: an accepted object can never make nginx refuse its configuration.
 
 Profiles: 100 examples per property in CI, 1,000 with `INGRESSLAB_PROOF=long`; reproduce with
-`pytest --hypothesis-seed=N tests/proof/test_differential.py` (a failure also prints a `@reproduce_failure` blob).
+`pytest --hypothesis-seed=N tests/proof/test_differential.py` or `HYPOTHESIS_SEED=N` (a failure also prints a
+`@reproduce_failure` blob).
 """
 from __future__ import annotations
-
-import datetime
 
 import pytest
 from hypothesis import given
@@ -32,7 +31,7 @@ from ingresslab.ingress.render import render_nginx_conf
 from ingresslab.ingress.translate import translate
 from ingresslab.ingress.validate import validate_ingress
 
-from .conftest import NamedBackend, free_port, fresh_address, http_get
+from .conftest import NamedBackend, certificate_pair, free_port, fresh_address, http_get, processes_under
 from .strategies import (INGRESS_CLASSES, NAMESPACES, PROOF, SERVICE_PORTS, SERVICES, accepted_inputs, b64,
                          backend_name, endpoint_slices, ingress_sets, probes, requests, services)
 
@@ -65,11 +64,13 @@ def listen():
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory):
     """One real nginx for the whole module; each example re-applies its configuration."""
-    process = NginxProcess(tmp_path_factory.mktemp("proof-nginx"))
+    home = tmp_path_factory.mktemp("proof-nginx")
+    process = NginxProcess(home)
     try:
         yield process
     finally:
         process.stop()
+    assert processes_under(home) == [], "nginx left running"
 
 
 def model(ingress_list, backends, listen, **objects):
@@ -107,25 +108,6 @@ def test_nginx_routes_every_request_to_the_backend_the_reference_names(nginx, ba
 
 # --- every accepted input renders to a config nginx accepts ----------------------------------------------------------
 
-def _certificate(hostname: str) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
-
-
 class _Secrets(list):
     def __repr__(self) -> str:
         return f"<{len(self)} TLS and Opaque Secrets>"
@@ -134,9 +116,9 @@ class _Secrets(list):
 @pytest.fixture(scope="module")
 def secrets() -> list[dict]:
     """In both namespaces: a good certificate for *.a.test and a.test, one for another host, an Opaque one."""
-    good = _certificate("a.test")
-    wild = _certificate("*.a.test")
-    other = _certificate("elsewhere.test")
+    good = certificate_pair("a.test")
+    wild = certificate_pair("*.a.test")
+    other = certificate_pair("elsewhere.test")
     out = []
     for ns in NAMESPACES:
         for name, (crt, key), kind in (("tls-good", good, "kubernetes.io/tls"), ("tls-wild", wild, "kubernetes.io/tls"),

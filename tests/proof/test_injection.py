@@ -21,11 +21,12 @@ number of writes.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import kubernetes
 import pytest
@@ -34,7 +35,7 @@ from kubernetes.client.rest import ApiException
 from ingresslab.ingress import annotations as ann
 from ingresslab.ingress.nginx import lua_available
 
-from .conftest import (CANARY, ROOT, eventually, http_get, ingress_entry, live_canaries, own_lab,
+from .conftest import (CANARY, ROOT, certificate_pair, eventually, http_get, ingress_entry, live_canaries, own_lab,
                        ready_endpoints)
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
@@ -171,26 +172,7 @@ def service(name: str, *, port_name: str = "http") -> dict:
         {"name": port_name, "port": 80, "targetPort": 8080}]}}
 
 
-def certificate(hostname: str) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
-
-
-_PAIR = certificate("tls.inj.test")
+_PAIR = certificate_pair("tls.inj.test")
 
 
 def tls_secret(name: str, crt: str = _PAIR[0], key: str = _PAIR[1]) -> dict:
@@ -304,7 +286,8 @@ def synced_after(lab, moment: float, quiet: float = 0.25) -> dict:
 
 def inert(lab, hosts: list[str], paths: list[str]) -> list[str]:
     """Problems: a live canary in the running nginx.conf, or in any answer for these hosts and paths."""
-    problems = [f"live canary directive in nginx.conf: {' '.join(words)!r}" for words in live_canaries(lab.ingress.conf())]
+    problems = [f"live canary directive in nginx.conf: {' '.join(words)!r}"
+                for words in live_canaries(lab.ingress.conf())]
     entry = ingress_entry(lab)
     for host in [CAFE, "unknown.test", *hosts]:
         for path in ["/", "/coffee", "/pwned", "/y", *paths]:
@@ -320,6 +303,18 @@ def url_path(path: str) -> str:
 
 
 # --- the proofs ------------------------------------------------------------------------------------------------------
+
+def test_the_canary_detector_sees_live_directives_and_not_quoted_text():
+    """The inert check itself: nginx's tokenisation, so quoted canaries are text and escaped ones are live."""
+    live = 'server {\n location "/x" {\n return 200 "PWNED";\n }\n}\n'
+    quoted = 'server {\n location "/x\\";return 200 \\"PWNED\\";#" {\n return 404;\n }\n # return 200 "PWNED";\n}\n'
+    header = 'location "/a" { proxy_pass http://b; }\nlocation /b { add_header X-Pwned 1; }\n'
+    assert live_canaries(live) == [["return", "200", "PWNED"]]
+    assert live_canaries(quoted) == []
+    assert live_canaries(header) == [["add_header", "X-Pwned", "1"]]
+    unescaped = 'server {\n location "/x";return 200 "PWNED";#" {\n }\n}\n'   # what a missing escape would write
+    assert live_canaries(unescaped) == [["return", "200", "PWNED"]]
+
 
 def test_every_payload_in_every_object_field_is_refused_or_inert(lab, poller):
     attempts = [a for n, (label, payload) in enumerate(PAYLOADS.items()) for a in attempts_for(n, label, payload)]
@@ -445,6 +440,13 @@ def test_tls_secret_contents_with_payloads_are_refused_or_inert(lab, poller):
             entry = ingress_entry(lab)
             problems += [f"{label}: {p}" for p in inert(lab, [host], ["/coffee"])]
             status = lab.ingress.status()
+            ssl_dir = Path(status["conf_path"]).parent / "ssl"
+            odd = [f.name for f in ssl_dir.iterdir() if not re.fullmatch(r"[0-9a-f]{64}-[0-9a-f]{16}\.pem|"
+                                                                         r"default\.pem", f.name)]
+            if odd:
+                problems.append(f"{label}: files in nginx's ssl directory not named by hash: {odd}")
+            if any(CANARY in f.read_text() for f in ssl_dir.iterdir() if f.is_file()):
+                problems.append(f"{label}: the payload text reached a certificate file nginx loads")
             last = status["history"][-1]
             if not last["ok"]:
                 problems.append(f"{label}: nginx refused the config ({last['action']}: {last['error'][:200]})")
