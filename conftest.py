@@ -20,6 +20,18 @@ VENV_BIN = Path(sys.executable).parent
 NOTEBOOK_HOME = None
 
 
+def _hypothesis_without_a_writable_checkout() -> None:
+    """Hypothesis keeps examples in .hypothesis/ beside the tests; a read-only checkout (the suite run by an
+    unprivileged user) keeps them in memory instead of warning (warnings are errors here)."""
+    if not os.access(Path(__file__).resolve().parent, os.W_OK):
+        from hypothesis import settings
+        settings.register_profile("read-only-checkout", database=None)
+        settings.load_profile("read-only-checkout")
+
+
+_hypothesis_without_a_writable_checkout()
+
+
 @pytest.hookimpl(trylast=True)   # after pytest's tmp_path plugin has made its factory
 def pytest_configure(config):
     global NOTEBOOK_HOME

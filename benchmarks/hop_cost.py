@@ -33,6 +33,7 @@ from pathlib import Path
 
 import _common as c
 import kubernetes
+from ingresslab.cluster.network import bind_port
 
 HOST, HOST_SU = "hop.bench", "hop-su.bench"
 TARGET_ADDED_P50_S = 0.0005
@@ -178,7 +179,7 @@ def targets(lab) -> list[Target]:
     cluster_ip = core.read_namespaced_service("hop-su-svc", "default").spec.cluster_ip
     upstreams = {b["name"]: b["endpoints"] for b in lab.ingress.backends()}
     if upstreams.get("default-hop-svc-80") != [f"{pod.status.pod_ip}:8080"] or \
-            upstreams.get("default-hop-su-svc-80") != [f"{cluster_ip}:80"]:
+            upstreams.get("default-hop-su-svc-80") != [f"{cluster_ip}:{bind_port(80)}"]:
         raise SystemExit(f"nginx's upstreams are not as this benchmark needs them: {upstreams}")
     return [Target("a", "(a) pod", pod.status.pod_ip, 8080, HOST),
             Target("b", "(b) nginx → pod", controller.status.pod_ip, int(listen["http_port"]), HOST),

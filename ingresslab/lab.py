@@ -201,6 +201,14 @@ class Lab:
                             for n in nodes]
         return out
 
+    def bound_port(self, port: int) -> int:
+        """The port to dial for a Service or pod port: the same, except in an embedded lab running without root,
+        which opens ports below 1024 at port + 10000 (80 → 10080). A real cluster has no such offset."""
+        if not self.embedded:
+            return port
+        from .cluster.network import bind_port
+        return bind_port(port)
+
     def wait_rollout(self, *deployments: str, namespace: str = "default", timeout: float = 60.0) -> str:
         """Wait until each Deployment has all its replicas updated and ready (like `kubectl rollout status`)."""
         apps = kubernetes.client.AppsV1Api(self.api)

@@ -275,9 +275,10 @@ def _location(w: _Writer, planned: PlannedLocation, config: Configuration, *, tl
         redirect = (rule.force_ssl_redirect or (rule.ssl_redirect and tls)) if rule else \
             (config.settings.ssl_redirect and tls)
         if redirect:
-            https = "" if config.https_port == 443 else f":{port(config.https_port)}"
+            # As ingress-nginx by default: to the standard HTTPS port of the same host. nginx's own port is not
+            # what clients dial (they come through a NodePort or a load balancer on 443).
             with w.block("if ($scheme = http)"):
-                w(f'return 308 "https://$host{https}$request_uri";')
+                w('return 308 "https://$host$request_uri";')
         if rule and rule.rewrite_target is not None:
             target = token(rule.rewrite_target, "rewrite_target", field="rewrite-target")
             w(f"rewrite {quote('(?i)' + rule.path, field='path')} {quote(target)} break;")
