@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import gc
 import http.client
 import itertools
 import json
@@ -16,6 +14,7 @@ import pytest
 from tornado.websocket import websocket_connect
 
 from ingresslab.cluster.apps import IMAGES, UnknownImage, normalize_image, start_app
+from cluster_harness import run_async
 
 POD = "coffee-7dbb5795f6-vglbv"
 _addresses = itertools.count(10)
@@ -28,17 +27,6 @@ def fresh_ip() -> str:
     return f"127.244.{200 + next(_addresses) // 250}.{next(_addresses) % 250 + 1}"
 
 
-def run_async(test):
-    """Run an async test in its own loop; it must leave no task and no unclosed resource behind."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        async def main():
-            await test(*args, **kwargs)
-            await asyncio.sleep(0)
-            assert asyncio.all_tasks() == {asyncio.current_task()}
-        asyncio.run(main())
-        gc.collect()    # an unclosed socket or stream would raise its ResourceWarning now (warnings are errors)
-    return wrapper
 
 
 async def start(image: str, *, ports: list[int] | None = None, env: dict | None = None, fixed_port: bool = False,

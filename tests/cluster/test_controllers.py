@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import functools
-import gc
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from ingresslab.cluster.controllers import Controllers, EventRecorder, start_con
 from ingresslab.cluster.controllers.base import fnv32a, pod_template_hash, safe_encode
 from ingresslab.cluster.network import NODE_PORT_RANGE, Network, acquire_slot, bind_port
 from ingresslab.cluster.store import Store
+from cluster_harness import run_async
 
 HELLO = "nginxdemos/nginx-hello:plain-text"
 SLICES = "endpointslices.discovery.k8s.io"
@@ -26,17 +25,6 @@ SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 
 
 # ----------------------------------------------------------------------------------------------- harness
-def run_async(test):
-    """Run an async test in its own loop; it must leave no task and no unclosed resource behind."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        async def main():
-            await test(*args, **kwargs)
-            await asyncio.sleep(0)
-            assert asyncio.all_tasks() == {asyncio.current_task()}
-        asyncio.run(main())
-        gc.collect()
-    return wrapper
 
 
 @dataclass

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import gc
 import ipaddress
 import time
 from pathlib import Path
@@ -16,21 +14,11 @@ from ingresslab.cluster import errors
 from ingresslab.cluster.controllers import start_controllers
 from ingresslab.cluster.network import Network, acquire_slot, bind_port
 from ingresslab.cluster.store import Store
+from cluster_harness import run_async
 
 HELLO = "nginxdemos/nginx-hello:plain-text"
 
 
-def run_async(test):
-    """Run an async test in its own loop; it must leave no task and no unclosed resource behind."""
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        async def main():
-            await test(*args, **kwargs)
-            await asyncio.sleep(0)
-            assert asyncio.all_tasks() == {asyncio.current_task()}
-        asyncio.run(main())
-        gc.collect()
-    return wrapper
 
 
 @contextlib.asynccontextmanager
