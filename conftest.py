@@ -44,10 +44,25 @@ def pytest_configure(config):
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents (their command lines may name the temporary directory too)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
 def our_processes(marker: str) -> list[str]:
     """Processes whose command line names `marker` (this session's temporary directory): labs, nginx, children."""
     out = subprocess.run(["ps", "-eww", "-o", "pid,stat,args"], capture_output=True, text=True).stdout.splitlines()[1:]
-    return [line.strip() for line in out if marker in line and " Z" not in line[:12]]
+    mine = _ancestors()
+    return [line.strip() for line in out if marker in line and " Z" not in line[:12]
+            and int(line.split()[0]) not in mine]
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -15,6 +15,7 @@ Screenshots go to test-artifacts/ (gitignored). Skipped only where /usr/bin/chro
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from browser_support import (CHROMIUM, CHROMIUM_ARGS, JupyterLab, code_cell, cop
                              wait_all_cells_run, wait_kernel_idle)
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
+# In the checkout; in the system's temporary directory when the checkout is read-only (the suite run by an
+# unprivileged user), or wherever $INGRESSLAB_ARTIFACTS says.
+ARTIFACTS = Path(os.environ.get("INGRESSLAB_ARTIFACTS") or (
+    ROOT / "test-artifacts" if os.access(ROOT, os.W_OK) else Path(tempfile.gettempdir()) / "ingresslab-test-artifacts"))
 NEW_HOST = "browser.example.com"
 
 pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium (/usr/bin/chromium) is not "
@@ -103,7 +107,7 @@ def open_notebook(page, jupyter, name: str) -> None:
 
 
 def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path))
     return path
