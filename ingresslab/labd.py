@@ -75,14 +75,17 @@ def _deploy_ingress_controller(cluster: Cluster) -> None:
             logging.warning("could not create %s %s: %s", doc["kind"], doc["metadata"]["name"], exc)
 
 
-async def _wait_for_controller(cluster: Cluster, timeout: float) -> dict:
-    """Until the controller pod's nginx has served its first configuration (or the time is up)."""
+async def _wait_for_controller(cluster: Cluster, timeout: float, *, since: float) -> dict:
+    """Until the controller pod's nginx has served its first configuration in this run (a status file left by an
+    earlier run does not count), or the time is up."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         for pod in cluster.store.list("pods", "ingress-nginx"):
             status = controller_pod_dir(cluster.home, "ingress-nginx", pod["metadata"]["name"]) / "status.json"
             try:
+                if status.stat().st_mtime < since:
+                    continue
                 data = json.loads(status.read_text())
             except (OSError, ValueError):
                 continue
@@ -125,7 +128,7 @@ async def run(home: Path) -> int:
                      phase_detail="waiting for the ingress controller")
         state["phase"] = "starting"
         homes.write_state(home, state)
-        state["ingress"] = await _wait_for_controller(cluster, CONTROLLER_READY_TIMEOUT)
+        state["ingress"] = await _wait_for_controller(cluster, CONTROLLER_READY_TIMEOUT, since=state["started"])
         state.update(phase="ready", ready_after=round(time.time() - state["started"], 3))
         homes.write_state(home, state)
         homes.write_last(home, {"slot": info.slot, "api_port": state["api_port"]})
