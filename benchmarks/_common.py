@@ -195,6 +195,30 @@ def fresh_lab(tmp: str | None = None) -> Iterator[Lab]:
                 stop(home)
 
 
+def hello_app(name: str, service: str) -> str:
+    """YAML for a one-replica Deployment of the hello app and a Service `service` (port 80 → 8080) in front of it."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+      - {{name: hello, image: "nginxdemos/nginx-hello:plain-text", ports: [{{containerPort: 8080}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {service}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+"""
+
+
 def node_ip(lab) -> str:
     ip = lab.status()["nodes"][0]["ip"]
     require_loopback(ip)

@@ -27,26 +27,7 @@ POLL_EVERY_S = 0.002
 TRIAL_TIMEOUT_S = 15.0
 HOST = "scale.bench"
 
-MANIFEST = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: scale}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: scale}}}}
-  template:
-    metadata: {{labels: {{app: scale}}}}
-    spec:
-      containers:
-      - {{name: hello, image: "nginxdemos/nginx-hello:plain-text", ports: [{{containerPort: 8080}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: scale-svc}}
-spec:
-  selector: {{app: scale}}
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
+MANIFEST = c.hello_app("scale", "scale-svc") + f"""---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {{name: scale}}

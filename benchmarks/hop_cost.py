@@ -40,26 +40,7 @@ TARGET_ADDED_P50_S = 0.0005
 TARGET_RPS_SHARE = 0.30
 CONNECTIONS = (1, 16)
 
-MANIFEST = f"""
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: hop}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{app: hop}}}}
-  template:
-    metadata: {{labels: {{app: hop}}}}
-    spec:
-      containers:
-      - {{name: hello, image: "nginxdemos/nginx-hello:plain-text", ports: [{{containerPort: 8080}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: hop-svc}}
-spec:
-  selector: {{app: hop}}
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
+MANIFEST = c.hello_app("hop", "hop-svc") + f"""---
 # A second Service for the same pod: nginx keys upstreams by namespace-service-port, and the first Ingress to name
 # an upstream decides its service-upstream setting (as in ingress-nginx), so (c) and (d) must not share one.
 apiVersion: v1

@@ -17,3 +17,24 @@ def run_async(test):
         asyncio.run(main())
         gc.collect()    # an unclosed socket or stream would raise its ResourceWarning now (warnings are errors)
     return wrapper
+
+
+async def get(ip: str, port: int, path: str = "/") -> str:
+    """One HTTP/1.0 GET over a fresh connection; the whole answer as text."""
+    reader, writer = await asyncio.open_connection(ip, port)
+    writer.write(f"GET {path} HTTP/1.0\r\nHost: test\r\nUser-Agent: test-cluster\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return data.decode()
+
+
+async def refused(ip: str, port: int) -> bool:
+    """True when nothing listens at ip:port (what a Service without ready endpoints looks like)."""
+    try:
+        _, writer = await asyncio.open_connection(ip, port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False

@@ -14,11 +14,9 @@ from ingresslab.cluster import errors
 from ingresslab.cluster.controllers import start_controllers
 from ingresslab.cluster.network import Network, acquire_slot, bind_port
 from ingresslab.cluster.store import Store
-from cluster_harness import run_async
+from cluster_harness import get, refused, run_async
 
 HELLO = "nginxdemos/nginx-hello:plain-text"
-
-
 
 
 @contextlib.asynccontextmanager
@@ -44,25 +42,6 @@ def pod(name: str, image: str = HELLO, port: int = 8080, **container) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default",
                                                             "labels": {"app": name}},
             "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": port}], **container}]}}
-
-
-async def get(ip: str, port: int, path: str = "/") -> str:
-    reader, writer = await asyncio.open_connection(ip, port)
-    writer.write(f"GET {path} HTTP/1.0\r\nHost: test\r\nUser-Agent: test-kubelet\r\n\r\n".encode())
-    data = await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    return data.decode()
-
-
-async def refused(ip: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(ip, port)
-    except ConnectionRefusedError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
 
 
 def events_of(store: Store, name: str) -> list[tuple[str, str, str, str]]:

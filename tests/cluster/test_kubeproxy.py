@@ -2,7 +2,6 @@
 scaling live, refuse connections when no pod is ready, and log every connection; it also renders iptables text."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -12,11 +11,9 @@ from ingresslab.cluster.controllers import start_controllers
 from ingresslab.cluster.kubeproxy import build_forward_rules, render, service_port_label
 from ingresslab.cluster.network import Network, acquire_slot, bind_port
 from ingresslab.cluster.store import Store
-from cluster_harness import run_async
+from cluster_harness import get, refused, run_async
 
 SLICES = "endpointslices.discovery.k8s.io"
-
-
 
 
 @contextlib.asynccontextmanager
@@ -47,25 +44,6 @@ def service(name: str, app: str, type_: str = "ClusterIP", **spec) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
             "spec": {"type": type_, "selector": {"app": app}, **spec,
                      "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}
-
-
-async def get(ip: str, port: int, path: str = "/") -> str:
-    reader, writer = await asyncio.open_connection(ip, port)
-    writer.write(f"GET {path} HTTP/1.0\r\nHost: test\r\n\r\n".encode())
-    data = await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    return data.decode()
-
-
-async def refused(ip: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(ip, port)
-    except ConnectionRefusedError:
-        return True
-    writer.close()
-    await writer.wait_closed()
-    return False
 
 
 def server_name(answer: str) -> str:
