@@ -314,7 +314,7 @@ def routed(ip: str, port: int, host: str, path: str = "/", *, pod_prefix: str, t
 class Proc:
     pid: int
     ppid: int
-    role: str           # "lab", "controller", "nginx master", "nginx worker", "other"
+    role: str           # "lab", "kube-proxy", "controller", "nginx master", "nginx worker", "other"
     cmdline: str
 
 
@@ -329,7 +329,7 @@ def _read_proc(pid: int) -> tuple[int, str] | None:
 
 
 def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
-    """The lab process, the controller, nginx masters and workers of this home: every process whose command line
+    """The lab process, kube-proxy's data plane, the controller, nginx masters and workers of this home: every process whose command line
     names the home, plus their descendants (nginx workers' titles do not name it)."""
     table: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
@@ -355,6 +355,8 @@ def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
         ppid, cmd = table[pid]
         if pid == lab_pid or "ingresslab.labd" in cmd:
             role = "lab"
+        elif "ingresslab.cluster.dataplane" in cmd:
+            role = "kube-proxy"
         elif "ingresslab.ingress.controller" in cmd:
             role = "controller"
         elif cmd.startswith("nginx: master"):

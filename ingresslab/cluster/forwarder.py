@@ -63,6 +63,20 @@ class BindError(OSError):
                                                          for (ip, port), err in failures.items()))
 
 
+def check_rules(rules: list[ForwardRule]) -> dict[Addr, ForwardRule]:
+    """The rules that need a listener (those with backends), by (ip, port); ValueError if two share an address."""
+    wanted: dict[Addr, ForwardRule] = {}
+    seen: dict[Addr, ForwardRule] = {}
+    for rule in rules:
+        key = (rule.listen_ip, rule.listen_port)
+        if key in seen:
+            raise ValueError(f"two rules for {key[0]}:{key[1]}: {seen[key].label!r} and {rule.label!r}")
+        seen[key] = rule
+        if rule.backends:
+            wanted[key] = rule
+    return wanted
+
+
 class _Listener:
     def __init__(self, rule: ForwardRule):
         self.rule = rule                      # replaced in place when backends change
@@ -261,13 +275,7 @@ class Forwarder:
         """Make the listeners match `rules`: open new ones, close vanished or backend-less ones, and switch the
         backends of kept ones for the next connections. Raises `BindError` after the rest is applied if some
         listener could not be opened; a duplicate (ip, port) raises ValueError before anything changes."""
-        wanted: dict[Addr, ForwardRule] = {}
-        for rule in rules:
-            key = (rule.listen_ip, rule.listen_port)
-            if key in wanted:
-                raise ValueError(f"two rules for {key[0]}:{key[1]}: {wanted[key].label!r} and {rule.label!r}")
-            if rule.backends:
-                wanted[key] = rule
+        wanted = check_rules(rules)
         async with self._lock:
             if self._closed:
                 raise RuntimeError("forwarder is closed")

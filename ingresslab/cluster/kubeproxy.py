@@ -9,7 +9,8 @@ forwards only to its own pods and keeps the client's address, as on a real node.
 has no listener, so clients get "connection refused", as kube-proxy's REJECT rule gives them.
 
 `KubeProxy` follows Services and EndpointSlices in the store and hands every change to the userspace forwarder
-(`forwarder.py`), which logs each connection as a JSON line to `home/logs/kube-proxy.log`. `render()` gives the
+(`forwarder.py`), which runs in a process of its own (`dataplane.py`, as kube-proxy is a daemon of its own on a
+real node) and logs each connection as a JSON line to `home/logs/kube-proxy.log`. `render()` gives the
 `iptables-save` text a real node would hold for the same objects (`iptables.py`), for `ingresslab iptables`.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ import logging
 from pathlib import Path
 
 from .controllers.base import Controller, meta
-from .forwarder import PRESERVE_CLIENT, BindError, ForwardRule, Forwarder
+from .dataplane import DataPlaneError, ForwarderProcess
+from .forwarder import PRESERVE_CLIENT, BindError, ForwardRule
 from .iptables import render_iptables_save
 from .network import Network, bind_port
 from .store import Event, Store
@@ -106,7 +108,7 @@ class KubeProxy(Controller):
         self.network = network
         log_dir = Path(home) / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.forwarder = Forwarder(log_path=str(log_dir / "kube-proxy.log"))
+        self.forwarder = ForwarderProcess(log_path=str(log_dir / "kube-proxy.log"))
         self.rules: list[ForwardRule] = []
         self.bind_failures: dict = {}
 
@@ -127,14 +129,14 @@ class KubeProxy(Controller):
             self.bind_failures = exc.failures
             log.warning("kube-proxy: %s (retrying)", exc)
             self.enqueue_after(key, self.RETRY_BIND)
+        except DataPlaneError as exc:
+            self.bind_failures = {"data plane": exc}
+            log.warning("kube-proxy: %s (retrying)", exc)
+            self.enqueue_after(key, self.RETRY_BIND)
         self.rules = rules
 
     def render(self, *, node_ip: str | None = None) -> str:
         return render(self.store, node_ip=node_ip)
-
-    @property
-    def records(self):
-        return self.forwarder.records
 
     async def close(self) -> None:
         await self.forwarder.close()

@@ -52,7 +52,7 @@ class ProcessApp:
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()))
+            preexec_fn=die_with_parent(os.getpid()))
 
     async def _pump(self) -> int:
         assert self.proc is not None and self.proc.stdout is not None
@@ -105,7 +105,7 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
+def die_with_parent(parent: int) -> Callable[[], None]:
     """Runs in the child between fork and exec: SIGTERM it when the lab process dies, even by SIGKILL — a container
     does not outlive a crashed lab (its own session keeps it out of the lab's process group otherwise)."""
     def preexec() -> None:

@@ -6,6 +6,8 @@
   * nginx killed (SIGKILL to the controller pod's nginx master, found by the lab home in `ps`): the controller's
     watchdog starts a new one (time printed; target ≤ 2 s) with the last good config — same checksum, same
     nginx.conf — and the cafe answers.
+  * kube-proxy's data plane killed (SIGKILL to its process): the lab starts it again with every rule (time
+    printed); the NodePort answers again.
   * 50 concurrent clients for a bounded time (5 s; 30 s with INGRESSLAB_PROOF=long): zero errors, p50/p99 printed.
   * The cluster process killed (SIGKILL to the pid in `<home>/state.json`), nothing of it left running, then
     `Lab.up(home)` again: every object is back with its uid, pods serve, Ingress routing is restored (time printed).
@@ -193,6 +195,36 @@ def test_nginx_killed_is_restarted_with_the_last_good_config(labs):
     assert lab.ingress.conf() == conf
     assert now["history"][-1]["action"] == "restarted"
     eventually(lambda: serves(lab, "/coffee", "coffee-") and serves(lab, "/tea", "tea-"), timeout=5)
+
+
+def data_planes(home) -> list[int]:
+    return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.cluster.dataplane" in line]
+
+
+def test_kube_proxy_killed_comes_back_and_the_nodeport_answers_again(labs):
+    """kube-proxy's data plane is a process of its own, as on a real node: SIGKILL it under load. The lab starts it
+    again with the whole rule table; connections fail only meanwhile (printed), and the cafe answers after."""
+    lab = labs.current
+    (plane,) = data_planes(lab.home)
+    came_back: dict = {}
+
+    def kill_and_wait(load: "Load") -> None:
+        killed = time.monotonic()
+        os.kill(plane, signal.SIGKILL)
+        eventually(lambda: data_planes(lab.home) not in ([], [plane]) and serves(lab, "/coffee", "coffee-"),
+                   timeout=10, interval=0.01, what="a new kube-proxy data plane that forwards")
+        came_back["at"] = time.monotonic()
+        came_back["seconds"] = came_back["at"] - killed
+
+    results = Load(ingress_entry(lab), "/coffee", clients=2, rate=50).run(3.0, during=kill_and_wait)
+    errors = [r for r in results if failed(r, "coffee-")]
+    print(f"\nkube-proxy data plane SIGKILLed → forwarding again in {1000 * came_back['seconds']:.0f} ms; "
+          f"{len(errors)} of {len(results)} requests failed meanwhile")
+    assert came_back["seconds"] <= 2.0
+    assert len(data_planes(lab.home)) == 1
+    late = [r for r in results if failed(r, "coffee-") and r.started > came_back["at"] + 0.05]
+    assert late == [], f"requests failed after kube-proxy was back: {late[:5]}"
+    assert serves(lab, "/tea", "tea-")
 
 
 def test_fifty_concurrent_clients_through_nodeport_get_no_errors(labs, proof_long):
