@@ -5,15 +5,19 @@ A real API server decodes a body into Go structs: `"replicas": "two"` fails ther
 into Go struct field DeploymentSpec.spec.replicas of type int32" and never reaches validation. The lab keeps objects
 as JSON, so without this check a wrong type would crash validation code (a 500) or be stored and break a controller.
 The field types come from the official client's models (`kubernetes.client.V1Deployment.openapi_types`), which are
-generated from Kubernetes' OpenAPI: one schema, not a hand-written copy. Unknown fields are not checked (the API
-keeps or drops them); `object` fields (IntOrString, raw extensions) take any JSON value.
+generated from Kubernetes' OpenAPI: one schema, not a hand-written copy. `scripts/wiretypes.py` walks them into
+`wiretypes.json` (checked against the installed client by the tests), so the lab process never imports the models:
+that import costs about 0.3 s of CPU, and the first write of `ingresslab up` used to pay it. Unknown fields are not
+checked (the API keeps or drops them); `object` fields (IntOrString, raw extensions) take any JSON value.
 
 Neighbours: `api.py` calls `decode` when it decodes a write and `too_complex` on every parsed body.
 """
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
+from pathlib import Path
 
 MAX_DEPTH = 100
 """Deeper documents are refused: no Kubernetes object nests this deep, and Python's own recursion (copying,
@@ -25,20 +29,25 @@ _GO_TYPES = {"int": "int64", "str": "string", "bool": "bool", "float": "float64"
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
-@lru_cache(maxsize=None)
-def _client():
-    import kubernetes.client   # the generated models: imported on the first write, not at lab start
-    return kubernetes.client
+TABLE_PATH = Path(__file__).with_name("wiretypes.json")
 
 
 @lru_cache(maxsize=None)
-def _model(kind: str, version: str):
-    v = version[:1].upper() + version[1:]
-    for name in (f"{v}{kind}", f"Core{v}{kind}"):   # core/v1 Event is CoreV1Event in the client
-        cls = getattr(_client(), name, None)
-        if cls is not None and hasattr(cls, "openapi_types"):
-            return cls
-    return None
+def _table() -> dict:
+    return json.loads(TABLE_PATH.read_text(encoding="utf-8"))
+
+
+def element_type(type_name: str) -> str:
+    """`list[V1Container]` → `V1Container`, `Dict[str, V1Foo]` → `V1Foo`, a plain name → itself."""
+    while (m := _LIST.fullmatch(type_name) or _DICT.fullmatch(type_name)) is not None:
+        type_name = m.group(1)
+    return type_name
+
+
+def _model(kind: str, version: str) -> str | None:
+    """The client's type name for a served kind (`V1Deployment`, `CoreV1Event`), None for kinds the client lacks
+    (extensions/v1beta1 Ingress: those bodies are checked after conversion, by validation)."""
+    return _table()["kinds"].get(f"{version}/{kind}")
 
 
 def _json_type(value) -> str:
@@ -67,7 +76,7 @@ def decode(kind: str, version: str, obj: dict) -> str | None:
         return None
     if "metadata" in obj and obj["metadata"] is None:
         obj["metadata"] = {}
-    return _check(obj, model.__name__, "", kind)
+    return _check(obj, model, "", kind)
 
 
 _ZERO = {"str": "", "int": 0, "float": 0.0, "bool": False, "datetime": None, "date": None, "object": None}
@@ -115,14 +124,13 @@ def _check(value, type_name: str, path: str, struct: str) -> str | None:
         return None if isinstance(value, bool) else fail("bool")
     if type_name in ("str", "datetime", "date"):
         return None if isinstance(value, str) else fail(_GO_TYPES[type_name])
-    cls = getattr(_client(), type_name, None)
-    if cls is None or not hasattr(cls, "openapi_types"):
+    fields = _table()["types"].get(type_name)
+    if fields is None:
         return None
     go_name = _go(type_name)
     if not isinstance(value, dict):
         return fail(go_name)
-    for attribute, sub_type in cls.openapi_types.items():
-        key = cls.attribute_map[attribute]
+    for key, sub_type in fields.items():
         if key in value:
             problem = _check(value[key], sub_type, f"{path}.{key}", go_name)
             if problem:
