@@ -13,13 +13,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import kubernetes
 import yaml
-from kubernetes.client.rest import ApiException
 
 from . import home as homes
+
+if TYPE_CHECKING:
+    import kubernetes
 
 START_TIMEOUT = 30.0
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -43,6 +44,14 @@ class Applied(list):
             kind = obj.get("kind", "").lower() + (f".{group}" if group and group != "v1" else "")
             lines.append(f"{kind}/{obj.get('metadata', {}).get('name')} {verb}")
         return "\n".join(lines)
+
+
+def _kubernetes():
+    """The official client, imported on first use: the import costs about 0.2 s, and `ingresslab up`, `down` and
+    `status` never need it."""
+    import kubernetes
+    import kubernetes.client.rest
+    return kubernetes
 
 
 class LabError(RuntimeError):
@@ -135,9 +144,10 @@ class Lab:
     @property
     def api(self) -> kubernetes.client.ApiClient:
         if self._api is None:
-            config = kubernetes.client.Configuration()
-            kubernetes.config.load_kube_config(config_file=str(self.kubeconfig_path), client_configuration=config)
-            self._api = kubernetes.client.ApiClient(config)
+            k8s = _kubernetes()
+            config = k8s.client.Configuration()
+            k8s.config.load_kube_config(config_file=str(self.kubeconfig_path), client_configuration=config)
+            self._api = k8s.client.ApiClient(config)
         return self._api
 
     @property
@@ -178,10 +188,10 @@ class Lab:
 
     def ingress_node_ports(self) -> dict:
         """The NodePorts of the controller's Service (`IC_HTTP_PORT`/`IC_HTTPS_PORT` in the course)."""
-        core = kubernetes.client.CoreV1Api(self.api)
+        core = _kubernetes().client.CoreV1Api(self.api)
         try:
             svc = core.read_namespaced_service("ingress-nginx", "ingress-nginx")
-        except ApiException as exc:
+        except _kubernetes().client.rest.ApiException as exc:
             if exc.status == 404:
                 return {}
             raise
@@ -195,7 +205,7 @@ class Lab:
             out.update({k: state[k] for k in ("api", "pid", "slot", "nodes", "phase") if k in state})
         else:
             out["api"] = self.api.configuration.host
-            nodes = kubernetes.client.CoreV1Api(self.api).list_node().items
+            nodes = _kubernetes().client.CoreV1Api(self.api).list_node().items
             out["nodes"] = [{"name": n.metadata.name,
                              "ip": next((a.address for a in n.status.addresses or [] if a.type == "InternalIP"), None)}
                             for n in nodes]
@@ -211,7 +221,7 @@ class Lab:
 
     def wait_rollout(self, *deployments: str, namespace: str = "default", timeout: float = 60.0) -> str:
         """Wait until each Deployment has all its replicas updated and ready (like `kubectl rollout status`)."""
-        apps = kubernetes.client.AppsV1Api(self.api)
+        apps = _kubernetes().client.AppsV1Api(self.api)
         deadline = time.monotonic() + timeout
         lines = []
         for name in deployments:
@@ -232,10 +242,10 @@ class Lab:
     def iptables(self, *, node: str | None = None) -> str:
         """The iptables-save text kube-proxy's iptables mode would program on a node, for the current Services."""
         from .cluster.iptables import render_iptables_save
-        core = kubernetes.client.CoreV1Api(self.api)
+        core = _kubernetes().client.CoreV1Api(self.api)
         services = self.api.sanitize_for_serialization(core.list_service_for_all_namespaces().items)
         slices = self.api.sanitize_for_serialization(
-            kubernetes.client.DiscoveryV1Api(self.api).list_endpoint_slice_for_all_namespaces().items)
+            _kubernetes().client.DiscoveryV1Api(self.api).list_endpoint_slice_for_all_namespaces().items)
         node_ip = None
         for n in core.list_node().items:
             if node in (None, n.metadata.name):
@@ -273,7 +283,7 @@ class Lab:
             meta["annotations"] = annotations
             try:
                 current = res.get(name=name, namespace=ns)
-            except ApiException as exc:
+            except _kubernetes().client.rest.ApiException as exc:
                 if exc.status != 404:
                     raise
                 current = None
@@ -306,7 +316,7 @@ class Lab:
             try:
                 res.delete(name=doc["metadata"]["name"], namespace=ns)
                 count += 1
-            except ApiException as exc:
+            except _kubernetes().client.rest.ApiException as exc:
                 if exc.status != 404 or not missing_ok:
                     raise
         return count
@@ -323,7 +333,7 @@ class IngressView:
         if not state:
             raise LabError("the Ingress controller's status is only readable for the embedded lab "
                            "(on a real cluster: kubectl ingress-nginx conf / backends)")
-        core = kubernetes.client.CoreV1Api(self._lab.api)
+        core = _kubernetes().client.CoreV1Api(self._lab.api)
         pods = core.list_namespaced_pod("ingress-nginx", label_selector="app.kubernetes.io/name=ingress-nginx").items
         running = [p for p in pods if p.status.phase == "Running"]
         if not running:
