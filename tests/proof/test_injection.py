@@ -4,7 +4,8 @@ serving the last good configuration meanwhile.
 
 Classes: newline (and CR), `;`, `{`, `}`, `"`, `'`, `\\`, `$`, `#`, `../`, overlong values, NUL, tab and space,
 unicode look-alikes (fullwidth `;{}"`, a Cyrillic а), zero-width and RTL-override characters — bare, and as
-exploits that would make a canary live (`return 200 "PWNED"`, `add_header X-Pwned 1`).
+exploits that would make a canary live (`return 200 "PWNED"`, `add_header X-Pwned 1`). Add your own with
+`INGRESSLAB_PAYLOADS=payloads.json` (a JSON object of label → payload): they go into every field and test here.
 
 Fields: Ingress hosts, TLS hosts and secretName, paths of each pathType, Ingress/Service/Namespace/Secret names,
 ingressClassName, backend Service names and port names, uids, the value of every supported annotation, snippet
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import threading
 import time
@@ -71,6 +73,25 @@ PAYLOADS: dict[str, str] = {
     "zero-width": "\u200bx",
     "rtl-override": "\u202ex",
 }
+
+def _own_payloads() -> dict[str, str]:
+    """Extra payloads from `INGRESSLAB_PAYLOADS=FILE`: a JSON object {label: payload} (JSON spells newlines, quotes
+    and unicode exactly). They join every test of this module, in every field. To be caught when it goes live, an
+    exploit should make the canary: `return 200 "PWNED"` or `add_header X-Pwned 1`."""
+    path = os.environ.get("INGRESSLAB_PAYLOADS")
+    if not path:
+        return {}
+    try:
+        extra = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise pytest.UsageError(f"INGRESSLAB_PAYLOADS={path}: {error}") from None
+    if not isinstance(extra, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                              for k, v in extra.items()):
+        raise pytest.UsageError(f"INGRESSLAB_PAYLOADS={path}: want a JSON object of label → non-empty string")
+    return {f"own:{label}": payload for label, payload in extra.items()}
+
+
+PAYLOADS.update(_own_payloads())
 SNIPPETS = ("configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet", "modsecurity-snippet")
 IGNORED_ANNOTATIONS = ("auth-url", "auth-tls-match-cn", "permanent-redirect", "mirror-target")
 VALID_PREFIX = {"rewrite-target": "/", "use-regex": "true", "ssl-redirect": "true", "force-ssl-redirect": "false",
