@@ -190,10 +190,20 @@ async def _serve(log_path: str | None) -> None:
         await forwarder.close()
 
 
+def _name_process(name: bytes) -> None:
+    """The name `ps -e`, `top` and /proc/PID/comm show (at most 15 bytes); the command line stays as it is."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(15, ctypes.c_char_p(name), 0, 0, 0)   # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--log", help="append one JSON line per forwarded connection to this file")
     args = parser.parse_args(argv)
+    _name_process(b"kube-proxy")
     logging.basicConfig(level=logging.WARNING, format="kube-proxy data plane: %(message)s")
     try:
         asyncio.run(_serve(args.log))

@@ -41,6 +41,7 @@ def test_traffic_crosses_the_child_which_logs_each_connection(tmp_path):
         try:
             await fwd.apply([ForwardRule(ip, PORT, (backend.addr,), "default/echo:http cluster IP")])
             assert fwd.pid is not None and fwd.pid != os.getpid()
+            assert Path(f"/proc/{fwd.pid}/comm").read_text().strip() == "kube-proxy"    # what `ps -e` shows
             assert await request(ip, PORT, b"through the child\n") == b"through the child\n"
             assert list(fwd.rules) == [(ip, PORT)]
             await eventually(lambda: log.exists() and log.read_text().strip())
