@@ -33,6 +33,7 @@ log = logging.getLogger("ingresslab.kubeproxy")
 
 MODULE = "ingresslab.cluster.dataplane"
 REPLY_TIMEOUT = 15.0
+LINE_LIMIT = 64 * 1024 * 1024   # one JSON line holds a whole rule table (or every bind failure of one)
 
 
 def _encode(rule: ForwardRule) -> list:
@@ -93,7 +94,7 @@ class ForwarderProcess:
             self._proc.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
             await self._proc.stdin.drain()
             line = await asyncio.wait_for(self._proc.stdout.readline(), REPLY_TIMEOUT)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (OSError, ValueError, asyncio.TimeoutError) as exc:
             raise DataPlaneError(f"kube-proxy's data plane (pid {self._proc.pid}) did not answer: {exc!r}") from exc
         if not line:
             raise DataPlaneError(f"kube-proxy's data plane (pid {self._proc.pid}) exited")
@@ -111,7 +112,7 @@ class ForwarderProcess:
         argv = python_module(MODULE) + (["--log", self.log_path] if self.log_path else [])
         self._proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=die_with_parent(os.getpid()))
+            preexec_fn=die_with_parent(os.getpid()), limit=LINE_LIMIT)
         self._rules = {}
         if self._watch is None or self._watch.done():
             self._watch = asyncio.get_running_loop().create_task(self._supervise())
@@ -165,7 +166,7 @@ class ForwarderProcess:
 
 async def _serve(log_path: str | None) -> None:
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = sys.stdout.buffer
     forwarder = Forwarder(log_path=log_path)

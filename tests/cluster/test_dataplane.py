@@ -114,3 +114,28 @@ def test_a_killed_child_comes_back_with_the_last_table_and_close_leaves_nothing(
             await request(ip, PORT, b"x")
         await backend.stop()
     run(main())
+
+
+def test_a_table_of_thousands_of_rules_crosses_the_pipe_whole():
+    """One JSON line carries the whole table, and the answer lists every bind failure (here, perhaps, the child's
+    file-descriptor limit): nothing is cut at a line-length limit, and the next table still applies."""
+    async def main():
+        ip, backend = fresh_ip(), await Backend().start(fresh_ip())
+        rules = [ForwardRule(ip, 20000 + n, (backend.addr,), f"default/svc-{n}:http cluster IP")
+                 for n in range(3000)]
+        fwd = ForwarderProcess()
+        try:
+            try:
+                await fwd.apply(rules)
+                failed = {}
+            except BindError as exc:
+                failed = exc.failures
+            assert len(fwd.rules) + len(failed) == 3000 and len(fwd.rules) > 0
+            port = next(iter(fwd.rules))[1]
+            assert await request(ip, port, b"one of many") == b"one of many"
+            await fwd.apply(rules[:1])
+            assert list(fwd.rules) == [(ip, 20000)]
+        finally:
+            await fwd.close()
+            await backend.stop()
+    run(main())
