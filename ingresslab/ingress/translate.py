@@ -120,6 +120,7 @@ class _Builder:
     def __init__(self, cluster: _Cluster, settings: Settings):
         self.cluster, self.settings = cluster, settings
         self.backends: dict[str, Backend] = {}
+        self.made_by: dict[str, str] = {}    # upstream name → the Ingress (ns/name) whose annotations shaped it
         self.problems: dict[str, str] = {}
         self.servers: dict[str, dict] = {}   # host → {"locations": [...], "claims": {(path, type): key},
                                              #          "fallback": the creating Ingress's defaultBackend}
@@ -145,8 +146,18 @@ class _Builder:
                 if not backend.endpoints:
                     problem = f"service {namespace}/{ref.get('name')} port {port} has no ready endpoints"
             self.backends[name] = backend
+            self.made_by[name] = ingress_key(ingress)
             if problem:
                 self.problems[name] = problem
+        elif self.backends[name].service_upstream != parsed.service_upstream:
+            # One upstream per Service port, shaped by the first Ingress to name it: a learner who sets the
+            # annotation on a second Ingress would otherwise see it do nothing, with no word why.
+            first, wanted = self.made_by[name], "true" if parsed.service_upstream else "false"
+            applied = "true" if self.backends[name].service_upstream else "false"
+            self.cluster.event("Ingress", namespace, _meta(ingress).get("name"), "ServiceUpstreamShared",
+                               f"upstream {name} is shared with Ingress {first}, which names it first, so its "
+                               f"service-upstream ({applied}) applies here too, not this Ingress's ({wanted}), as in "
+                               f"ingress-nginx. Use a second Service to keep them apart")
         if name in self.problems:
             self.cluster.event("Ingress", namespace, _meta(ingress).get("name"), "BackendUnavailable",
                                f"{self.problems[name]}: requests for it get 503 until that changes")

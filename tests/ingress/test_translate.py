@@ -175,6 +175,24 @@ def test_service_upstream_sends_to_the_cluster_ip_so_kube_proxy_is_a_hop():
     assert backend.service_upstream and backend.endpoints == (Endpoint("10.96.0.10", 80),)
 
 
+def test_a_second_ingress_on_the_same_service_port_shares_the_first_ones_service_upstream_and_is_told():
+    plain = ingress("first", rules=[rule("a.example", path("/", "tea-svc"))], created=T0)
+    asking = ingress("second", rules=[rule("b.example", path("/", "tea-svc"))], created=T1,
+                     annotations={"nginx.ingress.kubernetes.io/service-upstream": "true"})
+    result = translate(**cafe_cluster(ingresses=[plain, asking]))
+    backend = result.config.backend("default-tea-svc-80")
+    assert not backend.service_upstream and len(backend.endpoints) == 3   # the first Ingress decided: the pods
+    (told,) = [e for e in result.events if e.reason == "ServiceUpstreamShared"]
+    assert (told.type, told.kind, told.namespace, told.name) == ("Warning", "Ingress", "default", "second")
+    assert "shared with Ingress default/first" in told.message and "(false)" in told.message
+    assert "(true)" in told.message
+    alone = translate(**cafe_cluster(ingresses=[asking])).events      # no sharing, no word
+    assert not [e for e in alone if e.reason == "ServiceUpstreamShared"]
+    same = ingress("third", rules=[rule("c.example", path("/", "tea-svc"))], created=T2)
+    agreeing = translate(**cafe_cluster(ingresses=[plain, same])).events   # sharing, same setting: nothing to say
+    assert not [e for e in agreeing if e.reason == "ServiceUpstreamShared"]
+
+
 def test_annotations_are_applied_to_every_location_of_the_ingress():
     ing = ingress(rules=cafe_rules(), annotations={
         "nginx.ingress.kubernetes.io/rewrite-target": "/", "nginx.ingress.kubernetes.io/backend-protocol": "https",
