@@ -53,7 +53,7 @@ class DataPlaneError(RuntimeError):
 class ForwarderProcess:
     """`Forwarder`'s `apply()` / `rules` / `close()`, carried out by a child process (see the module docstring)."""
 
-    RESTART_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)
+    RESTART_DELAYS = (0.0, 0.2, 0.5, 1.0, 2.0)   # the first restart at once; a crash loop backs off
 
     def __init__(self, log_path: str | None = None):
         self.log_path = log_path
