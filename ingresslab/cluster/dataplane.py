@@ -16,7 +16,7 @@ listener is open) or `{"id": n, "error": "…"}`. The child exits when its stdin
 and, through PR_SET_PDEATHSIG, when the lab is killed. If the child dies on its own, the lab starts it again and
 gives it the last table: a crashed kube-proxy comes back, as its DaemonSet pod would. One difference remains: on a
 real node the kernel keeps forwarding by the rules kube-proxy left while kube-proxy restarts; here connections are
-refused until the child is back (about 0.15 s, measured by tests/proof/test_faults.py).
+refused until the child is back (about 0.1 s, measured by tests/proof/test_faults.py).
 """
 from __future__ import annotations
 
