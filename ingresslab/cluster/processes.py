@@ -5,7 +5,8 @@ container's arguments and environment, as a container runtime would: the child's
 pod's log (`kubectl logs`), it is restarted with a growing back-off when it exits on its own (the pod's restart
 count), and closing the pod sends SIGTERM, then SIGKILL after a grace period. The layer above registers such
 images (`register_process_image`) with a function that turns the pod into an argv and an environment, so this
-module knows nothing of what the program is.
+module knows nothing of what the program is. A pod may start in an interpreter that was started ahead of it
+(`warmstart.py`), as a node may pull an image before the pod that needs it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from . import apps
+from . import apps, warmstart
 
 GRACE_SECONDS = 10.0
 
@@ -49,6 +50,9 @@ class ProcessApp:
     async def _spawn(self) -> None:
         env = dict(os.environ)
         env.update(self.spec.env)
+        self.proc = warmstart.take(self.spec.argv, env)   # an interpreter that imported the image's modules already
+        if self.proc is not None:
+            return
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True,
