@@ -123,7 +123,9 @@ def status_addresses(objects: dict[str, list[dict]], options: Options) -> list[s
 
 
 def offset_low_ports(result: TranslateResult, offset: int) -> TranslateResult:
-    """In a lab running without root, pods and ClusterIPs bind ports below 1024 at `port + offset`: aim there."""
+    """In a lab running without root, pods and ClusterIPs bind ports below 1024 at `port + offset`: aim there. The
+    same goes for nginx's own TCP-service listeners (a `tcp-services` key below 1024): nginx could not bind them, and
+    kube-proxy sends the controller Service's port P to the pod's port P + offset."""
     if not offset:
         return result
 
@@ -131,7 +133,10 @@ def offset_low_ports(result: TranslateResult, offset: int) -> TranslateResult:
         return Endpoint(e.ip, e.port + offset) if e.port < 1024 else e
     backends = tuple(dataclasses.replace(b, endpoints=tuple(shift(e) for e in b.endpoints))
                      for b in result.config.backends)
-    return dataclasses.replace(result, config=dataclasses.replace(result.config, backends=backends))
+    tcp = tuple(dataclasses.replace(t, port=t.port + offset) if t.port < 1024 else t
+                for t in result.config.tcp_services)
+    return dataclasses.replace(result, config=dataclasses.replace(result.config, backends=backends,
+                                                                  tcp_services=tcp))
 
 
 def build_model(objects: dict[str, list[dict]], options: Options, *, lua: bool) -> TranslateResult:

@@ -365,3 +365,26 @@ def test_the_process_runs_in_cluster_restarts_nginx_and_leaves_nothing_on_sigter
         _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 0, stderr
     assert no_process_mentions(tmp_path)
+
+
+def test_without_root_ports_below_1024_move_up_for_endpoints_and_tcp_listeners():
+    """A lab run by an ordinary user binds ports below 1024 at port + offset (pods, ClusterIPs, and so nginx's own
+    TCP-service listeners too); the controller aims there. As root the offset is 0 and nothing moves."""
+    from test_translate import cafe_cluster, endpoint_slice, service
+
+    from ingresslab.ingress.controller import offset_low_ports
+    from ingresslab.ingress.translate import translate
+    world = cafe_cluster(
+        services=[service("tea-svc", target=80), service("coffee-svc", cluster_ip="10.96.0.11")],
+        endpoint_slices=[endpoint_slice("tea-svc", ["10.244.0.1"], port=80),
+                         endpoint_slice("coffee-svc", ["10.244.1.1"])],
+        tcp_services={"metadata": {"namespace": "ingress-nginx", "name": "tcp-services"},
+                      "data": {"53": "default/tea-svc:80", "9000": "default/coffee-svc:80"}})
+    result = translate(**world)
+    assert sorted(t.port for t in result.config.tcp_services) == [53, 9000]
+    moved = offset_low_ports(result, 10000).config
+    assert sorted(t.port for t in moved.tcp_services) == [9000, 10053]
+    assert [e.port for e in moved.backend("default-tea-svc-80").endpoints] == [10080]
+    assert [e.port for e in moved.backend("default-coffee-svc-http").endpoints] == [8080]
+    assert [e.port for e in moved.backend("tcp-default-tea-svc-80").endpoints] == [10080]
+    assert offset_low_ports(result, 0) is result

@@ -22,8 +22,10 @@ Profiles: 100 examples per property in CI, 1,000 with `INGRESSLAB_PROOF=long`; r
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 
+from ingresslab.cluster.network import bind_port
+from ingresslab.ingress.controller import offset_low_ports
 from ingresslab.ingress.model import Configuration
 from ingresslab.ingress.nginx import NginxProcess, lua_available, stream_available
 from ingresslab.ingress.reference import route
@@ -74,10 +76,12 @@ def nginx(tmp_path_factory):
 
 
 def model(ingress_list, backends, listen, **objects):
+    """What the controller would run: translate, then (without root) ports below 1024 moved up as the lab does."""
     ip, http_port, https_port = listen
     base = Configuration(listen_address=ip, http_port=http_port, https_port=https_port, lua=True)
-    return translate(ingresses=ingress_list, services=services(), endpoint_slices=endpoint_slices(backends),
-                     ingress_classes=INGRESS_CLASSES, base=base, **objects).config
+    result = translate(ingresses=ingress_list, services=services(), endpoint_slices=endpoint_slices(backends),
+                       ingress_classes=INGRESS_CLASSES, base=base, **objects)
+    return offset_low_ports(result, bind_port(80) - 80).config
 
 
 def explain(ingress_list, nginx) -> str:
@@ -129,8 +133,16 @@ def secrets() -> list[dict]:
     return _Secrets(out)
 
 
+PRIVILEGED_TCP_PORT = {   # found by this property when the suite ran as an ordinary user: nginx cannot bind :80
+    "ingresses": [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {
+        "name": "ing-0", "namespace": "default", "creationTimestamp": "2024-01-01T00:00:00Z", "annotations": {}},
+        "spec": {"defaultBackend": {"service": {"name": "s0", "port": {"number": 80}}}}}],
+    "configmap": {}, "tcp_services": {"80": "default/s0:80"}}
+
+
 @PROOF
 @given(inputs=accepted_inputs())
+@example(inputs=PRIVILEGED_TCP_PORT)
 def test_every_accepted_input_renders_a_config_nginx_t_accepts(nginx, backends, listen, secrets, inputs):
     accepted = [i for i in inputs["ingresses"] if not validate_ingress(i)]
     tcp = inputs["tcp_services"] if stream_available(nginx.paths.modules_dir) else {}
