@@ -200,11 +200,24 @@ def _name_process(name: bytes) -> None:
         pass
 
 
+def _raise_open_files_limit() -> None:
+    """Each listener and each forwarded connection (two sockets) holds a file descriptor: take the soft limit up to
+    the hard one, as Go programs such as kube-proxy do at start (an ordinary user's soft limit is often 1,024)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--log", help="append one JSON line per forwarded connection to this file")
     args = parser.parse_args(argv)
     _name_process(b"kube-proxy")
+    _raise_open_files_limit()
     logging.basicConfig(level=logging.WARNING, format="kube-proxy data plane: %(message)s")
     try:
         asyncio.run(_serve(args.log))
