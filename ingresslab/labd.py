@@ -24,7 +24,6 @@ from .cluster import warmstart
 if TYPE_CHECKING:
     from .cluster.apps import PodContext
     from .cluster.cluster import Cluster
-    from .cluster import processes
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 CONTROLLER_IMAGES = ("registry.k8s.io/ingress-nginx/controller:v1.12.1",

@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
+from pathlib import Path
+
+from ingresslab.cluster.controllers import start_controllers
+from ingresslab.cluster.network import Network, acquire_slot
+from ingresslab.cluster.store import Store
 
 
 def run_async(test):
@@ -38,3 +44,26 @@ async def refused(ip: str, port: int) -> bool:
     writer.close()
     await writer.wait_closed()
     return False
+
+
+@contextlib.asynccontextmanager
+async def running_controllers(home: Path, *, store: Store | None = None, slot=None):
+    """Every built-in controller on a store (a fresh in-memory one, with the default namespace, unless given) and
+    an address slot (acquired here unless given): yields (store, controllers, network). What this acquired, it
+    releases; the caller's store and slot stay open, so a test can restart the controllers on them."""
+    own_slot = slot is None
+    slot = slot or acquire_slot()
+    store = store or Store(None)
+    if store.get("namespaces", "", "default") is None:
+        store.create("namespaces", {"metadata": {"name": "default"}})
+    network = Network(slot.slot)
+    try:
+        controllers = await start_controllers(store, network, home=home)
+        try:
+            yield store, controllers, network
+        finally:
+            await controllers.stop()
+    finally:
+        if own_slot:
+            store.close()
+            slot.release()

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from ingresslab.cluster import errors
-from ingresslab.cluster.controllers import Controllers, EventRecorder, start_controllers
+from ingresslab.cluster.controllers import Controllers, EventRecorder
 from ingresslab.cluster.controllers.base import fnv32a, pod_template_hash, safe_encode
-from ingresslab.cluster.network import NODE_PORT_RANGE, Network, acquire_slot, bind_port
+from ingresslab.cluster.network import NODE_PORT_RANGE, Network, bind_port
 from ingresslab.cluster.store import Store
-from cluster_harness import run_async
+from cluster_harness import run_async, running_controllers
 
 HELLO = "nginxdemos/nginx-hello:plain-text"
 SLICES = "endpointslices.discovery.k8s.io"
@@ -47,18 +47,8 @@ class Lab:
 
 @contextlib.asynccontextmanager
 async def lab(home: Path):
-    slot = acquire_slot()
-    store = Store(None)
-    store.create("namespaces", {"metadata": {"name": "default"}})
-    try:
-        controllers = await start_controllers(store, Network(slot.slot), home=home)
-        try:
-            yield Lab(store, Network(slot.slot), controllers)
-        finally:
-            await controllers.stop()
-    finally:
-        store.close()
-        slot.release()
+    async with running_controllers(home) as (store, controllers, network):
+        yield Lab(store, network, controllers)
 
 
 def deployment(name: str = "coffee", replicas: int = 2, image: str = HELLO, **spec) -> dict:

@@ -11,31 +11,17 @@ from pathlib import Path
 import pytest
 
 from ingresslab.cluster import errors
-from ingresslab.cluster.controllers import start_controllers
-from ingresslab.cluster.network import Network, acquire_slot, bind_port
+from ingresslab.cluster.network import acquire_slot, bind_port
 from ingresslab.cluster.store import Store
-from cluster_harness import get, refused, run_async
+from cluster_harness import get, refused, run_async, running_controllers
 
 HELLO = "nginxdemos/nginx-hello:plain-text"
 
 
 @contextlib.asynccontextmanager
 async def cluster(home: Path, *, store: Store | None = None, slot=None):
-    own_slot = slot is None
-    slot = slot or acquire_slot()
-    store = store or Store(None)
-    if store.get("namespaces", "", "default") is None:
-        store.create("namespaces", {"metadata": {"name": "default"}})
-    try:
-        controllers = await start_controllers(store, Network(slot.slot), home=home)
-        try:
-            yield store, controllers
-        finally:
-            await controllers.stop()
-    finally:
-        if own_slot:
-            store.close()
-            slot.release()
+    async with running_controllers(home, store=store, slot=slot) as (store, controllers, _):
+        yield store, controllers
 
 
 def pod(name: str, image: str = HELLO, port: int = 8080, **container) -> dict:

@@ -7,29 +7,18 @@ import json
 import re
 from pathlib import Path
 
-from ingresslab.cluster.controllers import start_controllers
 from ingresslab.cluster.kubeproxy import build_forward_rules, render, service_port_label
-from ingresslab.cluster.network import Network, acquire_slot, bind_port
+from ingresslab.cluster.network import Network, bind_port
 from ingresslab.cluster.store import Store
-from cluster_harness import get, refused, run_async
+from cluster_harness import get, refused, run_async, running_controllers
 
 SLICES = "endpointslices.discovery.k8s.io"
 
 
 @contextlib.asynccontextmanager
 async def cluster(home: Path):
-    slot = acquire_slot()
-    store = Store(None)
-    store.create("namespaces", {"metadata": {"name": "default"}})
-    try:
-        controllers = await start_controllers(store, Network(slot.slot), home=home)
-        try:
-            yield store, controllers
-        finally:
-            await controllers.stop()
-    finally:
-        store.close()
-        slot.release()
+    async with running_controllers(home) as (store, controllers, _):
+        yield store, controllers
 
 
 def deployment(name: str, replicas: int, image: str = "nginxdemos/nginx-hello:plain-text") -> dict:
