@@ -219,6 +219,25 @@ spec:
 """
 
 
+def host_ingress(name: str, host: str, service: str, *, annotations: dict[str, str] | None = None) -> str:
+    """YAML for an Ingress of class nginx sending every path of `host` to port 80 of `service`."""
+    pairs = ", ".join(f'{key}: "{value}"' for key, value in (annotations or {}).items())
+    notes = f"\n  annotations: {{{pairs}}}" if pairs else ""
+    return f"""
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}{notes}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}
+"""
+
+
 def node_ip(lab) -> str:
     ip = lab.status()["nodes"][0]["ip"]
     require_loopback(ip)

@@ -27,18 +27,7 @@ POLL_EVERY_S = 0.002
 TRIAL_TIMEOUT_S = 15.0
 HOST = "scale.bench"
 
-MANIFEST = c.hello_app("scale", "scale-svc") + f"""---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: scale}}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: {HOST}
-    http:
-      paths:
-      - {{path: /, pathType: Prefix, backend: {{service: {{name: scale-svc, port: {{number: 80}}}}}}}}
-"""
+MANIFEST = c.hello_app("scale", "scale-svc") + "---" + c.host_ingress("scale", HOST, "scale-svc")
 
 
 def main(argv: list[str] | None = None) -> int:

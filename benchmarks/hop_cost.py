@@ -40,40 +40,17 @@ TARGET_ADDED_P50_S = 0.0005
 TARGET_RPS_SHARE = 0.30
 CONNECTIONS = (1, 16)
 
-MANIFEST = c.hello_app("hop", "hop-svc") + f"""---
+MANIFEST = c.hello_app("hop", "hop-svc") + """---
 # A second Service for the same pod: nginx keys upstreams by namespace-service-port, and the first Ingress to name
 # an upstream decides its service-upstream setting (as in ingress-nginx), so (c) and (d) must not share one.
 apiVersion: v1
 kind: Service
-metadata: {{name: hop-su-svc}}
+metadata: {name: hop-su-svc}
 spec:
-  selector: {{app: hop}}
-  ports: [{{name: http, port: 80, targetPort: 8080}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: hop}}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: {HOST}
-    http:
-      paths:
-      - {{path: /, pathType: Prefix, backend: {{service: {{name: hop-svc, port: {{number: 80}}}}}}}}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: hop-service-upstream
-  annotations: {{nginx.ingress.kubernetes.io/service-upstream: "true"}}
-spec:
-  ingressClassName: nginx
-  rules:
-  - host: {HOST_SU}
-    http:
-      paths:
-      - {{path: /, pathType: Prefix, backend: {{service: {{name: hop-su-svc, port: {{number: 80}}}}}}}}
-"""
+  selector: {app: hop}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+""" + "---" + c.host_ingress("hop", HOST, "hop-svc") + "---" + c.host_ingress(
+    "hop-service-upstream", HOST_SU, "hop-su-svc", annotations={"nginx.ingress.kubernetes.io/service-upstream": "true"})
 
 
 @dataclass(frozen=True)
