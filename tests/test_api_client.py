@@ -10,6 +10,7 @@ import urllib.request
 import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
+from polling import eventually
 
 
 @pytest.fixture
@@ -204,17 +205,8 @@ def test_deleting_a_deployment_deletes_its_replicasets_and_pods(lab, ns):
         "metadata": {"name": "gc"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "gc"}},
         "template": {"metadata": {"labels": {"app": "gc"}}, "spec": {"containers": [
             {"name": "c", "image": "nginxdemos/nginx-hello:plain-text", "ports": [{"containerPort": 8080}]}]}}}})
-    _wait(lambda: len(core.list_namespaced_pod(ns, label_selector="app=gc").items) == 2)
+    eventually(lambda: len(core.list_namespaced_pod(ns, label_selector="app=gc").items) == 2)
     apps.delete_namespaced_deployment("gc", ns)
-    _wait(lambda: not core.list_namespaced_pod(ns, label_selector="app=gc").items)
+    eventually(lambda: not core.list_namespaced_pod(ns, label_selector="app=gc").items)
     assert not apps.list_namespaced_replica_set(ns).items
 
-
-def _wait(predicate, timeout=5.0):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")

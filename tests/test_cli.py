@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from polling import eventually
 
 CLI = [sys.executable, "-m", "ingresslab.cli"]
 
@@ -78,7 +78,7 @@ def test_down_then_up_keeps_objects_and_reset_clears_them(tmp_path):
         lab.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\ndata:\n  a: b\n")
         lab.apply(Path(__file__).resolve().parent.parent / "manifests" / "cafe.yaml")
         core = kubernetes.client.CoreV1Api(lab.api)
-        _wait(lambda: len([p for p in core.list_namespaced_pod("default").items if p.status.phase == "Running"]) == 5)
+        eventually(lambda: len([p for p in core.list_namespaced_pod("default").items if p.status.phase == "Running"]) == 5)
         lab.down()
         lab = Lab.up(home)
         core = kubernetes.client.CoreV1Api(lab.api)
@@ -107,16 +107,6 @@ def test_iptables_prints_kube_proxy_chains(lab):
     proc = subprocess.run([*CLI, "--home", str(lab.home), "iptables"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "*nat" in proc.stdout and ":KUBE-SERVICES - [0:0]" in proc.stdout and "COMMIT" in proc.stdout
-
-
-def _wait(predicate, timeout=10.0):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_status_json_names_the_ingress_controllers_node_ports(lab):

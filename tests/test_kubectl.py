@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from polling import eventually
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
@@ -32,19 +33,10 @@ spec:
 def cafe(lab, kubectl):
     kubectl("create", "-f", str(MANIFESTS / "cafe.yaml"))
     kubectl("apply", "-f", "-", input=NODEPORT_SVC)
-    _until(lambda: kubectl("get", "pods", "--no-headers").stdout.count("Running") == 5)
+    eventually(lambda: kubectl("get", "pods", "--no-headers").stdout.count("Running") == 5)
     yield
     kubectl("delete", "-f", str(MANIFESTS / "cafe.yaml"), "--ignore-not-found")
     kubectl("delete", "service", "tea-np", "--ignore-not-found")
-
-
-def _until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_create_prints_what_a_real_cluster_prints(lab, kubectl):
@@ -88,9 +80,9 @@ def test_node_port_answers_on_every_node_and_reaches_every_replica(cafe, lab, ku
 
 def test_scale_changes_the_number_of_pods(cafe, kubectl):
     assert kubectl("scale", "deployment", "tea", "--replicas=5").stdout.strip() == "deployment.apps/tea scaled"
-    _until(lambda: kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.count("Running") == 5)
+    eventually(lambda: kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.count("Running") == 5)
     kubectl("scale", "deployment", "tea", "--replicas=3")
-    _until(lambda: len(kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.splitlines()) == 3)
+    eventually(lambda: len(kubectl("get", "pods", "-l", "app=tea", "--no-headers").stdout.splitlines()) == 3)
 
 
 def test_apply_of_a_changed_service_updates_it_in_place(cafe, kubectl):
@@ -182,7 +174,7 @@ def test_generators_that_send_protobuf_work(lab, kubectl):
                 "--port=8080")
         out = kubectl("expose", "deployment", "gen", "--type=NodePort", "--port=80", "--target-port=8080")
         assert out.stdout.strip() == "service/gen exposed"
-        _until(lambda: kubectl("get", "pods", "-l", "app=gen", "--no-headers").stdout.count("Running") == 2)
+        eventually(lambda: kubectl("get", "pods", "-l", "app=gen", "--no-headers").stdout.count("Running") == 2)
     finally:
         kubectl("delete", "secret", "gen-secret", "--ignore-not-found")
         kubectl("delete", "deployment", "gen", "--ignore-not-found")

@@ -22,6 +22,7 @@ import pytest
 from ingresslab import Lab
 from ingresslab.ingress.controller import STATIC_MODE, IngressController, Options, status_addresses
 from ingresslab.ingress.nginx import lua_available
+from polling import eventually
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
 
@@ -60,16 +61,6 @@ def get(address, path: str, host: str = HOST) -> tuple[int | None, str | None]:
     status = re.match(r"HTTP/1\.\d (\d{3})", text)
     name = re.search(r"Server name: (\S+)", text)
     return (int(status.group(1)) if status else None), (name.group(1) if name else None)
-
-
-def eventually(check, timeout: float = 15.0, interval: float = 0.01):
-    deadline, value = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout} s; last value: {value!r}")
 
 
 def routed(address, path: str, prefix: str, host: str = HOST) -> bool:

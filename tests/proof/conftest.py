@@ -40,17 +40,6 @@ def free_port(ip: str) -> int:
         return s.getsockname()[1]
 
 
-def eventually(check, timeout: float = 15.0, interval: float = 0.01, what: str = ""):
-    """Poll `check()` until it returns something truthy; fail after `timeout` seconds with its last value."""
-    deadline, value = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what or 'condition'} not true within {timeout} s; last value: {value!r}")
-
-
 # --- raw HTTP -------------------------------------------------------------------------------------------------------
 
 @dataclass

@@ -30,7 +30,9 @@ import pytest
 from ingresslab import Lab
 from ingresslab.ingress.nginx import lua_available
 
-from .conftest import ROOT, eventually, http_get, ingress_entry, own_lab, processes_under, ready_endpoints
+from polling import eventually
+
+from .conftest import ROOT, http_get, ingress_entry, own_lab, processes_under, ready_endpoints
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
 

@@ -37,7 +37,9 @@ from kubernetes.client.rest import ApiException
 from ingresslab.ingress import annotations as ann
 from ingresslab.ingress.nginx import lua_available
 
-from .conftest import (CANARY, ROOT, certificate_pair, eventually, http_get, ingress_entry, live_canaries, own_lab,
+from polling import eventually
+
+from .conftest import (CANARY, ROOT, certificate_pair, http_get, ingress_entry, live_canaries, own_lab,
                        ready_endpoints)
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
