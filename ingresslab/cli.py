@@ -31,7 +31,8 @@ def cmd_up(args) -> int:
     print(f"Starting the lab in {homes.resolve_home(args.home)} …", file=sys.stderr, flush=True)
     lab = Lab.up(args.home, progress=_say)
     state = homes.read_state(lab.home) or {}
-    print(f"Ready in {time.monotonic() - start:.1f} s. API {state.get('api')}", file=sys.stderr)
+    print(f"Ready in {time.monotonic() - start:.1f} s (lab pid {state.get('pid')}). API {state.get('api')}",
+          file=sys.stderr)
     for node in state.get("nodes", []):
         print(f"  node {node['name']:8} {node['ip']}", file=sys.stderr)
     print(f"Use kubectl with:  export KUBECONFIG={lab.kubeconfig_path}", file=sys.stderr)
@@ -40,15 +41,19 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     was = stop(args.home)
-    print("Lab stopped." if was else "No lab was running for this home.", file=sys.stderr)
+    print("Lab stopped (its pods and nginx too)." if was else "No lab was running for this home.",
+          file=sys.stderr)
     return 0
 
 
 def _running_state(args) -> dict | None:
-    state = homes.read_state(homes.resolve_home(args.home))
-    if state and homes.pid_alive(state.get("pid")):
-        return state
-    return None
+    """The state of this home's lab, if a lab proven to be this home's runs (see `home.lab_process`)."""
+    where = homes.resolve_home(args.home)
+    running = homes.lab_process(where)
+    if running is None:
+        return None
+    state = homes.read_state(where) or {}
+    return state if state.get("pid") == running.pid else {"pid": running.pid, "phase": "starting"}
 
 
 def cmd_status(args) -> int:
@@ -137,6 +142,10 @@ def cmd_iptables(args) -> int:
 def cmd_reset(args) -> int:
     where = homes.resolve_home(args.home)
     stop(args.home)
+    if homes.lab_process(where) is not None:
+        print(f"A lab was started again in {where} meanwhile; stop it with `ingresslab down`, then reset.",
+              file=sys.stderr)
+        return 1
     if where.exists():
         for name in ("cluster.db", "cluster.db-wal", "cluster.db-shm", "state.json", "last.json", "kubeconfig"):
             (where / name).unlink(missing_ok=True)
@@ -184,12 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         if all(a.startswith("--home") or (i > 0 and argv[i - 1] == "--home") for i, a in enumerate(argv[:at])):
             from .ingress import controller
             return controller.main(argv[at + 1:])
+    homes.private_umask()   # whatever the CLI writes in the home (logs, state) is this user's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     # Sub-commands accept --home after their name too (`ingresslab up --home X`).
     try:
         return args.func(args)
-    except LabError as exc:
+    except (LabError, homes.HomeError) as exc:
         print(f"ingresslab: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,26 +1,45 @@
 """The lab's state directory: where a running lab keeps its kubeconfig, token, database, logs and pid.
 
-    <home>/state.json     pid, API URL, slot, phase ("starting" → "ready") of the running lab process
+    <home>/lab.lock       locked by the running lab process for its whole life: one lab per home
+    <home>/state.json     pid, API URL, slot, phase ("starting" → "ready") of the running lab
     <home>/last.json      the slot and API port the last run used (taken again when free)
-    <home>/token          the bearer token (0600), kept across restarts so open clients keep working
-    <home>/kubeconfig     for kubectl and the kubernetes client (0600)
+    <home>/token          the bearer token, kept across restarts so open clients keep working
+    <home>/kubeconfig     for kubectl and the kubernetes client
     <home>/cluster.db     every object (SQLite)
     <home>/logs/          lab process, kube-proxy connections, pods, nginx
 
-The home is `--home`, else `$INGRESSLAB_HOME`, else `~/.ingresslab`.
+The home is `--home`, else `$INGRESSLAB_HOME`, else `~/.ingresslab`. It holds the cluster's secrets (the token, TLS
+keys in the database), so it is its user's alone: the directory 0700, every file 0600 (`ensure_home`, and the
+lab process and CLI run with umask 077). Another local user is an adversary here: nothing in the home is followed
+through a symlink they could plant, and `down` signals only a process proven to be this home's lab
+(`lab_process`: the process the kernel says holds `lab.lock`, running `ingresslab.labd` for this home).
+
+Neighbours: `labd.py` takes the lock and writes the state; `lab.py` (`Lab.up`, `stop`) and `cli.py` read them.
 """
 from __future__ import annotations
 
 import base64
+import errno
+import fcntl
 import json
 import os
 import secrets
+import stat
 import string
+import struct
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 CONTEXT = "ingresslab"
+LOCK_NAME = "lab.lock"
+PRIVATE_UMASK = 0o077
+
+
+class HomeError(RuntimeError):
+    """The home cannot be used safely; the message says why and what to do."""
 
 
 def resolve_home(home: str | os.PathLike | None = None) -> Path:
@@ -32,25 +51,93 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return (Path.home() / ".ingresslab").resolve()
 
 
+def private_umask() -> None:
+    """Files this process (and its children: pods, nginx) creates are its user's alone."""
+    os.umask(PRIVATE_UMASK)
+
+
+def ensure_home(home: Path) -> Path:
+    """Create the home (0700), or take an existing one of ours back to 0700 with its files 0600. A home owned by
+    someone else, or that is not a directory, is refused: its owner could read or replace what the lab writes."""
+    home = Path(home)
+    try:
+        home.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    st = os.lstat(home)
+    if not stat.S_ISDIR(st.st_mode):
+        raise HomeError(f"the lab's home {home} is not a directory; choose another with --home")
+    if st.st_uid != os.geteuid():
+        raise HomeError(f"the lab's home {home} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}): "
+                        f"its owner could read the lab's secrets. Use a home of your own with --home")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(home, 0o700)
+    _tighten(home, depth=2)
+    return home
+
+
+def _tighten(directory: Path, *, depth: int) -> None:
+    """Homes made by earlier versions had 0755 directories and 0644 files: make what is ours private. Symlinks
+    and other users' files are left alone (never followed, never changed)."""
+    for entry in os.scandir(directory):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_uid != os.geteuid() or stat.S_ISLNK(st.st_mode):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(entry.path, 0o700)
+            if depth > 1:
+                _tighten(Path(entry.path), depth=depth - 1)
+        elif stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+            os.chmod(entry.path, stat.S_IMODE(st.st_mode) & 0o700)
+
+
+def private_dir(path: Path) -> Path:
+    """A directory of the home, created 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def open_private(path: Path, mode: str = "ab"):
+    """Open a file of the home for appending (logs), creating it 0600, never through a symlink."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(path, flags, 0o600), mode)
+
+
 def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    """Atomically replace `path` with `text`, through a temporary file of a unique name (two writers never share
+    one), created 0600."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def token(home: Path) -> str:
     path = home / "token"
-    if path.exists():
-        value = path.read_text().strip()
-        if value:
-            return value
+    try:
+        value = _read_private(path).strip()
+    except FileNotFoundError:
+        value = ""
+    if value:
+        return value
     value = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
-    home.mkdir(parents=True, exist_ok=True)
+    ensure_home(home)
     _write_private(path, value + "\n")
     return value
+
+
+def _read_private(path: Path) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd) as f:
+        return f.read()
 
 
 def write_kubeconfig(home: Path, api_url: str, bearer: str, ca_cert: Path) -> Path:
@@ -67,11 +154,16 @@ def write_kubeconfig(home: Path, api_url: str, bearer: str, ca_cert: Path) -> Pa
     return path
 
 
-def read_state(home: Path) -> dict | None:
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads((home / "state.json").read_text())
+        value = json.loads(_read_private(path))
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def read_state(home: Path) -> dict | None:
+    return _read_json(home / "state.json")
 
 
 def write_state(home: Path, state: dict) -> None:
@@ -81,10 +173,7 @@ def write_state(home: Path, state: dict) -> None:
 def read_last(home: Path) -> dict:
     """What the previous run of this home used (slot, API port): a restarted lab takes them again if free, so
     addresses and the kubeconfig stay the same across `down`/`up` and crashes."""
-    try:
-        return json.loads((home / "last.json").read_text())
-    except (OSError, ValueError):
-        return {}
+    return _read_json(home / "last.json") or {}
 
 
 def write_last(home: Path, last: dict) -> None:
@@ -98,6 +187,74 @@ def clear_state(home: Path) -> None:
         pass
 
 
+# ----------------------------------------------------------------------------------------------- one lab per home
+# A POSIX record lock (fcntl), not flock: another process can ask the kernel who holds it (F_GETLK answers with the
+# holder's pid) without taking it even for an instant, so `status`, `up` and `down` never make a starting lab
+# believe its home is busy, and never trust a pid written in a file.
+_FLOCK = "hhqqi4x"     # struct flock on Linux (x86-64, arm64): l_type, l_whence, l_start, l_len, l_pid
+
+
+class HomeLock:
+    """The exclusive lock a lab process holds on its home for its whole life (released by the kernel when the
+    process dies, however it dies). The process must not open and close `lab.lock` otherwise: closing any
+    descriptor of the file drops a POSIX lock."""
+
+    def __init__(self, fd: int, path: Path):
+        self.fd = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def take_lock(home: Path) -> HomeLock | None:
+    """The home's lock, or None when another process (a running or starting lab) holds it."""
+    fd = os.open(home / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return HomeLock(fd, home / LOCK_NAME)
+
+
+def lock_holder(home: Path) -> int | None:
+    """The pid of the process holding the home's lock, as the kernel says (None: nobody holds it)."""
+    try:
+        fd = os.open(home / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        kind, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+
+
+# ----------------------------------------------------------------------------------------------- process identity
+def stat_fields(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    return data[data.rindex(")") + 2:].split()   # the command name may hold spaces and parentheses
+
+
+def process_start(pid: int) -> int | None:
+    """When `pid` started (clock ticks after boot, /proc/<pid>/stat field 22): with the pid, it names one process
+    for the machine's uptime, so a pid reused by another program is not mistaken for the one meant."""
+    fields = stat_fields(pid)
+    return int(fields[19]) if len(fields) > 19 else None
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -107,8 +264,27 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:   # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
+    fields = stat_fields(pid)
+    return not fields or fields[0] not in ("Z", "X")    # a zombie is not alive
+
+
+@dataclass(frozen=True)
+class LabProcess:
+    pid: int
+    start: int | None
+
+
+def lab_process(home: Path) -> LabProcess | None:
+    """The running (or starting) lab of this home, proven: the process the kernel says holds the home's lock, and
+    that runs `ingresslab.labd` for this home. state.json is not trusted for this: a stale or forged one naming
+    another program must never get that program signalled."""
+    pid = lock_holder(home)
+    if pid is None or not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return True
+        return None
+    if b"ingresslab.labd" not in cmdline or os.fsencode(str(home)) not in cmdline:
+        return None
+    return LabProcess(pid, process_start(pid))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,11 +17,13 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import yaml
 
 from . import home as homes
+from .shutdown import stop
 
 if TYPE_CHECKING:
     import kubernetes
 
 START_TIMEOUT = 30.0
+LABD_BUSY = 3   # `python -m ingresslab.labd` exit code: another lab process holds the home
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -74,27 +75,38 @@ class Lab:
     @classmethod
     def up(cls, home: str | os.PathLike | None = None, *, progress: Callable[[str], None] | None = None,
            timeout: float = START_TIMEOUT) -> "Lab":
-        """Start the lab for this home (or reuse the running one) and wait until it is ready."""
+        """Start the lab for this home (or reuse the running one) and wait until it is ready.
+
+        One lab per home: the lab process holds the home's lock for its life. When two `up` race, one starts the
+        lab and the other finds the lock held and waits for that same lab, so both return it."""
         progress = progress or _default_progress
         where = homes.resolve_home(home)
-        state = homes.read_state(where)
-        if state and homes.pid_alive(state.get("pid")) and state.get("phase") == "ready":
-            progress(f"lab already running (pid {state['pid']})")
-            return cls._embedded(where, state)
-        if state and homes.pid_alive(state.get("pid")):
-            return cls._wait(where, state["pid"], progress, timeout)
-        where.mkdir(parents=True, exist_ok=True)
-        (where / "logs").mkdir(exist_ok=True)
-        progress("starting the cluster process")
-        homes.clear_state(where)
-        log = open(where / "logs" / "lab.log", "ab")
         try:
-            # --detach: the lab process forks away, so it is nobody's child and outlives a notebook kernel.
-            subprocess.run([sys.executable, "-m", "ingresslab.labd", "--home", str(where), "--detach"],
-                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, check=True, timeout=30)
-        finally:
-            log.close()
-        return cls._wait(where, None, progress, timeout)
+            homes.ensure_home(where)
+        except homes.HomeError as exc:
+            raise LabError(str(exc)) from None
+        running = homes.lab_process(where)
+        if running is not None:
+            state = homes.read_state(where) or {}
+            if state.get("pid") == running.pid and state.get("phase") == "ready":
+                progress(f"lab already running (pid {running.pid})")
+                return cls._embedded(where, state)
+            progress(f"a lab is already starting in this home (pid {running.pid}); waiting for it")
+            return cls._wait(where, running.pid, progress, timeout)
+        homes.private_dir(where / "logs")
+        progress("starting the cluster process")
+        with homes.open_private(where / "logs" / "lab.log") as log:
+            # --detach: the lab process forks away, so it is nobody's child and outlives a notebook kernel. It
+            # returns once the lab holds the home's lock and has written its state, or says another one holds it.
+            started = subprocess.run([sys.executable, "-m", "ingresslab.labd", "--home", str(where), "--detach"],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, timeout=30)
+        if started.returncode == LABD_BUSY:
+            progress("another `ingresslab up` started this home's lab first; waiting for that lab")
+            return cls._wait(where, None, progress, timeout)
+        if started.returncode != 0:
+            raise LabError(f"the lab process could not start (exit {started.returncode}); its log is "
+                           f"{where / 'logs' / 'lab.log'}:\n" + _tail(where / "logs" / "lab.log"))
+        return cls._wait(where, (homes.read_state(where) or {}).get("pid"), progress, timeout)
 
     @classmethod
     def _embedded(cls, where: Path, state: dict) -> "Lab":
@@ -105,12 +117,17 @@ class Lab:
 
     @classmethod
     def _wait(cls, where: Path, pid: int | None, progress, timeout: float) -> "Lab":
+        """Until the lab process `pid` (None: whichever holds the home) says ready, failed, or dies."""
         deadline = time.monotonic() + timeout
         said = set()
         while time.monotonic() < deadline:
             state = homes.read_state(where) or {}
             if pid is None:
-                pid = state.get("pid")
+                holder = homes.lab_process(where)
+                pid = holder.pid if holder is not None else None
+                if pid is None and state.get("phase") == "failed":
+                    raise LabError(f"the lab could not start: {state.get('error')} "
+                                   f"(see {where / 'logs' / 'lab.log'})")
             phase = state.get("phase") if pid and state.get("pid") == pid else None
             if phase and phase not in said:
                 said.add(phase)
@@ -464,25 +481,6 @@ def load_documents(source) -> list[dict]:
         else:
             out.append(d)
     return out
-
-
-def stop(home: str | os.PathLike | None = None, timeout: float = 10.0) -> bool:
-    """Stop the lab process of a home; True if one was running."""
-    where = homes.resolve_home(home)
-    state = homes.read_state(where)
-    pid = (state or {}).get("pid")
-    if not homes.pid_alive(pid):
-        homes.clear_state(where)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and homes.pid_alive(pid):
-        time.sleep(0.02)
-    if homes.pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        time.sleep(0.1)
-    homes.clear_state(where)
-    return True
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -115,11 +115,25 @@ def _plug_ingress_admission(cluster: Cluster) -> None:
         cluster.admission.add_validator("ingresses.networking.k8s.io", lambda op, obj, old: admit(obj, old))
 
 
-async def run(home: Path) -> int:
-    home.mkdir(parents=True, exist_ok=True)
+def _plain(exc: Exception) -> str:
+    """What a learner reads when the lab could not start: errors written for them as they are, others named."""
+    from .cluster.store import DatabaseError
+    if isinstance(exc, (DatabaseError, homes.HomeError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def starting_state() -> dict:
+    return {"pid": os.getpid(), "pid_start": homes.process_start(os.getpid()), "phase": "starting",
+            "started": time.time()}
+
+
+async def run(home: Path, state: dict | None = None) -> int:
+    """Run the lab until SIGTERM/SIGINT. The caller holds the home's lock (`main`)."""
     previous = homes.read_last(home)
-    state = {"pid": os.getpid(), "phase": "starting", "started": time.time()}
-    homes.write_state(home, state)
+    if state is None:
+        state = starting_state()
+        homes.write_state(home, state)
     # First of all, so that its imports overlap with ours and the cluster's start.
     await warmstart.prepare(CONTROLLER_MODULE, CONTROLLER_PRELOAD, str(home))
     from .cluster.cluster import Cluster
@@ -149,7 +163,7 @@ async def run(home: Path) -> int:
         await stop.wait()
     except Exception as exc:  # noqa: BLE001 - reported to whoever waits for the lab
         logging.exception("lab failed")
-        state.update(phase="failed", error=f"{type(exc).__name__}: {exc}")
+        state.update(phase="failed", error=_plain(exc))
         homes.write_state(home, state)
         await cluster.stop()
         await warmstart.discard_all()
@@ -160,20 +174,54 @@ async def run(home: Path) -> int:
     return 0
 
 
+BUSY = 3
+"""Exit code of `python -m ingresslab.labd` when another lab process holds the home (running or starting)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingresslab.labd")
     parser.add_argument("--home", required=True)
     parser.add_argument("--detach", action="store_true",
-                        help="fork into the background and return at once (the lab outlives its starter)")
+                        help="fork into the background and return once the lab holds its home (the lab outlives "
+                             "its starter); exit 3 if another lab holds it")
     args = parser.parse_args(argv)
+    homes.private_umask()   # the database, logs, pods' and nginx's files: this user's alone
+    home = Path(args.home)
+    try:
+        homes.ensure_home(home)
+    except homes.HomeError as exc:
+        print(f"ingresslab: {exc}", file=sys.stderr)
+        return 1
+    told = None
     if args.detach:
+        # The child takes the lock (a POSIX lock belongs to the process that took it) and writes the first state,
+        # then tells the starter through a pipe: the starter returns knowing which lab holds the home.
+        readable, told = os.pipe()
         if os.fork() > 0:
-            os._exit(0)      # the starter reaps this parent at once; the lab is adopted by init
+            os.close(told)
+            with os.fdopen(readable, "rb") as pipe:
+                answer = pipe.read(1)
+            os._exit(0 if answer == b"0" else BUSY if answer == b"3" else 1)
+        os.close(readable)
         os.setsid()
+    lock = homes.take_lock(home)
+    state = None
+    if lock is not None:
+        state = starting_state()
+        homes.write_state(home, state)
+    if told is not None:
+        os.write(told, b"0" if lock is not None else b"3")
+        os.close(told)
+    if lock is None:
+        print(f"ingresslab: another lab process holds {home} (running or starting)", file=sys.stderr)
+        return BUSY
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
-    return asyncio.run(run(Path(args.home)))
+    try:
+        return asyncio.run(run(home, state))
+    finally:
+        lock.release()   # last: while it is held, no other lab can start on this home
 
 
 if __name__ == "__main__":

@@ -1,0 +1,112 @@
+"""Stopping a home's lab: signal only the process proven to be that lab, then wait until it and everything it
+started (pods, nginx and its workers, kube-proxy's data plane) are gone.
+
+Why wait for the whole family: a lab's nginx that outlives it for a moment keeps the Ingress ports bound, and the
+next lab's controller then fails with `Address already in use`. Why prove the lab first: state.json is only a
+file; a stale one (the pid reused since) or one written by someone else must never get a program signalled.
+
+Neighbours: `home.py` (the lock, `lab_process`, /proc reads), `lab.py` (`Lab.down` and `Lab.up`), `cli.py`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from . import home as homes
+
+
+def stop(home: str | os.PathLike | None = None, timeout: float = 10.0) -> bool:
+    """Stop the lab process of a home and wait until it and every process it started (pods, nginx and its
+    workers, kube-proxy) are gone, so the next lab finds its addresses free. True if one was running.
+
+    Only a process proven to be this home's lab is signalled (`home.lab_process`: the holder of the home's lock,
+    running `ingresslab.labd` for it); a stale or forged state.json naming another program changes nothing."""
+    where = homes.resolve_home(home)
+    lab = homes.lab_process(where)
+    if lab is None:
+        if homes.lock_holder(where) is None:
+            homes.clear_state(where)
+        return False
+    family = _Family(lab.pid, lab.start)
+    family.refresh()
+    if not _signal_lab(where, lab, signal.SIGTERM):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and family.alive(lab.pid):
+        family.refresh()
+        time.sleep(0.02)
+    if family.alive(lab.pid):
+        _signal_lab(where, lab, signal.SIGKILL)
+    # The lab stops its pods and nginx before it exits; anything still here dies by its parent-death signal.
+    # Wait for all of it (a lingering nginx keeps the Ingress ports bound), and kill what outlives the wait.
+    linger = time.monotonic() + timeout
+    while family.survivors() and time.monotonic() < linger:
+        time.sleep(0.02)
+    family.kill_survivors()
+    if homes.lock_holder(where) is None:
+        homes.clear_state(where)
+    return True
+
+
+def _signal_lab(where: Path, lab: homes.LabProcess, sig: int) -> bool:
+    """Send `sig` to the lab through a pidfd opened while the process is still proven to be the lab, so a pid
+    reused in between can never be hit. False if it is gone (or no longer the lab)."""
+    try:
+        fd = os.pidfd_open(lab.pid)
+    except ProcessLookupError:
+        return False
+    except (AttributeError, OSError):   # no pidfd (old kernel, not Linux): the start-time check must do
+        fd = None
+    try:
+        again = homes.lab_process(where)
+        if again is None or again != lab:
+            return False
+        if fd is not None:
+            signal.pidfd_send_signal(fd, sig)
+        else:
+            os.kill(lab.pid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+class _Family:
+    """A process and its descendants, each named by (pid, start time) so a reused pid is never taken for one."""
+
+    def __init__(self, pid: int, start: int | None):
+        self.members: dict[int, int | None] = {pid: start}
+
+    def refresh(self) -> None:
+        children: dict[int, list[tuple[int, int | None]]] = {}
+        for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if entry.isdigit():
+                fields = homes.stat_fields(int(entry))
+                if len(fields) > 19:
+                    children.setdefault(int(fields[1]), []).append((int(entry), int(fields[19])))
+        todo = [pid for pid in self.members if self.alive(pid)]
+        while todo:
+            for child, start in children.get(todo.pop(), []):
+                if child not in self.members:
+                    self.members[child] = start
+                    todo.append(child)
+
+    def alive(self, pid: int) -> bool:
+        return homes.pid_alive(pid) and homes.process_start(pid) == self.members.get(pid)
+
+    def survivors(self) -> list[int]:
+        return [pid for pid in self.members if self.alive(pid)]
+
+    def kill_survivors(self) -> None:
+        for pid in self.survivors():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 5
+        while self.survivors() and time.monotonic() < deadline:
+            time.sleep(0.02)
