@@ -16,6 +16,9 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+import socket
+import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,25 +74,99 @@ class Network:
 class SlotLock:
     """Holds the lock on a slot for the life of the cluster process (released by the kernel when it dies)."""
 
-    def __init__(self, slot: int, fd: int):
+    def __init__(self, slot: int, *handles):
         self.slot = slot
-        self._fd = fd
+        self._handles = [h for h in handles if h is not None]
 
     def release(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for handle in self._handles:
+            if isinstance(handle, socket.socket):
+                handle.close()
+            else:
+                os.close(handle)
+        self._handles = []
 
 
-def _lock_dir() -> Path:
-    # Shared by every user of the machine: addresses are machine-wide, so slots must be too.
+# Slots are machine-wide (every user's labs share 127.0.0.0/8), so their locks must be seen by every user; and any
+# user can be an adversary. On Linux a slot's lock is an abstract unix socket name: no file, nothing to plant a
+# symlink at or chmod, released when the process dies. Labs of earlier versions locked files in
+# `$TMPDIR/ingresslab-slots`; that lock is taken too (for them to see this lab), but only when the directory is
+# one nobody else can tamper with, only with O_NOFOLLOW, and nothing is chmodded but a file this process just
+# created. Without abstract sockets (not Linux) the file lock is the only one, and a tampered directory is refused.
+ABSTRACT = sys.platform.startswith("linux")
+
+
+def _abstract_lock(slot: int) -> socket.socket | None:
+    """The slot's abstract-socket lock, or None if another process holds it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(f"\0ingresslab-slot-{slot}")
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _lock_dir() -> Path | None:
+    """The shared directory of slot lock files, if it is safe: a real directory (not a symlink), sticky and owned
+    by root or by us. Created (1777, like /tmp) when missing."""
     d = Path(tempfile.gettempdir()) / "ingresslab-slots"
     try:
-        d.mkdir(exist_ok=True)
-        os.chmod(d, 0o1777)
-    except PermissionError:
+        d.mkdir()
+        os.chmod(d, 0o1777)      # we just created it: everyone's labs lock their slots here
+    except FileExistsError:
         pass
+    except OSError:
+        return None
+    try:
+        st = os.lstat(d)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, os.geteuid()):
+        return None
+    if stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX:
+        return None              # writable by others without the sticky bit: anyone could swap the files
     return d
+
+
+def _file_lock(directory: Path, slot: int) -> int | None:
+    """flock on `<dir>/slot-N.lock`, opened without following symlinks; -1 if the slot is busy, None if the
+    file cannot be used (a symlink or other non-file planted there, or no permission)."""
+    path = directory / f"slot-{slot}.lock"
+    created = True
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        created = False
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:          # ELOOP: a symlink; EACCES: not readable
+            return None
+    except OSError:
+        return None
+    if created:
+        os.fchmod(fd, 0o644)     # the file this call created, by descriptor (umask may have narrowed it)
+    elif not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def _claim(slot: int, directory: Path | None) -> SlotLock | None:
+    sock = _abstract_lock(slot) if ABSTRACT else None
+    if ABSTRACT and sock is None:
+        return None
+    fd = _file_lock(directory, slot) if directory is not None else None
+    if fd == -1 or (fd is None and not ABSTRACT):
+        if sock is not None:
+            sock.close()
+        return None
+    return SlotLock(slot, sock, fd)
 
 
 def acquire_slot(preferred: int | None = None) -> SlotLock:
@@ -98,20 +175,12 @@ def acquire_slot(preferred: int | None = None) -> SlotLock:
     if preferred is not None and 0 <= preferred < MAX_SLOTS:
         order.remove(preferred)
         order.insert(0, preferred)
+    directory = _lock_dir()
+    if directory is None and not ABSTRACT:
+        raise RuntimeError(f"{Path(tempfile.gettempdir()) / 'ingresslab-slots'} is not safe to lock slots in "
+                           f"(a symlink, or owned by another user): remove it and start again")
     for slot in order:
-        path = _lock_dir() / f"slot-{slot}.lock"
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
-        except PermissionError:
-            continue
-        try:
-            os.fchmod(fd, 0o666)
-        except PermissionError:
-            pass
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        return SlotLock(slot, fd)
+        lock = _claim(slot, directory)
+        if lock is not None:
+            return lock
     raise RuntimeError(f"all {MAX_SLOTS} lab slots are in use: stop a lab with `ingresslab down`")
