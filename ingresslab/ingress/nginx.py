@@ -30,6 +30,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -39,8 +40,8 @@ from pathlib import Path
 from threading import RLock
 
 from .model import Backend, Configuration
-from .nginx_os import (UnixHTTPConnection, errors_since, file_size, kill_group, reachable, self_signed_pem, spawn,
-                       workers_of, write_private)
+from .nginx_os import (UnixHTTPConnection, errors_since, file_size, kill_group, self_signed_pem, spawn, workers_of,
+                       write_private)
 from .render import MODULES_DIR, RenderPaths, render_nginx_conf
 from .syntax import UnsafeValue
 
@@ -59,6 +60,44 @@ def lua_available(modules_dir: str = MODULES_DIR) -> bool:
 def stream_available(modules_dir: str = MODULES_DIR) -> bool:
     """True when the stream module (TCP services) is installed."""
     return (Path(modules_dir) / "ngx_stream_module.so").is_file()
+
+
+WORKER_USERS = ("www-data", "nobody")
+"""Who nginx's workers run as when the lab runs as root: the article's controller image runs as uid 33 (www-data
+on Debian); `nobody` where there is no www-data."""
+
+
+def worker_account() -> pwd.struct_passwd:
+    for name in WORKER_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise NginxError("no unprivileged user (www-data or nobody) to run nginx's workers as")
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) != 0o700 and stat.S_ISDIR(st.st_mode):
+        os.chmod(path, 0o700)   # ours, made by an earlier version with 0755
+
+
+def short_socket_dir() -> Path:
+    """`$TMPDIR/ingresslab-run-<uid>`, for control sockets whose path in the home is too long: used only if it is
+    a real directory of ours with mode 0700 — anyone can create that name first in a shared /tmp. Otherwise a
+    fresh private directory (mkdtemp) is used."""
+    short = Path(tempfile.gettempdir()) / f"ingresslab-run-{os.geteuid()}"
+    try:
+        short.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="ingresslab-run-"))
+    st = os.lstat(short)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700:
+        return Path(tempfile.mkdtemp(prefix="ingresslab-run-"))
+    return short
 
 
 class NginxError(RuntimeError):
@@ -102,33 +141,30 @@ class NginxProcess:
         self.nginx_bin = shutil.which(nginx_bin) or shutil.which(nginx_bin, path="/usr/sbin:/usr/local/sbin") \
             or nginx_bin
         self.start_timeout = start_timeout
-        self.home.mkdir(parents=True, exist_ok=True)
-        user = group = None
-        st = self.home.stat()
-        if os.geteuid() == 0:
-            # Workers of a root nginx become "nobody" by default and could not use the home. Run them as the
-            # home's owner, if that user can reach it; otherwise (e.g. a home under a private directory) as root.
-            if not reachable(self.home, st.st_uid, st.st_gid):
-                st = os.stat("/")
-            user, group = pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name
-        self.paths = RenderPaths.under(self.dir, user=user, group=group, modules_dir=modules_dir)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        worker = worker_account() if os.geteuid() == 0 else None
+        self.paths = RenderPaths.under(self.dir, user=worker and worker.pw_name,
+                                       group=worker and grp.getgrgid(worker.pw_gid).gr_name, modules_dir=modules_dir)
         self.conf_path = self.dir / "nginx.conf"
         self.candidates = self.dir / "conf-candidates"
+        # Everything here is the lab user's alone: the control socket's directory most of all (nginx makes every
+        # unix socket it listens on 0666, so the directory is what keeps other users from rerouting traffic).
         for d in (self.dir, self.candidates, self.dir / "logs", self.dir / "run", Path(self.paths.temp_dir),
                   Path(self.paths.ssl_dir)):
-            d.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.paths.ssl_dir, 0o700)
-        if user is not None and (st.st_uid, st.st_gid) != (0, 0):
-            for d in Path(self.paths.temp_dir), *Path(self.paths.temp_dir).iterdir():
-                os.chown(d, st.st_uid, st.st_gid)  # workers (the home's owner) buffer request bodies here
+            _private_dir(d)
+        self._worker_tmp: Path | None = None
+        if worker is not None:
+            # Workers run unprivileged and cannot enter the 0700 home: they buffer request bodies in a directory
+            # of their own, made with an unguessable name (mkdtemp) and handed to them.
+            self._worker_tmp = Path(tempfile.mkdtemp(prefix="ingresslab-nginx-"))
+            os.chown(self._worker_tmp, worker.pw_uid, worker.pw_gid)
+            self.paths = dataclasses.replace(self.paths, temp_dir=str(self._worker_tmp))
         if not Path(self.paths.default_cert).exists():
             write_private(Path(self.paths.default_cert), self_signed_pem())
         if len(self.paths.config_socket.encode()) > 100:
             # Unix socket paths are limited to 108 bytes: a deep home gets its socket in a short private directory.
-            short = Path(tempfile.gettempdir()) / f"ingresslab-run-{os.geteuid()}"
-            short.mkdir(mode=0o700, exist_ok=True)
             digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
-            self.paths = dataclasses.replace(self.paths, config_socket=str(short / f"{digest}.sock"))
+            self.paths = dataclasses.replace(self.paths, config_socket=str(short_socket_dir() / f"{digest}.sock"))
         self.reloads = 0
         self.endpoint_updates = 0
         self.restarts = 0
@@ -254,6 +290,8 @@ class NginxProcess:
             self.checksum = None
             self._pushed = None
             Path(self.paths.config_socket).unlink(missing_ok=True)
+            if self._worker_tmp is not None:
+                shutil.rmtree(self._worker_tmp, ignore_errors=True)
             if self._spawner is not None:
                 self._spawner.shutdown(wait=True)
                 self._spawner = None
@@ -322,6 +360,7 @@ class NginxProcess:
                 raise NginxError("nginx exited at start: " + errors_since(self.paths.error_log, log_offset))
             try:
                 if self._request("GET", "/healthz", timeout=1) == "ok":
+                    os.chmod(self.paths.config_socket, 0o600)   # nginx made it 0666; its directory is 0700 too
                     return "started"
             except OSError:
                 time.sleep(0.02)

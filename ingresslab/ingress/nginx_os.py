@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import http.client
 import os
-import pwd
 import signal
 import socket
 import subprocess
@@ -91,23 +90,6 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def reachable(path: Path, uid: int, gid: int) -> bool:
-    """Could user `uid` (primary group `gid`) open `path`, a directory? Checks the x bit of every ancestor."""
-    try:
-        groups = set(os.getgrouplist(pwd.getpwuid(uid).pw_name, gid))
-    except KeyError:
-        groups = {gid}
-    path = Path(path).resolve()
-    for directory in (path, *path.parents):
-        st = directory.stat()
-        if uid == 0:
-            return True
-        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid in groups else 0o001
-        if not st.st_mode & bit:
-            return False
-    return True
 
 
 _PR_SET_PDEATHSIG = 1

@@ -55,7 +55,7 @@ class RenderPaths:
     lua_dir: str
     config_socket: str
     modules_dir: str = MODULES_DIR
-    user: str | None = None  # the `user` directive, only meaningful when nginx starts as root
+    user: str | None = None  # the `user` directive (workers drop to it), only meaningful when nginx starts as root
     group: str | None = None
 
     @classmethod
@@ -109,7 +109,8 @@ def render_nginx_conf(config: Configuration, *, paths: RenderPaths) -> str:
         w(f"load_module {quote(str(Path(paths.modules_dir) / module), field='modules_dir')};")
     if paths.user:
         group = f" {token(paths.group, 'user', field='group')}" if paths.group else ""
-        w(f"user {token(paths.user, 'user')}{group}; # nginx started as root: workers run as the lab home's owner")
+        w(f"user {token(paths.user, 'user')}{group}; # nginx started as root: workers run unprivileged (uid 33 in "
+          "the real image)")
     w(f"pid {quote(paths.pid)};")
     w(f"worker_processes {integer(s.worker_processes, field='settings.worker_processes', low=1, high=64)};")
     w(f"error_log {quote(paths.error_log)} notice;")
