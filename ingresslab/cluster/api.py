@@ -15,6 +15,7 @@ import copy
 import hmac
 import json
 import math
+import re
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -32,6 +33,12 @@ from .selectors import FieldSelector, LabelSelector
 from .store import Store
 
 MAX_BODY = 3 * 1024 * 1024
+MAX_HEADERS = 1024 * 1024
+"""Request line and headers together, as Go's net/http (DefaultMaxHeaderBytes) bounds them for kube-apiserver."""
+BODY_DEADLINE = 60.0
+"""Seconds a client has to send a body once its headers arrived; then the connection is dropped."""
+MAX_SELECTOR = 32 * 1024
+"""Longest label or field selector answered; a longer one is refused with 400 (no real selector comes near)."""
 JSON = "application/json"
 WATCH_DEFAULT_TIMEOUT = 1800
 
@@ -281,12 +288,47 @@ def _not_json(constant: str):
     raise ValueError(f"{constant} is not valid JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _strict_json(body: bytes):
-    """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash."""
+    """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash;
+    and no lone UTF-16 surrogate (`"\\ud800"`): it is not a character, and no UTF-8 text (the database, the
+    response, nginx.conf) can hold it."""
     try:
-        return json.loads(body, parse_float=_finite, parse_constant=_not_json)
+        doc = json.loads(body, parse_float=_finite, parse_constant=_not_json)
     except RecursionError:
         raise ValueError(f"the document nests deeper than {wiretypes.MAX_DEPTH} levels") from None
+    if _SURROGATE_ESCAPE.search(body):   # rare: only then walk the document for an unpaired one
+        where = _lone_surrogate(doc, "")
+        if where is not None:
+            raise ValueError(f"{where or 'the document'} holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+                             f"which is not valid Unicode text")
+    return doc
+
+
+def _lone_surrogate(value, path: str) -> str | None:
+    """The path of the first string (key or value) holding an unpaired surrogate, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        inner = f"{path}.{key}" if isinstance(value, dict) else f"{path}{key}"
+        found = _lone_surrogate(key, inner) if isinstance(value, dict) else None
+        if found is None:
+            found = _lone_surrogate(item, inner.lstrip("."))
+        if found is not None:
+            return found
+    return None
 
 
 def _check_complexity(doc, body: bytes) -> None:
@@ -336,6 +378,10 @@ def decode_body(body: bytes, content_type: str) -> dict:
     if not isinstance(doc, dict):
         raise errors.bad_request("the body of the request must be a JSON object")
     _check_complexity(doc, body)
+    where = _lone_surrogate(doc, "") if ctype in ("application/yaml", "application/x-yaml", "text/yaml") else None
+    if where is not None:
+        raise errors.bad_request(f"the body of the request could not be decoded: {where or 'the document'} holds "
+                                 f"a lone UTF-16 surrogate, which is not valid Unicode text")
     return doc
 
 
@@ -344,7 +390,28 @@ def _list_kind(r: Resource) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- the handler
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
+                "reason": "Unauthorized", "code": 401}
+TOO_LARGE = ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}").status()
+OPEN_PATHS = ("/healthz", "/readyz", "/livez")
+DRAIN_LIMIT = 4 * 1024 * 1024
+"""A refused request's body up to this size is read and thrown away before the answer, so clients that send the
+whole body before reading (Python's http.client) see it; a longer one gets its answer at once, then the connection
+is closed. Either way, not a byte of it is kept."""
+
+
+def http_server_options() -> dict:
+    """What the HTTP server itself bounds, before any handler runs: header size, how long a body may take, and a
+    last-resort body limit far above `MAX_BODY` (the handler refuses bodies over MAX_BODY itself, with a Status)."""
+    return {"max_header_size": MAX_HEADERS, "body_timeout": BODY_DEADLINE, "max_body_size": 1 << 30,
+            "idle_connection_timeout": 3600}
+
+
+@tornado.web.stream_request_body
 class Handler(tornado.web.RequestHandler):
+    """Bounded before authenticated, as kube-apiserver's filter chain: the token is checked as soon as the headers
+    are in, before a byte of body is read; an authenticated body is taken up to MAX_BODY, not one byte more."""
+
     SUPPORTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
     def initialize(self, server: ApiServer) -> None:
@@ -352,6 +419,43 @@ class Handler(tornado.web.RequestHandler):
         self.store = server.store
         self._waiter: asyncio.Queue | None = None
         self._warnings: list[str] = []
+        self._chunks: list[bytes] = []
+        self._received = 0
+        self._refusal: tuple[int, dict] | None = None
+
+    def prepare(self) -> None:
+        if self.request.path in OPEN_PATHS:
+            return
+        if not self._authorized():
+            return self._refuse(401, UNAUTHORIZED)
+        length = self._declared_length()
+        if length is not None and length > MAX_BODY:
+            return self._refuse(413, TOO_LARGE)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._received += len(chunk)
+        if self._refusal is not None:         # thrown away, never kept
+            if self._received > DRAIN_LIMIT:
+                self._send(*self._refusal)
+            return
+        if self._received > MAX_BODY:         # a chunked body that never said its length
+            self._chunks = []
+            return self._refuse(413, TOO_LARGE)
+        self._chunks.append(chunk)
+
+    def _declared_length(self) -> int | None:
+        length = self.request.headers.get("Content-Length", "").strip()
+        return int(length) if length.isdigit() else None
+
+    def _refuse(self, code: int, status: dict) -> None:
+        """Answer `status` without keeping the body: at once (tornado then drops the rest and closes) when the body
+        is bigger than DRAIN_LIMIT, else once the body has been read and thrown away."""
+        self._refusal = (code, status)
+        length = self._declared_length()
+        if (length or 0) > DRAIN_LIMIT or self._received > DRAIN_LIMIT:
+            self._send(code, status)
 
     def compute_etag(self):
         return None
@@ -386,12 +490,14 @@ class Handler(tornado.web.RequestHandler):
     async def _dispatch(self, method: str) -> None:
         self.server.requests += 1
         path = self.request.path
-        if path in ("/healthz", "/readyz", "/livez"):
+        self.request.body = b"".join(self._chunks)
+        self._chunks = []
+        if self._refusal is not None:
+            return self._send(*self._refusal)
+        if path in OPEN_PATHS:
             return self._send(200, "ok", "text/plain")
-        if not self._authorized():
-            return self._send(401, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                    "message": "Unauthorized", "reason": "Unauthorized", "code": 401})
         try:
+            self._check_query()
             if path == "/version":
                 return self._send(200, discovery.KUBE_VERSION)
             if path.startswith("/openapi/"):
@@ -494,6 +600,18 @@ class Handler(tornado.web.RequestHandler):
         return tables.to_table(storage_resource(r).key, [self._present(r, o) for o in objs],
                                now=datetime.now(timezone.utc), include_object=include,
                                resource_version=str(self.store.resource_version))
+
+    def _check_query(self) -> None:
+        """Query parameters a handler would choke on, refused up front with a Status."""
+        for name in ("labelSelector", "fieldSelector"):
+            try:
+                values = self.get_query_arguments(name)
+            except tornado.web.HTTPError:
+                raise errors.bad_request(f"{name} is not valid UTF-8 text") from None
+            for value in values:
+                if len(value) > MAX_SELECTOR:
+                    raise errors.bad_request(f"{name} is {len(value)} characters long; this server accepts at most "
+                                             f"{MAX_SELECTOR}")
 
     def _selectors(self) -> tuple[LabelSelector | None, FieldSelector | None]:
         return LabelSelector.parse(self._arg("labelSelector")), FieldSelector.parse(self._arg("fieldSelector"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tornado.httpserver
 
-from .api import Admission, ApiServer, new_token
+from .api import Admission, ApiServer, http_server_options, new_token
 from .controllers import start_controllers
 from .network import Network, acquire_slot
 from .pki import ensure_serving_files
@@ -76,7 +76,7 @@ class Cluster:
                         server_address=f"127.0.0.1:{port}")
         self.api = api
         self._http = tornado.httpserver.HTTPServer(api.app(), ssl_options=pki.ssl_context(),
-                                                   max_body_size=64 * 1024 * 1024, idle_connection_timeout=3600)
+                                                   **http_server_options())
         self._http.add_sockets([sock])
         # Controllers start after the API serves: pods brought back from an earlier run may be API clients.
         self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
