@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import sqlite3
+import stat
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -27,6 +29,22 @@ from .resources import by_key
 from .selectors import FieldSelector, LabelSelector
 
 EVENT_LOG_SIZE = 50_000
+RECOVERY = ("The lab will not start on it, so as not to lose what it holds: restore cluster.db from a copy, or run "
+            "`ingresslab reset` to start an empty cluster (every object is lost).")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used as it is; the message says so in plain words, and what to do."""
+
+
+def _make_private(path: Path) -> None:
+    """The database holds Secrets: its files are their user's alone (homes made by earlier versions had 0644)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, 0o600)
 
 
 @dataclass(frozen=True)
@@ -86,27 +104,69 @@ class Store:
 
     # ----------------------------------------------------------------- persistence
     def _open_db(self, path: Path) -> None:
-        db = sqlite3.connect(str(path), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS objects (key TEXT, ns TEXT, name TEXT, body TEXT, "
-                   "PRIMARY KEY (key, ns, name))")
-        db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-        for key, ns, name, body in db.execute("SELECT key, ns, name, body FROM objects"):
-            self._objects.setdefault(key, {})[(ns, name)] = json.loads(body)
-        row = db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
-        self._rv = int(row[0]) if row else 0
+        """Open (or create) the database. One that exists but is empty or unreadable is never replaced by an empty
+        cluster: that would silently lose every object. The learner is told what happened and what to do."""
+        path = Path(path)
+        fresh = not path.exists()
+        if not fresh and path.stat().st_size == 0:
+            raise DatabaseError(f"the lab's database {path} is empty (0 bytes): it was truncated, e.g. when the disk "
+                                f"filled up. {RECOVERY}")
+        try:
+            db = sqlite3.connect(str(path), isolation_level=None)
+            for name in (path.name, path.name + "-wal", path.name + "-shm"):
+                _make_private(path.with_name(name))
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if not fresh:
+                problem = db.execute("PRAGMA quick_check").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(problem)
+            db.execute("CREATE TABLE IF NOT EXISTS objects (key TEXT, ns TEXT, name TEXT, body TEXT, "
+                       "PRIMARY KEY (key, ns, name))")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+            rows = db.execute("SELECT key, ns, name, body FROM objects").fetchall()
+            row = db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"the lab's database {path} is damaged (SQLite says: {exc}). {RECOVERY}") from None
+        for key, ns, name, body in rows:
+            try:
+                obj = json.loads(body)
+                if not isinstance(obj, dict):
+                    raise ValueError("not an object")
+            except (TypeError, ValueError) as exc:
+                where = f"{key} {ns + '/' if ns else ''}{name}"
+                raise DatabaseError(f"the lab's database {path} holds a damaged object ({where}: {exc}). "
+                                    f"{RECOVERY}") from None
+            self._objects.setdefault(key, {})[(ns, name)] = obj
+        try:
+            self._rv = int(row[0]) if row else 0
+        except ValueError:
+            raise DatabaseError(f"the lab's database {path} holds a damaged resourceVersion ({row[0]!r}). "
+                                f"{RECOVERY}") from None
         self._db = db
 
-    def _persist(self, key: str, ns: str, name: str, obj: dict | None) -> None:
+    def _persist(self, key: str, ns: str, name: str, obj: dict | None, rv: int) -> None:
+        """Write one change and the new resourceVersion in one transaction. If the database refuses (disk full,
+        read-only, I/O error) nothing is written, and the caller must change nothing in memory either: a write
+        that was answered with an error is never visible, not now and not after a restart."""
         if self._db is None:
             return
-        if obj is None:
-            self._db.execute("DELETE FROM objects WHERE key=? AND ns=? AND name=?", (key, ns, name))
-        else:
-            self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)",
-                             (key, ns, name, json.dumps(obj, separators=(",", ":"))))
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(self._rv),))
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            if obj is None:
+                self._db.execute("DELETE FROM objects WHERE key=? AND ns=? AND name=?", (key, ns, name))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)",
+                                 (key, ns, name, json.dumps(obj, separators=(",", ":"))))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(rv),))
+            self._db.execute("COMMIT")
+        except (sqlite3.Error, ValueError) as exc:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise errors.ApiError(500, "InternalError", f"the cluster's database refused the write ({exc}); nothing "
+                                  f"was changed. Is the disk full?") from None
 
     def close(self) -> None:
         for w in list(self._watches):
@@ -163,17 +223,18 @@ class Store:
         bucket = self._objects.setdefault(key, {})
         if (ns, name) in bucket:
             raise errors.already_exists(r.plural, r.group, name)
-        self._rv += 1
+        rv = self._rv + 1
         meta["uid"] = meta.get("uid") or str(uuid.uuid4())
         meta["creationTimestamp"] = meta.get("creationTimestamp") or now_rfc3339()
-        meta["resourceVersion"] = str(self._rv)
+        meta["resourceVersion"] = str(rv)
         if "spec" in obj and r.kind not in ("Pod", "Service", "Namespace", "Node"):
             meta["generation"] = 1
         meta.pop("deletionTimestamp", None)
         obj["apiVersion"] = r.api_version
         obj["kind"] = r.kind
+        self._persist(key, ns, name, obj, rv)   # first: a refused write leaves memory untouched
+        self._rv = rv
         bucket[(ns, name)] = obj
-        self._persist(key, ns, name, obj)
         self._emit(Event("ADDED", key, obj, None, self._rv))
         return copy.deepcopy(obj)
 
@@ -202,12 +263,13 @@ class Store:
             return copy.deepcopy(old)
         if "generation" in old["metadata"] and obj.get("spec") != old.get("spec"):
             meta["generation"] = old["metadata"]["generation"] + 1
-        self._rv += 1
-        meta["resourceVersion"] = str(self._rv)
+        rv = self._rv + 1
+        meta["resourceVersion"] = str(rv)
         obj["apiVersion"] = r.api_version
         obj["kind"] = r.kind
+        self._persist(key, ns, name, obj, rv)   # first: a refused write leaves memory untouched
+        self._rv = rv
         bucket[(ns, name)] = obj
-        self._persist(key, ns, name, obj)
         self._emit(Event("MODIFIED", key, obj, old, self._rv))
         return copy.deepcopy(obj)
 
@@ -218,11 +280,11 @@ class Store:
         old = bucket.get((ns, name))
         if old is None:
             raise errors.not_found(r.plural, r.group, name)
+        self._persist(key, ns, name, None, self._rv + 1)   # first: a refused delete leaves the object served
         del bucket[(ns, name)]
         self._rv += 1
         gone = copy.deepcopy(old)
         gone["metadata"]["resourceVersion"] = str(self._rv)
-        self._persist(key, ns, name, None)
         self._emit(Event("DELETED", key, gone, old, self._rv))
         self._collect_dependents(old["metadata"]["uid"], ns)
         if key == "namespaces":
