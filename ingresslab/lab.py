@@ -135,6 +135,7 @@ class Lab:
             if phase == "ready":
                 return cls._embedded(where, state)
             if phase == "failed":
+                _await_exit(pid, timeout=5)   # it is stopping what it started: let it finish before we report
                 raise LabError(f"the lab could not start: {state.get('error')} (see {where / 'logs' / 'lab.log'})")
             if pid and not homes.pid_alive(pid):
                 raise LabError(f"the lab process exited while starting; its log is {where / 'logs' / 'lab.log'}:\n"
@@ -481,6 +482,12 @@ def load_documents(source) -> list[dict]:
         else:
             out.append(d)
     return out
+
+
+def _await_exit(pid: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while homes.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

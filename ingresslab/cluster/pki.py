@@ -71,6 +71,6 @@ def ensure_serving_files(directory: Path) -> ServingFiles:
             .sign(ca_key, hashes.SHA256()))
     _write(files.key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption()), 0o600)
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    _write(files.ca_cert, ca.public_bytes(serialization.Encoding.PEM), 0o644)
+    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o600)   # the home is private, all of it
+    _write(files.ca_cert, ca.public_bytes(serialization.Encoding.PEM), 0o600)
     return files

@@ -111,21 +111,20 @@ class Store:
         if not fresh and path.stat().st_size == 0:
             raise DatabaseError(f"the lab's database {path} is empty (0 bytes): it was truncated, e.g. when the disk "
                                 f"filled up. {RECOVERY}")
+        rows, row = [], None
         try:
             db = sqlite3.connect(str(path), isolation_level=None)
             for name in (path.name, path.name + "-wal", path.name + "-shm"):
                 _make_private(path.with_name(name))
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            if not fresh:
+            if not fresh:   # read and check everything before changing a byte of the file
                 problem = db.execute("PRAGMA quick_check").fetchone()[0]
                 if problem != "ok":
                     raise sqlite3.DatabaseError(problem)
-            db.execute("CREATE TABLE IF NOT EXISTS objects (key TEXT, ns TEXT, name TEXT, body TEXT, "
-                       "PRIMARY KEY (key, ns, name))")
-            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-            rows = db.execute("SELECT key, ns, name, body FROM objects").fetchall()
-            row = db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
+                tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if "objects" in tables:
+                    rows = db.execute("SELECT key, ns, name, body FROM objects").fetchall()
+                if "meta" in tables:
+                    row = db.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"the lab's database {path} is damaged (SQLite says: {exc}). {RECOVERY}") from None
         for key, ns, name, body in rows:
@@ -143,6 +142,11 @@ class Store:
         except ValueError:
             raise DatabaseError(f"the lab's database {path} holds a damaged resourceVersion ({row[0]!r}). "
                                 f"{RECOVERY}") from None
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS objects (key TEXT, ns TEXT, name TEXT, body TEXT, "
+                   "PRIMARY KEY (key, ns, name))")
+        db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
         self._db = db
 
     def _persist(self, key: str, ns: str, name: str, obj: dict | None, rv: int) -> None:
