@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import home as homes
+from . import shutdown
 from .cluster import warmstart
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ MANIFESTS = Path(__file__).resolve().parent / "manifests"
 CONTROLLER_IMAGES = ("registry.k8s.io/ingress-nginx/controller:v1.12.1",
                      "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.20.0")
 CONTROLLER_READY_TIMEOUT = 15.0
+LEFTOVER_TIMEOUT = 10.0
 CONTROLLER_MODULE = "ingresslab.ingress.controller"
 CONTROLLER_PRELOAD = ("kubernetes.client.api.core_v1_api", "kubernetes.client.api.networking_v1_api",
                       "kubernetes.client.api.discovery_v1_api")
@@ -134,6 +136,11 @@ async def run(home: Path, state: dict | None = None) -> int:
     if state is None:
         state = starting_state()
         homes.write_state(home, state)
+    # A lab killed outright (SIGKILL, OOM) stops its children by their parent-death signal, a moment later:
+    # until they are gone, their nginx and kube-proxy still hold the ports this lab is about to bind.
+    left = await asyncio.to_thread(shutdown.wait_for_leftovers, home, timeout=LEFTOVER_TIMEOUT)
+    if left:
+        logging.warning("processes of an earlier lab still run in %s: %s", home, left)
     # First of all, so that its imports overlap with ours and the cluster's start.
     await warmstart.prepare(CONTROLLER_MODULE, CONTROLLER_PRELOAD, str(home))
     from .cluster.cluster import Cluster

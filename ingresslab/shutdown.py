@@ -110,3 +110,33 @@ class _Family:
         deadline = time.monotonic() + 5
         while self.survivors() and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def leftovers(home: Path) -> list[int]:
+    """Processes of this user still working inside the home (nginx `-p <home>/…`, kube-proxy `--log <home>/…`, a
+    controller `--home=<home>/…`): what a lab killed outright leaves behind for a moment, until its parent-death
+    signal reaches it. The commands that merely name the home (`ingresslab --home DIR up`) are not counted."""
+    inside = os.fsencode(str(home)) + b"/"
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.geteuid():
+                continue
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.startswith(inside) or b"=" + inside in arg for arg in args) and homes.pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def wait_for_leftovers(home: Path, *, timeout: float) -> list[int]:
+    """Before a lab starts on a home: wait (up to `timeout`) until what an earlier lab of it left is gone, so its
+    nginx and kube-proxy do not hold the ports the new ones need. Returns what is still there."""
+    deadline = time.monotonic() + timeout
+    while (left := leftovers(home)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+

@@ -307,3 +307,20 @@ def test_down_returns_only_when_nginx_and_every_process_of_the_lab_are_gone(tmp_
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((controller_ip, nginx_port))
     assert node_ip and http_nodeport
+
+
+def test_a_new_lab_waits_for_what_a_killed_lab_left_in_its_home(tmp_path):
+    from ingresslab import shutdown
+    home = tmp_path / "killed"
+    (home / "nginx").mkdir(parents=True)
+    sleeper = [sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))"]
+    naming = subprocess.Popen([*sleeper, "300", "--home", str(home)])     # names the home: not a leftover
+    inside = subprocess.Popen([*sleeper, "1.5", "-p", f"{home}/nginx/"])   # works in it, like nginx
+    try:
+        assert shutdown.leftovers(home) == [inside.pid]
+        assert shutdown.wait_for_leftovers(home, timeout=30) == []
+        assert inside.poll() is not None and naming.poll() is None
+    finally:
+        for p in (naming, inside):
+            p.kill()
+            p.wait()
