@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from polling import eventually
 
 from ingresslab import home as homes
 from ingresslab.cluster import network
@@ -315,9 +316,9 @@ def test_a_new_lab_waits_for_what_a_killed_lab_left_in_its_home(tmp_path):
     (home / "nginx").mkdir(parents=True)
     sleeper = [sys.executable, "-c", "import sys, time; time.sleep(float(sys.argv[1]))"]
     naming = subprocess.Popen([*sleeper, "300", "--home", str(home)])     # names the home: not a leftover
-    inside = subprocess.Popen([*sleeper, "1.5", "-p", f"{home}/nginx/"])   # works in it, like nginx
+    inside = subprocess.Popen([*sleeper, "5", "-p", f"{home}/nginx/"])   # works in it, like nginx
     try:
-        assert shutdown.leftovers(home) == [inside.pid]
+        eventually(lambda: shutdown.leftovers(home) == [inside.pid], what="the process in the home is seen")
         assert shutdown.wait_for_leftovers(home, timeout=30) == []
         assert inside.poll() is not None and naming.poll() is None
     finally:
