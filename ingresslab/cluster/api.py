@@ -288,23 +288,28 @@ def _not_json(constant: str):
     raise ValueError(f"{constant} is not valid JSON")
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\U0000[dD][89a-fA-F]")
 
 
 def _strict_json(body: bytes):
-    """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash;
-    and no lone UTF-16 surrogate (`"\\ud800"`): it is not a character, and no UTF-8 text (the database, the
-    response, nginx.conf) can hold it."""
+    """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash."""
     try:
-        doc = json.loads(body, parse_float=_finite, parse_constant=_not_json)
+        return json.loads(body, parse_float=_finite, parse_constant=_not_json)
     except RecursionError:
         raise ValueError(f"the document nests deeper than {wiretypes.MAX_DEPTH} levels") from None
-    if _SURROGATE_ESCAPE.search(body):   # rare: only then walk the document for an unpaired one
-        where = _lone_surrogate(doc, "")
-        if where is not None:
-            raise ValueError(f"{where or 'the document'} holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
-                             f"which is not valid Unicode text")
-    return doc
+
+
+def _check_text(doc, body: bytes) -> None:
+    """No lone UTF-16 surrogate (`"\\ud800"`, JSON or YAML escapes): it is not a character, and no UTF-8 text (the
+    database, the response, nginx.conf) can hold it. The walk runs only when the raw body holds such an escape,
+    and after `_check_complexity` bounded the depth."""
+    if not _SURROGATE.search(body):
+        return
+    where = _lone_surrogate(doc, "")
+    if where is not None:
+        where = where.encode("utf-8", "backslashreplace").decode()
+        raise errors.bad_request(f"the body of the request could not be decoded: {where} holds a lone UTF-16 "
+                                 f"surrogate (\\ud800-\\udfff), which is not valid Unicode text")
 
 
 def _lone_surrogate(value, path: str) -> str | None:
@@ -313,19 +318,16 @@ def _lone_surrogate(value, path: str) -> str | None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return path
+            return path or "the document"
         return None
     if isinstance(value, dict):
-        items = value.items()
+        children = [(f"{path}.{k}" if path else str(k), k, v) for k, v in value.items()]
     elif isinstance(value, list):
-        items = ((f"[{i}]", v) for i, v in enumerate(value))
+        children = [(f"{path}[{i}]", None, v) for i, v in enumerate(value)]
     else:
         return None
-    for key, item in items:
-        inner = f"{path}.{key}" if isinstance(value, dict) else f"{path}{key}"
-        found = _lone_surrogate(key, inner) if isinstance(value, dict) else None
-        if found is None:
-            found = _lone_surrogate(item, inner.lstrip("."))
+    for inner, key, item in children:
+        found = (_lone_surrogate(key, inner) if key is not None else None) or _lone_surrogate(item, inner)
         if found is not None:
             return found
     return None
@@ -345,6 +347,7 @@ def _decode_json(body: bytes, what: str):
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.bad_request(f"the {what} body is not valid JSON: {exc}") from None
     _check_complexity(doc, body)
+    _check_text(doc, body)
     return doc
 
 
@@ -378,10 +381,7 @@ def decode_body(body: bytes, content_type: str) -> dict:
     if not isinstance(doc, dict):
         raise errors.bad_request("the body of the request must be a JSON object")
     _check_complexity(doc, body)
-    where = _lone_surrogate(doc, "") if ctype in ("application/yaml", "application/x-yaml", "text/yaml") else None
-    if where is not None:
-        raise errors.bad_request(f"the body of the request could not be decoded: {where or 'the document'} holds "
-                                 f"a lone UTF-16 surrogate, which is not valid Unicode text")
+    _check_text(doc, body)
     return doc
 
 
