@@ -268,6 +268,18 @@ def pid_alive(pid: int | None) -> bool:
     return not fields or fields[0] not in ("Z", "X")    # a zombie is not alive
 
 
+def _unlocked_lab_pid(home: Path) -> int | None:
+    """A lab that holds no lock: one started by a version before the lock (still to be stopped after an upgrade),
+    or one exiting after it let go. Only the pid in state.json names it, so it must also be this user's own."""
+    pid = (read_state(home) or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return None
+    try:
+        return pid if os.stat(f"/proc/{pid}").st_uid == os.geteuid() else None
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class LabProcess:
     pid: int
@@ -275,10 +287,12 @@ class LabProcess:
 
 
 def lab_process(home: Path) -> LabProcess | None:
-    """The running (or starting) lab of this home, proven: the process the kernel says holds the home's lock, and
-    that runs `ingresslab.labd` for this home. state.json is not trusted for this: a stale or forged one naming
-    another program must never get that program signalled."""
+    """The running (or starting) lab of this home, proven: the process the kernel says holds the home's lock (or,
+    with no holder, this user's process that state.json names), and that runs `ingresslab.labd` for this home. A
+    stale or forged state.json naming another program never gets that program signalled."""
     pid = lock_holder(home)
+    if pid is None:
+        pid = _unlocked_lab_pid(home)
     if pid is None or not pid_alive(pid):
         return None
     try:

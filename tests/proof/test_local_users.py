@@ -325,3 +325,45 @@ def test_a_new_lab_waits_for_what_a_killed_lab_left_in_its_home(tmp_path):
         for p in (naming, inside):
             p.kill()
             p.wait()
+
+
+def _fake_lab(home: Path, prefix: list[str]) -> subprocess.Popen:
+    """A process whose command line looks like a lab of an earlier version (no lock) for `home`."""
+    return subprocess.Popen([*prefix, sys.executable, "-c", "import time; time.sleep(300)", "ingresslab.labd",
+                             "--home", str(home)])
+
+
+def test_a_lab_of_a_version_before_the_lock_is_still_stopped_by_down(tmp_path):
+    home = tmp_path / "legacy"
+    homes.ensure_home(home)
+    legacy = _fake_lab(home, [])
+    try:
+        homes.write_state(home, {"pid": legacy.pid, "phase": "ready"})
+        eventually(lambda: homes.lab_process(home), what="the legacy lab is recognised")
+        down = _cli(home, "down")
+        assert "Lab stopped" in down.stderr, down.stderr
+        assert legacy.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        legacy.kill()
+        legacy.wait()
+
+
+@needs_another_user
+def test_a_lab_look_alike_of_another_user_is_not_signalled(tmp_path):
+    home = tmp_path / "lookalike"
+    homes.ensure_home(home)
+    theirs = _fake_lab(home, ["runuser", "-u", "nobody", "--"])
+    pid = None
+    try:
+        found = eventually(lambda: [p for p in processes_under(home) if "runuser" not in p],
+                           what="the look-alike runs")
+        pid = int(found[0].split()[0])
+        homes.write_state(home, {"pid": pid, "phase": "ready"})
+        assert homes.lab_process(home) is None
+        assert "No lab was running" in _cli(home, "down").stderr
+        assert homes.pid_alive(pid)
+    finally:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        theirs.kill()
+        theirs.wait()
