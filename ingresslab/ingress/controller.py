@@ -9,6 +9,12 @@ dirty; a debounced sync (10 ms, so a burst of EndpointSlice updates is one sync)
                           →  render → nginx -t → swap → reload   (`NginxProcess.apply`; a candidate nginx refuses
                                                                  leaves the last good config serving: Warning RELOAD)
 
+A sync that fails (nginx slow to load a huge config, a port still taken, the API away) is retried with a growing
+delay (0.5 s doubling to 30 s) until one succeeds, whether it was the first sync or not. Between syncs a watchdog
+(every 0.5 s) compares what nginx reports with what the controller believes: the config checksum its workers
+answer with, and the md5 of the endpoint lists its Lua balancer holds. A difference (nginx restarted, reloaded by
+hand, its balancer fed by someone else) is repaired: endpoints pushed again, a config reloaded.
+
 then acts on the cluster as ingress-nginx does: `status.loadBalancer.ingress` on its own Ingresses (the nodes'
 InternalIPs, or the `--publish-service` Service's addresses; written only when it differs), Normal `Sync`
 "Scheduled for sync" when one of them changed, and translate's events — deduplicated like client-go's recorder.
@@ -74,6 +80,11 @@ class Options:
     debounce: float = 0.01
     watchdog_interval: float = 0.5
     privileged_port_offset: int = 0
+    # The controller pod: nginx outlives a controller killed by SIGKILL and the next one adopts it (0 requests
+    # lost); a clean stop still stops nginx. Off for in-process controllers (tests), so nothing outlives them.
+    nginx_outlives_controller: bool = False
+    retry_delay: float = 0.5
+    max_retry_delay: float = 30.0
 
     def __post_init__(self):
         if self.annotations_prefix != ANNOTATIONS_PREFIX:
@@ -230,11 +241,12 @@ class IngressController:
         self.api = kubernetes.client.ApiClient(configuration)   # our own connections, closed by stop()
         self.networking = kubernetes.client.NetworkingV1Api(self.api)
         self.store = Store(self.options.sources(self.api), self._on_change)
-        self.nginx = NginxProcess(self.options.nginx_home)
+        self.nginx = NginxProcess(self.options.nginx_home, outlive_owner=self.options.nginx_outlives_controller)
         self.recorder = EventRecorder(kubernetes.client.CoreV1Api(self.api),
                                       os.environ.get("POD_NAME") or os.uname().nodename)
         self.running_config: Configuration | None = None
         self.syncs, self.last_sync, self.last_error = 0, {}, None
+        self.failed_syncs, self.repairs, self._retry_at = 0, [], None
         self._rejected: str | None = None   # the checksum of the candidate nginx -t refused
         self._changes: list[str] = []
         self._posted: set[EventRecord] = set()
@@ -288,33 +300,65 @@ class IngressController:
     def _loop(self) -> None:
         tick = time.monotonic() + self.options.watchdog_interval
         while not self._stopping.is_set():
-            if self._dirty.wait(max(0.0, tick - time.monotonic())) and not self._stopping.is_set():
-                time.sleep(self.options.debounce)   # coalesce a burst of changes into one sync
+            wake_at = min(tick, self._retry_at if self._retry_at is not None else tick)
+            changed = self._dirty.wait(max(0.0, wake_at - time.monotonic()))
+            if self._stopping.is_set():
+                break
+            retry_due = self._retry_at is not None and time.monotonic() >= self._retry_at
+            if (changed or retry_due) and self.store.synced:
+                if changed:
+                    time.sleep(self.options.debounce)   # coalesce a burst of changes into one sync
                 self._dirty.clear()
-                if self.store.synced:
-                    try:
-                        self._sync()
-                    except Exception as error:   # keep serving the last good config; try again shortly
-                        self.last_error = f"{type(error).__name__}: {error}"
-                        log.exception("sync failed")
-                        self._stopping.wait(0.5)
-                        self._dirty.set()
+                self._attempt()
+            elif changed and not self.store.synced:
+                self._dirty.clear()   # the informers mark us dirty again when they have listed
             if time.monotonic() >= tick:
                 tick = time.monotonic() + self.options.watchdog_interval
                 with self._sync_lock:
                     self._watchdog()
 
+    def _attempt(self) -> None:
+        """One sync; if it fails, schedule the next attempt with a doubling delay (a change comes sooner)."""
+        try:
+            action = self._sync()
+            failure = self.last_error if action == "failed" else None
+        except Exception as error:   # keep serving the last good config; try again after a while
+            failure = self.last_error = f"{type(error).__name__}: {error}"
+            log.exception("sync failed")
+        if failure is None:
+            self.failed_syncs, self._retry_at = 0, None
+            return
+        self.failed_syncs += 1
+        delay = min(self.options.retry_delay * 2 ** (self.failed_syncs - 1), self.options.max_retry_delay)
+        self._retry_at = time.monotonic() + delay
+        log.warning("sync failed (%d in a row): %s; retrying in %.1fs", self.failed_syncs, failure, delay)
+
     def _watchdog(self) -> None:
-        """nginx died? Start it with the last good config, then give it the current endpoints."""
+        """nginx died? Start it with the last good config, then give it the current endpoints. nginx alive but
+        running another config, or its balancer holding other endpoints than ours? Repair that."""
         try:
             if self.nginx.watchdog():
                 log.warning("nginx had died; started again with the last good configuration")
                 if self.lua and self.running_config is not None:
                     self.nginx.push_endpoints(self.running_config.backends)
                 self._write_status_file()
+            if not self.nginx.running or self.running_config is None:
+                return
+            if self.nginx.reported_checksum() != self.nginx.checksum:
+                self._repaired("nginx answered with another configuration than the controller's; reloading")
+                self.nginx.checksum = None   # the next sync reloads ours
+                self._dirty.set()
+            elif self.lua and not self.nginx.balancer_in_sync():
+                self.nginx.repush()
+                self._repaired("the balancer's endpoints differed from the controller's; pushed them again")
         except Exception as error:
             self.last_error = f"watchdog: {type(error).__name__}: {error}"
             log.exception("watchdog failed")
+
+    def _repaired(self, what: str) -> None:
+        log.warning("watchdog: %s", what)
+        self.repairs = [*self.repairs[-19:], {"at": time.time(), "what": what}]
+        self._write_status_file()
 
     # ---- one sync -------------------------------------------------------------------------------------------------
 
@@ -325,10 +369,11 @@ class IngressController:
                 changes, self._changes = self._changes, []
             result = build_model(self.store.lists(), self.options, lua=self.lua)
             config, reason = result.config, _reason(changes, first=self.running_config is None)
-            if config == self.running_config and self.nginx.running:
+            if config == self.running_config and self.nginx.running and config.checksum() == self.nginx.checksum:
                 action = "unchanged"
             elif self.lua and self.nginx.running and config.checksum() == self.nginx.checksum:
-                self.nginx.push_endpoints(config.backends)   # only endpoints changed: no reload
+                self.nginx.push_endpoints(config.backends)   # only endpoints changed (or nginx adopted): no reload
+                self.nginx.config = config
                 self.running_config, action = config, "endpoints pushed"
             elif config.checksum() == self._rejected and self.nginx.running:
                 if self.lua:   # nginx -t refused this config already; endpoints still flow to the old one
@@ -338,9 +383,14 @@ class IngressController:
                 outcome = self.nginx.apply(config, reason=reason)   # render → nginx -t → swap → reload
                 action = outcome.action
                 if outcome.ok:
-                    self.running_config, self._rejected = config, None
+                    self.running_config, self._rejected, self.last_error = config, None, None
                 else:
-                    self._rejected = outcome.checksum
+                    if outcome.action == "rejected":   # nginx -t said no: only a change can help
+                        self._rejected = outcome.checksum
+                    else:                              # nginx failed to load it: retried with back-off
+                        self.last_error = outcome.error
+                        with self._lock:
+                            self._changes = changes + self._changes
                     self._reload_failed(result, changes, outcome.error)
             log.info("sync: %s (%s)", action, reason)
             self._post_events(result)
@@ -407,6 +457,7 @@ class IngressController:
             "listen": {"address": self.options.listen_address, "http_port": self.options.http_port,
                        "https_port": self.options.https_port},
             "syncs": self.syncs, "last_sync": self.last_sync, "last_error": self.last_error,
+            "failed_syncs": self.failed_syncs, "repairs": self.repairs,
             "events_written": self.recorder.written,
             "informers": {role: {"kind": i.kind, "synced": i.synced.is_set(), "relists": i.relists,
                                  "resource_version": i.resource_version, "last_error": i.last_error}
@@ -487,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = Options(**{k: v for k, v in vars(args).items() if k in Options.__dataclass_fields__},
-                          lua=False if args.no_lua else None)
+                          lua=False if args.no_lua else None, nginx_outlives_controller=True)
         api = api_client_from(args)
     except (ValueError, kubernetes.config.ConfigException, OSError) as error:
         print(f"nginx-ingress-controller: {error}", file=sys.stderr)

@@ -112,6 +112,7 @@ def render_nginx_conf(config: Configuration, *, paths: RenderPaths) -> str:
         w(f"user {token(paths.user, 'user')}{group}; # nginx started as root: workers run as the lab home's owner")
     w(f"pid {quote(paths.pid)};")
     w(f"worker_processes {integer(s.worker_processes, field='settings.worker_processes', low=1, high=64)};")
+    w("pcre_jit on; # regex locations (use-regex) compiled to machine code: a costly pattern costs far less")
     w(f"error_log {quote(paths.error_log)} notice;")
     w()
     with w.block("events"):
@@ -313,6 +314,9 @@ def _config_server(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
         w("access_log off;")
         with w.block("location = /healthz"):
             w('return 200 "ok";')
+        with w.block("location = /configuration/checksum"):
+            w("# The workers that loaded this file answer with its checksum: how the controller knows a reload took.")
+            w(f'return 200 "{token(config.checksum(), "sha256")}";')
         with w.block("location = /nginx_status"):
             w("stub_status;")
         if config.lua:
@@ -320,6 +324,8 @@ def _config_server(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
                 w("client_max_body_size 64m;")
                 w("client_body_buffer_size 64m;")
                 w('content_by_lua_block { require("configuration").backends() }')
+            with w.block("location = /configuration/state"):
+                w('content_by_lua_block { require("configuration").state() }')
         with w.block("location /"):
             w("return 404;")
 

@@ -6,6 +6,8 @@
   * nginx killed (SIGKILL to the controller pod's nginx master, found by the lab home in `ps`): the controller's
     watchdog starts a new one (time printed; target ≤ 2 s) with the last good config — same checksum, same
     nginx.conf — and the cafe answers.
+  * The controller killed (SIGKILL to the controller pod's process) under load: 0 failed requests; nginx keeps
+    serving and the restarted controller adopts it (same master) and drives it again.
   * kube-proxy's data plane killed (SIGKILL to its process): the lab starts it again with every rule (time
     printed); the NodePort answers again.
   * 50 concurrent clients for a bounded time (5 s; 30 s with INGRESSLAB_PROOF=long): zero errors, p50/p99 printed.
@@ -197,6 +199,51 @@ def test_nginx_killed_is_restarted_with_the_last_good_config(labs):
     assert lab.ingress.conf() == conf
     assert now["history"][-1]["action"] == "restarted"
     eventually(lambda: serves(lab, "/coffee", "coffee-") and serves(lab, "/tea", "tea-"), timeout=5)
+
+
+def controller_processes(home) -> list[int]:
+    return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.ingress.controller" in line]
+
+
+def test_controller_killed_loses_no_request_nginx_keeps_serving_and_is_adopted(labs):
+    """SIGKILL the controller pod's process under load: nginx (its own process, not tied to the controller's life)
+    keeps serving its last config and endpoints; the restarted controller adopts that very nginx (same master, no
+    reload) and goes on configuring it. Failed requests are counted: none may fail."""
+    lab = labs.current
+    before = lab.ingress.status()
+    (controller,) = controller_processes(lab.home)
+    (master,) = nginx_masters(lab.home)
+    back: dict = {}
+
+    def kill_and_wait(load: Load) -> None:
+        time.sleep(0.5)
+        os.kill(controller, signal.SIGKILL)
+        eventually(lambda: controller_processes(lab.home) not in ([], [controller]), timeout=30, interval=0.02,
+                   what="the controller pod's process started again")
+        back["status"] = eventually(lambda: (s := lab.ingress.status())["syncs"] >= 1
+                                    and any(e["action"] == "adopted" for e in s["history"]) and s,
+                                    timeout=30, interval=0.05, what="the new controller adopted nginx and synced")
+
+    results = Load(ingress_entry(lab), "/coffee", clients=2, rate=50).run(4.0, during=kill_and_wait)
+    errors = [r for r in results if failed(r, "coffee-")]
+    now = back["status"]
+    print(f"\ncontroller SIGKILLed under load: {len(errors)} of {len(results)} requests failed (target 0); "
+          f"nginx master {master} adopted by the new controller")
+    assert errors == [], errors[:5]
+    assert nginx_masters(lab.home) == [master] and now["nginx_pid"] == master
+    assert now["checksum"] == before["checksum"]
+    # The adopted nginx is still the controller's to drive: a new endpoint reaches it without a reload.
+    core = kubernetes.client.CoreV1Api(lab.api)
+    apps = kubernetes.client.AppsV1Api(lab.api)
+    apps.patch_namespaced_deployment_scale("coffee", "default", {"spec": {"replicas": 3}})
+    try:
+        eventually(lambda: len({pod_name(http_get(*ingress_entry(lab), "/coffee", CAFE)) for _ in range(9)}) == 3,
+                   timeout=30, what="the third coffee pod served through the adopted nginx")
+        assert lab.ingress.status()["nginx_pid"] == master
+    finally:
+        apps.patch_namespaced_deployment_scale("coffee", "default", {"spec": {"replicas": 2}})
+        eventually(lambda: len(core.list_namespaced_pod("default", label_selector="app=coffee").items) == 2
+                   and ready_endpoints(lab, "coffee-svc") == 2, timeout=30, what="coffee back to two pods")
 
 
 def data_planes(home) -> list[int]:
