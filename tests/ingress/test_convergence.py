@@ -207,3 +207,15 @@ def test_an_nginx_reloaded_behind_the_controllers_back_gets_the_controllers_conf
                what="the watchdog saw nginx running another config")
     eventually(lambda: nginx.reported_checksum() == ours, timeout=30, what="the controller's config reloaded")
     assert nginx.conf_path.read_text() == text and coffee_served(listen[:2])
+
+
+def test_the_api_refuses_a_nested_quantifier_with_a_422_naming_the_field(lab):
+    ingress = cafe_ingress()
+    ingress["metadata"] = {"name": "redos", "annotations": {"nginx.ingress.kubernetes.io/use-regex": "true"}}
+    ingress["spec"]["rules"][0]["http"]["paths"][0].update(path="/(a+)+b", pathType="ImplementationSpecific")
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        kubernetes.client.NetworkingV1Api(lab.api).create_namespaced_ingress("default", ingress)
+    status = json.loads(refused.value.body)
+    assert refused.value.status == 422
+    assert [c["field"] for c in status["details"]["causes"]] == ["spec.rules[0].http.paths[0].path"]
+    assert "quantifier inside a quantified group" in status["details"]["causes"][0]["message"]
