@@ -98,7 +98,7 @@ class Probe:
     """Two clients asking the cafe for /coffee, 50 times a second each, until stopped: latencies and failures."""
 
     def __init__(self, entry):
-        self.entry, self.latencies, self.failures = entry, [], 0
+        self.entry, self.latencies, self.starts, self.failures = entry, [], [], 0
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
 
@@ -107,6 +107,7 @@ class Probe:
             started = time.monotonic()
             ok = cafe_answers(self.entry)
             self.latencies.append(time.monotonic() - started)
+            self.starts.append(started)
             self.failures += not ok
             self._stop.wait(max(0.0, 0.02 - (time.monotonic() - started)))
 

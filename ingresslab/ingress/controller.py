@@ -9,6 +9,8 @@ dirty; a debounced sync (10 ms, so a burst of EndpointSlice updates is one sync)
                           →  render → nginx -t → swap → reload   (`NginxProcess.apply`; a candidate nginx refuses
                                                                  leaves the last good config serving: Warning RELOAD)
 
+At start, before the caches have listed, nginx resumes this home's last good config and endpoints (or a running
+nginx left by a killed controller process is adopted), so after `down`/`up` traffic flows within seconds.
 A sync that fails (nginx slow to load a huge config, a port still taken, the API away) is retried with a growing
 delay (0.5 s doubling to 30 s) until one succeeds, whether it was the first sync or not. Between syncs a watchdog
 (every 0.5 s) compares what nginx reports with what the controller believes: the config checksum its workers
@@ -26,10 +28,9 @@ Neighbours: `informer.py` (the store), `translate.py` (builds the model), `nginx
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
 import dataclasses
-import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -45,15 +46,17 @@ from pathlib import Path
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from .informer import API_VERSIONS, Store, list_once, sources
+from .informer import Store, list_once, sources
 from .model import Configuration, Endpoint
 from .nginx import NginxProcess, lua_available
 from .render import RenderPaths, render_nginx_conf
 from .translate import EventRecord, TranslateResult, translate
+from . import writeback
+from .writeback import EventRecorder, WriteQueue, call
 
 log = logging.getLogger("ingresslab.ingress.controller")
 
-COMPONENT = "nginx-ingress-controller"
+COMPONENT = writeback.COMPONENT
 ANNOTATIONS_PREFIX = "nginx.ingress.kubernetes.io"
 LUA_MODE = "dynamic endpoints (Lua balancer): endpoint changes need no reload"
 STATIC_MODE = "static upstreams (no Lua module): endpoint changes reload nginx"
@@ -175,61 +178,6 @@ def render_only(api: kubernetes.client.ApiClient, options: Options) -> str:
                              paths=RenderPaths.under(options.nginx_home / "nginx"))
 
 
-def _call(fn, *args, **kwargs) -> dict:
-    """A write through the client, its answer read as plain JSON (model classes are slow and add nothing here)."""
-    response = fn(*args, _preload_content=False, **kwargs)
-    try:
-        return json.loads(response.data or b"{}")
-    finally:
-        response.release_conn()
-
-
-class EventRecorder:
-    """core/v1 Events as client-go's recorder writes them: the same event again (object, type, reason, message)
-    increments `count` and moves `lastTimestamp` on the Event already written, instead of adding one."""
-
-    REMEMBERED = 1024
-
-    def __init__(self, core: kubernetes.client.CoreV1Api, instance: str):
-        self.core, self.instance, self.written = core, instance, 0
-        self._seen: collections.OrderedDict[tuple, tuple[str, str, int]] = collections.OrderedDict()
-
-    def record(self, kind: str, obj: dict | None, namespace: str, name: str, type_: str, reason: str,
-               message: str) -> None:
-        meta = (obj or {}).get("metadata") or {}
-        involved = {"kind": kind, "apiVersion": API_VERSIONS.get(kind, "v1"), "name": name,
-                    "uid": meta.get("uid", ""), "resourceVersion": meta.get("resourceVersion", ""),
-                    **({"namespace": namespace} if namespace else {})}
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        key = (kind, namespace, name, involved["uid"], type_, reason, message)
-        try:
-            if key in self._seen:
-                where, event_name, count = self._seen[key]
-                try:
-                    _call(self.core.patch_namespaced_event, event_name, where,
-                          {"count": count + 1, "lastTimestamp": now})
-                    self._seen[key] = (where, event_name, count + 1)
-                    self._seen.move_to_end(key)
-                    self.written += 1
-                    return
-                except ApiException as error:
-                    if error.status != 404:   # 404: the Event expired; write a new one
-                        raise
-            where, event_name = namespace or "default", f"{name}.{time.time_ns():x}"
-            _call(self.core.create_namespaced_event, where, {
-                "apiVersion": "v1", "kind": "Event", "metadata": {"name": event_name, "namespace": where},
-                "involvedObject": involved, "type": type_, "reason": reason, "message": message,
-                "source": {"component": COMPONENT}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": COMPONENT, "reportingInstance": self.instance})
-            self.written += 1
-        except (ApiException, OSError) as error:   # an event is never worth failing the sync it reports
-            log.warning("cannot record event %s %s on %s %s/%s: %s", type_, reason, kind, namespace, name, error)
-            return
-        self._seen[key] = (where, event_name, 1)
-        while len(self._seen) > self.REMEMBERED:
-            self._seen.popitem(last=False)
-
-
 class IngressController:
     """Watch the cluster, keep nginx serving its Ingresses. `start()`, `stop()`, `sync_now()`, `status()`."""
 
@@ -242,6 +190,7 @@ class IngressController:
         self.networking = kubernetes.client.NetworkingV1Api(self.api)
         self.store = Store(self.options.sources(self.api), self._on_change)
         self.nginx = NginxProcess(self.options.nginx_home, outlive_owner=self.options.nginx_outlives_controller)
+        self.writes = WriteQueue()   # Events and statuses, off the sync thread (writeback.py)
         self.recorder = EventRecorder(kubernetes.client.CoreV1Api(self.api),
                                       os.environ.get("POD_NAME") or os.uname().nodename)
         self.running_config: Configuration | None = None
@@ -256,6 +205,7 @@ class IngressController:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "IngressController":
+        self.writes.start()
         self.store.start()
         self._thread = threading.Thread(target=self._loop, name="ingress-controller-sync", daemon=True)
         self._thread.start()
@@ -269,6 +219,7 @@ class IngressController:
             self._thread.join()
             self._thread = None
         self.store.stop()
+        self.writes.stop()
         self.nginx.stop()
         self.api.close()
         self._write_status_file()
@@ -284,7 +235,9 @@ class IngressController:
         if not self.store.wait_synced(timeout):
             raise TimeoutError("the store did not list every kind: " + "; ".join(
                 f"{i.kind}: {i.last_error}" for i in self.store.informers.values() if not i.synced.is_set()))
-        return self._sync()
+        action = self._sync()
+        self.writes.flush(timeout)
+        return action
 
     # ---- the loop: dirty → debounce → sync; a watchdog tick in between ------------------------------------------
 
@@ -298,6 +251,7 @@ class IngressController:
         self._dirty.set()
 
     def _loop(self) -> None:
+        self._resume()
         tick = time.monotonic() + self.options.watchdog_interval
         while not self._stopping.is_set():
             wake_at = min(tick, self._retry_at if self._retry_at is not None else tick)
@@ -316,6 +270,18 @@ class IngressController:
                 tick = time.monotonic() + self.options.watchdog_interval
                 with self._sync_lock:
                     self._watchdog()
+
+    def _resume(self) -> None:
+        """Before the caches have listed (10,000 Ingresses take seconds): nginx on this home's last good config and
+        endpoints, so traffic flows again at once after `down`/`up`. Adopting a running nginx comes first."""
+        o = self.options
+        try:
+            with self._sync_lock:
+                if self.nginx.resume(listen=(o.listen_address, o.http_port, o.https_port)):
+                    log.info("nginx resumed with the last good configuration before the first sync")
+                    self._write_status_file()
+        except Exception:   # the first sync starts nginx anyway
+            log.exception("could not resume nginx")
 
     def _attempt(self) -> None:
         """One sync; if it fails, schedule the next attempt with a doubling delay (a change comes sooner)."""
@@ -371,7 +337,8 @@ class IngressController:
             config, reason = result.config, _reason(changes, first=self.running_config is None)
             if config == self.running_config and self.nginx.running and config.checksum() == self.nginx.checksum:
                 action = "unchanged"
-            elif self.lua and self.nginx.running and config.checksum() == self.nginx.checksum:
+            elif self.lua and self.nginx.running and config.checksum() == self.nginx.checksum \
+                    and self.running_config is not None:   # a resumed/adopted nginx gets `apply`'s check first
                 self.nginx.push_endpoints(config.backends)   # only endpoints changed (or nginx adopted): no reload
                 self.nginx.config = config
                 self.running_config, action = config, "endpoints pushed"
@@ -405,8 +372,9 @@ class IngressController:
         changed = {c.split()[1] for c in changes if c.startswith("Ingress ")} & set(result.statuses)
         for key in sorted(changed or result.statuses):
             namespace, name = key.split("/", 1)
-            self.recorder.record("Ingress", self.store.get("ingresses", namespace, name), namespace, name,
-                                 "Warning", "RELOAD", f"Error reloading NGINX: {error}")
+            self.writes.submit(functools.partial(
+                self.recorder.record, "Ingress", self.store.get("ingresses", namespace, name), namespace, name,
+                "Warning", "RELOAD", f"Error reloading NGINX: {error}"))
 
     def _post_events(self, result: TranslateResult) -> None:
         synced = {}
@@ -417,15 +385,16 @@ class IngressController:
             synced[key] = hashlib.sha256(json.dumps([meta.get("uid"), meta.get("annotations"), ingress.get("spec")],
                                                     sort_keys=True).encode()).hexdigest()
             if self._synced_specs.get(key) != synced[key]:
-                self.recorder.record("Ingress", ingress, namespace, name, "Normal", "Sync", "Scheduled for sync")
+                self.writes.submit(functools.partial(self.recorder.record, "Ingress", ingress, namespace, name,
+                                                     "Normal", "Sync", "Scheduled for sync"))
         self._synced_specs = synced
         roles = {"Ingress": ("ingresses",), "Service": ("services",), "ConfigMap": ("configmap", "tcp_services")}
         for event in result.events:   # translate's events: written when they (re)appear, not on every sync
             if event not in self._posted:
                 obj = next(filter(None, (self.store.get(r, event.namespace, event.name)
                                          for r in roles.get(event.kind, ()))), None)
-                self.recorder.record(event.kind, obj, event.namespace, event.name, event.type, event.reason,
-                                     event.message)
+                self.writes.submit(functools.partial(self.recorder.record, event.kind, obj, event.namespace,
+                                                     event.name, event.type, event.reason, event.message))
         self._posted = set(result.events)
 
     def _write_statuses(self, result: TranslateResult) -> None:
@@ -437,12 +406,16 @@ class IngressController:
             current = (((ingress or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             if ingress is None or [{k: a[k] for k in ("ip", "hostname") if k in a} for a in current] == wanted:
                 continue
-            try:
-                _call(self.networking.patch_namespaced_ingress_status, name, namespace,
-                      {"status": {"loadBalancer": {"ingress": wanted or None}}})
-            except ApiException as error:
-                if error.status != 404:
-                    log.warning("cannot write the status of Ingress %s: %s", key, error.reason)
+            self.writes.submit(functools.partial(self._write_status, key, wanted), key=("status", key))
+
+    def _write_status(self, key: str, wanted: list) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            call(self.networking.patch_namespaced_ingress_status, name, namespace,
+                 {"status": {"loadBalancer": {"ingress": wanted or None}}})
+        except ApiException as error:
+            if error.status != 404:
+                log.warning("cannot write the status of Ingress %s: %s", key, error.reason)
 
     # ---- what learners and tests read ----------------------------------------------------------------------------
 

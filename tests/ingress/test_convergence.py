@@ -115,6 +115,37 @@ def test_an_nginx_left_by_a_killed_owner_is_adopted_not_replaced(tmp_path, liste
     eventually(lambda: group_members(master) == [], what="the adopted nginx stopped by its new owner")
 
 
+def test_resume_serves_the_last_good_config_and_endpoints_and_the_first_apply_checks_the_text(tmp_path, backends,
+                                                                                              listen, http):
+    """After a stop (the lab's `down`), a new NginxProcess resumes the last good config and endpoint lists before
+    any model exists; an `apply` of the same model then reloads nothing — unless the text on disk is not what this
+    code renders (an upgrade), which it then replaces."""
+    pod = backends("resume")
+    backend = Backend(upstream_name("default", "resume", 80), "default", "resume", 80, (Endpoint(pod.ip, pod.port),))
+    config = many_locations(listen, 2, backend)
+    ip, http_port, https_port = listen
+    first = NginxProcess(tmp_path / "home")
+    assert first.apply(config).ok
+    first.stop()
+    assert not NginxProcess(tmp_path / "home").resume(listen=(ip, http_port + 1, https_port))   # another pod IP/port
+    second = NginxProcess(tmp_path / "home")
+    try:
+        assert second.resume(listen=listen)
+        assert http(ip, http_port, "/p1", host="big.test").name == "resume"   # endpoints came back too
+        assert second.apply(config).action == "unchanged" and second.reloads == 0
+    finally:
+        second.stop()
+    conf = second.conf_path
+    conf.write_text(conf.read_text().replace("# Endpoints:", "# written by an older ingresslab\n# Endpoints:"))
+    third = NginxProcess(tmp_path / "home")
+    try:
+        assert third.resume(listen=listen)
+        assert third.apply(config).action == "reloaded"
+        assert "older ingresslab" not in conf.read_text()
+    finally:
+        third.stop()
+
+
 # ---- the controller ---------------------------------------------------------------------------------------------
 
 def cafe_ingress() -> dict:
