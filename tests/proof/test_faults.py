@@ -13,14 +13,17 @@
   * 50 concurrent clients for a bounded time (5 s; 30 s with INGRESSLAB_PROOF=long): zero errors, p50/p99 printed.
   * The cluster process killed (SIGKILL to the pid in `<home>/state.json`), nothing of it left running, then
     `Lab.up(home)` again: every object is back with its uid, pods serve, Ingress routing is restored (time printed).
+  * The same kill right after a namespace DELETE answered: the restarted lab finishes deleting the namespace.
 
 Run the module twice in a row to see it is repeatable; the suite's leak check proves no process is left afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import threading
 import time
@@ -332,3 +335,47 @@ def test_the_cluster_process_killed_and_started_again_brings_everything_back(lab
     assert tea <= running and len(tea) == 3
     print(f"\ncluster process SIGKILLed; Lab.up again → every object back and the cafe routed in "
           f"{1000 * seconds:.0f} ms")
+
+
+def test_a_namespace_delete_cut_by_a_lab_kill_is_finished_when_the_lab_starts_again(labs):
+    """A namespace of 3,000 ConfigMaps deleted, the lab process SIGKILLed as soon as the first of them is gone:
+    the namespace is Terminating on disk before anything in it goes, so the restarted lab finishes the job —
+    never a namespace gone with its objects still listed."""
+    lab = labs.current
+    core = kubernetes.client.CoreV1Api(lab.api)
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    for i in range(3000):
+        core.create_namespaced_config_map("doomed", {"metadata": {"name": f"cm-{i}"}},
+                                          _preload_content=False).release_conn()
+    pid = json.loads((lab.home / "state.json").read_text())["pid"]
+    answer = json.loads(core.delete_namespace("doomed", _preload_content=False).data)
+
+    def deleting() -> bool:   # the namespace controller takes the names in order: cm-0 goes first
+        try:
+            core.read_namespaced_config_map("cm-0", "doomed", _preload_content=False).release_conn()
+            return False
+        except kubernetes.client.ApiException as error:
+            return error.status == 404
+    eventually(deleting, timeout=30, interval=0.001, what="the deletion begun")
+    os.kill(pid, signal.SIGKILL)
+    assert answer["status"]["phase"] == "Terminating" and answer["metadata"]["deletionTimestamp"]
+    eventually(lambda: processes_under(lab.home) == [], timeout=15, what="no process of the killed lab left")
+    with contextlib.closing(sqlite3.connect(f"file:{lab.home / 'cluster.db'}?mode=ro", uri=True)) as db:
+        left = db.execute("SELECT count(*) FROM objects WHERE key='configmaps' AND ns='doomed'").fetchone()[0]
+        namespace = json.loads(db.execute("SELECT body FROM objects WHERE key='namespaces' AND name='doomed'")
+                               .fetchone()[0])
+    print(f"\nlab killed during a namespace delete: {3000 - left} of 3000 ConfigMaps had gone before the kill")
+    assert namespace["status"]["phase"] == "Terminating" and left > 0, "the kill came too late to cut the delete"
+    again = Lab.up(lab.home)
+    labs.current = again
+    core = kubernetes.client.CoreV1Api(again.api)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace("doomed")
+            return False
+        except kubernetes.client.ApiException as error:
+            return error.status == 404
+    eventually(gone, timeout=60, what="the namespace deleted after the restart")
+    assert core.list_namespaced_config_map("doomed").items == []
+    eventually(lambda: serves(again, "/coffee", "coffee-"), timeout=30, what="cafe routed after the restart")
