@@ -404,7 +404,10 @@ def catastrophic_repeat(value: str) -> str | None:
         return None
 
     try:
-        return walk(parser.parse(value), 1)
+        with warnings.catch_warnings():   # "possible nested set" for a POSIX class, as in `_admit_path`
+            warnings.simplefilter("ignore")
+            tree = parser.parse(value)
+        return walk(tree, 1)
     except (re.error, RecursionError):
         return None
 
