@@ -316,7 +316,10 @@ def _config_server(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
             w('return 200 "ok";')
         with w.block("location = /configuration/checksum"):
             w("# The workers that loaded this file answer with its checksum: how the controller knows a reload took.")
-            w(f'return 200 "{token(config.checksum(), "sha256")}";')
+            if config.lua:   # configuration.lua read it from this file's header when nginx loaded it
+                w('content_by_lua_block { require("configuration").checksum() }')
+            else:
+                w(f'return 200 "{token(config.checksum(), "sha256")}";')
         with w.block("location = /nginx_status"):
             w("stub_status;")
         if config.lua:
