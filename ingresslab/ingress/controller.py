@@ -219,8 +219,8 @@ class IngressController:
             self._thread.join()
             self._thread = None
         self.store.stop()
-        self.writes.stop()
-        self.nginx.stop()
+        self.nginx.stop()          # first: the pod's grace period must not run out with nginx still up
+        self.writes.stop(timeout=2.0)
         self.api.close()
         self._write_status_file()
 
