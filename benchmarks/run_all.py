@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "nbval_time")
+SCRIPTS = ("render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "scale", "controller_kill",
+           "nbval_time")
 
 
 def main(argv: list[str] | None = None) -> int:

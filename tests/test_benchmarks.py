@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "nbval_time"]
+SCRIPTS = ["render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "scale", "controller_kill",
+           "nbval_time"]
 
 
 def run_script(name: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:

@@ -171,8 +171,12 @@ class ApiServer:
                 raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
                                          "on the request")
             meta["namespace"] = namespace
-            if self.store.get("namespaces", "", namespace) is None:
+            owner = self.store.get("namespaces", "", namespace)
+            if owner is None:
                 raise errors.not_found("namespaces", "", namespace)
+            if owner["metadata"].get("deletionTimestamp"):   # as the NamespaceLifecycle admission plugin
+                raise ApiError(403, "Forbidden", f"{r.plural} \"{meta.get('name') or ''}\" is forbidden: unable "
+                               f"to create new content in namespace {namespace} because it is being terminated")
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + _rand5()
         for server_owned in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):

@@ -203,6 +203,10 @@ def _namespace(ns: dict) -> None:
     status = _sub(ns, "status")
     if not status.get("phase"):
         status["phase"] = "Active"
+    # As the API server's namespace strategy: the namespace controller must empty it before it goes.
+    spec = _sub(ns, "spec")
+    if spec.get("finalizers") is None:
+        spec["finalizers"] = ["kubernetes"]
 
 
 def _endpoints(ep: dict) -> None:

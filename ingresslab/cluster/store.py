@@ -8,10 +8,18 @@ than the log answers 410 Expired. The built-in controllers subscribe to the same
 The store is used from one asyncio thread only (the cluster process's loop), so it needs no locks.
 Its neighbours: `api.py` above it (HTTP), the controllers beside it (they read and write through it), and
 `selectors.py` for label and field selection.
+
+Deletion as Kubernetes does it: an object's dependents (ownerReferences) go with it, found through an index of
+owner uids kept up to date by every write (so a cascade costs what it deletes, not a scan per object); a namespace
+is not removed at once but marked `Terminating` (deletionTimestamp, `status.phase`), and the namespace controller
+(`controllers/namespaces.py`) empties it in bounded batches, each committed as one transaction (`batch()`), then
+removes its `kubernetes` finalizer and deletes it. A lab killed midway still has the Terminating namespace and
+finishes the job when it starts again.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -92,6 +100,9 @@ class Watch:
 
 
 class Store:
+    # owner uid -> {(key, namespace, name)} of the objects naming it in ownerReferences; built on first use
+    _owned: dict[str, set[tuple[str, str, str]]] | None = None
+
     def __init__(self, db_path: Path | None = None, *, log_size: int = EVENT_LOG_SIZE):
         self._objects: dict[str, dict[tuple[str, str], dict]] = {}
         self._rv = 0
@@ -155,18 +166,25 @@ class Store:
         that was answered with an error is never visible, not now and not after a restart."""
         if self._db is None:
             return
+        # Inside a batch() the outer transaction commits; a savepoint still undoes just this write if refused, so
+        # the writes before it (already in memory) stay on disk too.
+        nested = self._db.in_transaction
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("SAVEPOINT write" if nested else "BEGIN IMMEDIATE")
             if obj is None:
                 self._db.execute("DELETE FROM objects WHERE key=? AND ns=? AND name=?", (key, ns, name))
             else:
                 self._db.execute("INSERT OR REPLACE INTO objects VALUES (?,?,?,?)",
                                  (key, ns, name, json.dumps(obj, separators=(",", ":"))))
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('rv', ?)", (str(rv),))
-            self._db.execute("COMMIT")
+            self._db.execute("RELEASE write" if nested else "COMMIT")
         except (sqlite3.Error, ValueError) as exc:
             try:
-                self._db.execute("ROLLBACK")
+                if nested:
+                    self._db.execute("ROLLBACK TO write")
+                    self._db.execute("RELEASE write")
+                else:
+                    self._db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
             raise errors.ApiError(500, "InternalError", f"the cluster's database refused the write ({exc}); nothing "
@@ -277,39 +295,85 @@ class Store:
         self._emit(Event("MODIFIED", key, obj, old, self._rv))
         return copy.deepcopy(obj)
 
-    def delete(self, key: str, namespace: str, name: str) -> dict:
+    def delete(self, key: str, namespace: str, name: str, *, cascade: bool = True) -> dict:
+        """Delete an object and (with `cascade`) its dependents. A namespace that still has its `kubernetes`
+        finalizer only becomes Terminating: the namespace controller empties it and then deletes it."""
         r = by_key(key)
         ns = namespace if r.namespaced else ""
         bucket = self._objects.get(key, {})
         old = bucket.get((ns, name))
         if old is None:
             raise errors.not_found(r.plural, r.group, name)
+        if key == "namespaces" and "kubernetes" in ((old.get("spec") or {}).get("finalizers") or ()):
+            return self._terminating(old)
         self._persist(key, ns, name, None, self._rv + 1)   # first: a refused delete leaves the object served
         del bucket[(ns, name)]
         self._rv += 1
         gone = copy.deepcopy(old)
         gone["metadata"]["resourceVersion"] = str(self._rv)
         self._emit(Event("DELETED", key, gone, old, self._rv))
-        self._collect_dependents(old["metadata"]["uid"], ns)
-        if key == "namespaces":
-            for other in list(self._objects):
-                for (ons, oname) in list(self._objects[other]):
-                    if ons == name and (ons, oname) in self._objects[other]:
-                        self.delete(other, ons, oname)
+        if cascade:
+            self._collect_dependents(old["metadata"]["uid"], ns)
         return copy.deepcopy(gone)
 
+    def _terminating(self, namespace: dict) -> dict:
+        if (namespace.get("metadata") or {}).get("deletionTimestamp"):
+            return copy.deepcopy(namespace)
+        marked = copy.deepcopy(namespace)
+        marked["metadata"]["deletionTimestamp"] = now_rfc3339()
+        marked.setdefault("status", {})["phase"] = "Terminating"
+        return self.update("namespaces", marked, check_version=False)
+
+    def contents(self, namespace: str) -> list[tuple[str, str]]:
+        """(resource key, name) of every object in `namespace` (one pass over the store)."""
+        return [(key, name) for key, bucket in self._objects.items() for (ns, name) in bucket if ns == namespace]
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Writes made inside reach the database as one transaction (one commit for a batch of deletes). What was
+        written in memory is committed even if the batch stops early, so memory and disk never disagree."""
+        if self._db is None or self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
     def _collect_dependents(self, uid: str, namespace: str) -> None:
-        """Garbage collection: objects owned by a deleted object go too (background propagation)."""
-        for key, bucket in list(self._objects.items()):
-            for (ns, name), obj in list(bucket.items()):
-                if ns != namespace and namespace:
-                    continue
-                owners = obj.get("metadata", {}).get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners) and (ns, name) in bucket:
-                    self.delete(key, ns, name)
+        """Garbage collection: objects owned by a deleted object go too (background propagation). The owner index
+        makes this cost what it deletes."""
+        if self._owned is None:
+            self._owned = {}
+            for key, bucket in self._objects.items():
+                for obj in bucket.values():
+                    self._index_owners(key, obj, add=True)
+        for key, ns, name in sorted(self._owned.get(uid, ())):
+            if (ns == namespace or not namespace) and (ns, name) in self._objects.get(key, {}):
+                self.delete(key, ns, name)
+
+    def _index_owners(self, key: str, obj: dict, *, add: bool) -> None:
+        meta = obj.get("metadata") or {}
+        entry = (key, meta.get("namespace") or "", meta.get("name") or "")
+        for ref in meta.get("ownerReferences") or ():
+            uid = ref.get("uid") if isinstance(ref, dict) else None
+            if not isinstance(uid, str):
+                continue
+            if add:
+                self._owned.setdefault(uid, set()).add(entry)
+            elif uid in self._owned:
+                self._owned[uid].discard(entry)
+                if not self._owned[uid]:
+                    del self._owned[uid]
 
     # ----------------------------------------------------------------- events
     def _emit(self, event: Event) -> None:
+        if self._owned is not None:   # keep the owner index true to every write
+            if event.old is not None:
+                self._index_owners(event.key, event.old, add=False)
+            if event.type != "DELETED":
+                self._index_owners(event.key, event.object, add=True)
         self._log.append(event)
         for w in list(self._watches):
             if w.matches(event):

@@ -9,6 +9,14 @@ dirty; a debounced sync (10 ms, so a burst of EndpointSlice updates is one sync)
                           →  render → nginx -t → swap → reload   (`NginxProcess.apply`; a candidate nginx refuses
                                                                  leaves the last good config serving: Warning RELOAD)
 
+At start, before the caches have listed, nginx resumes this home's last good config and endpoints (or a running
+nginx left by a killed controller process is adopted), so after `down`/`up` traffic flows within seconds.
+A sync that fails (nginx slow to load a huge config, a port still taken, the API away) is retried with a growing
+delay (0.5 s doubling to 30 s) until one succeeds, whether it was the first sync or not. Between syncs a watchdog
+(every 0.5 s) compares what nginx reports with what the controller believes: the config checksum its workers
+answer with, and the md5 of the endpoint lists its Lua balancer holds. A difference (nginx restarted, reloaded by
+hand, its balancer fed by someone else) is repaired: endpoints pushed again, a config reloaded.
+
 then acts on the cluster as ingress-nginx does: `status.loadBalancer.ingress` on its own Ingresses (the nodes'
 InternalIPs, or the `--publish-service` Service's addresses; written only when it differs), Normal `Sync`
 "Scheduled for sync" when one of them changed, and translate's events — deduplicated like client-go's recorder.
@@ -20,10 +28,9 @@ Neighbours: `informer.py` (the store), `translate.py` (builds the model), `nginx
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
 import dataclasses
-import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -39,15 +46,17 @@ from pathlib import Path
 import kubernetes
 from kubernetes.client.rest import ApiException
 
-from .informer import API_VERSIONS, Store, list_once, sources
+from .informer import Store, list_once, sources
 from .model import Configuration, Endpoint
 from .nginx import NginxProcess, lua_available
 from .render import RenderPaths, render_nginx_conf
 from .translate import EventRecord, TranslateResult, translate
+from . import writeback
+from .writeback import EventRecorder, WriteQueue, call
 
 log = logging.getLogger("ingresslab.ingress.controller")
 
-COMPONENT = "nginx-ingress-controller"
+COMPONENT = writeback.COMPONENT
 ANNOTATIONS_PREFIX = "nginx.ingress.kubernetes.io"
 LUA_MODE = "dynamic endpoints (Lua balancer): endpoint changes need no reload"
 STATIC_MODE = "static upstreams (no Lua module): endpoint changes reload nginx"
@@ -74,6 +83,11 @@ class Options:
     debounce: float = 0.01
     watchdog_interval: float = 0.5
     privileged_port_offset: int = 0
+    # The controller pod: nginx outlives a controller killed by SIGKILL and the next one adopts it (0 requests
+    # lost); a clean stop still stops nginx. Off for in-process controllers (tests), so nothing outlives them.
+    nginx_outlives_controller: bool = False
+    retry_delay: float = 0.5
+    max_retry_delay: float = 30.0
 
     def __post_init__(self):
         if self.annotations_prefix != ANNOTATIONS_PREFIX:
@@ -164,61 +178,6 @@ def render_only(api: kubernetes.client.ApiClient, options: Options) -> str:
                              paths=RenderPaths.under(options.nginx_home / "nginx"))
 
 
-def _call(fn, *args, **kwargs) -> dict:
-    """A write through the client, its answer read as plain JSON (model classes are slow and add nothing here)."""
-    response = fn(*args, _preload_content=False, **kwargs)
-    try:
-        return json.loads(response.data or b"{}")
-    finally:
-        response.release_conn()
-
-
-class EventRecorder:
-    """core/v1 Events as client-go's recorder writes them: the same event again (object, type, reason, message)
-    increments `count` and moves `lastTimestamp` on the Event already written, instead of adding one."""
-
-    REMEMBERED = 1024
-
-    def __init__(self, core: kubernetes.client.CoreV1Api, instance: str):
-        self.core, self.instance, self.written = core, instance, 0
-        self._seen: collections.OrderedDict[tuple, tuple[str, str, int]] = collections.OrderedDict()
-
-    def record(self, kind: str, obj: dict | None, namespace: str, name: str, type_: str, reason: str,
-               message: str) -> None:
-        meta = (obj or {}).get("metadata") or {}
-        involved = {"kind": kind, "apiVersion": API_VERSIONS.get(kind, "v1"), "name": name,
-                    "uid": meta.get("uid", ""), "resourceVersion": meta.get("resourceVersion", ""),
-                    **({"namespace": namespace} if namespace else {})}
-        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        key = (kind, namespace, name, involved["uid"], type_, reason, message)
-        try:
-            if key in self._seen:
-                where, event_name, count = self._seen[key]
-                try:
-                    _call(self.core.patch_namespaced_event, event_name, where,
-                          {"count": count + 1, "lastTimestamp": now})
-                    self._seen[key] = (where, event_name, count + 1)
-                    self._seen.move_to_end(key)
-                    self.written += 1
-                    return
-                except ApiException as error:
-                    if error.status != 404:   # 404: the Event expired; write a new one
-                        raise
-            where, event_name = namespace or "default", f"{name}.{time.time_ns():x}"
-            _call(self.core.create_namespaced_event, where, {
-                "apiVersion": "v1", "kind": "Event", "metadata": {"name": event_name, "namespace": where},
-                "involvedObject": involved, "type": type_, "reason": reason, "message": message,
-                "source": {"component": COMPONENT}, "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "reportingComponent": COMPONENT, "reportingInstance": self.instance})
-            self.written += 1
-        except (ApiException, OSError) as error:   # an event is never worth failing the sync it reports
-            log.warning("cannot record event %s %s on %s %s/%s: %s", type_, reason, kind, namespace, name, error)
-            return
-        self._seen[key] = (where, event_name, 1)
-        while len(self._seen) > self.REMEMBERED:
-            self._seen.popitem(last=False)
-
-
 class IngressController:
     """Watch the cluster, keep nginx serving its Ingresses. `start()`, `stop()`, `sync_now()`, `status()`."""
 
@@ -230,11 +189,13 @@ class IngressController:
         self.api = kubernetes.client.ApiClient(configuration)   # our own connections, closed by stop()
         self.networking = kubernetes.client.NetworkingV1Api(self.api)
         self.store = Store(self.options.sources(self.api), self._on_change)
-        self.nginx = NginxProcess(self.options.nginx_home)
+        self.nginx = NginxProcess(self.options.nginx_home, outlive_owner=self.options.nginx_outlives_controller)
+        self.writes = WriteQueue()   # Events and statuses, off the sync thread (writeback.py)
         self.recorder = EventRecorder(kubernetes.client.CoreV1Api(self.api),
                                       os.environ.get("POD_NAME") or os.uname().nodename)
         self.running_config: Configuration | None = None
         self.syncs, self.last_sync, self.last_error = 0, {}, None
+        self.failed_syncs, self.repairs, self._retry_at = 0, [], None
         self._rejected: str | None = None   # the checksum of the candidate nginx -t refused
         self._changes: list[str] = []
         self._posted: set[EventRecord] = set()
@@ -244,6 +205,7 @@ class IngressController:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "IngressController":
+        self.writes.start()
         self.store.start()
         self._thread = threading.Thread(target=self._loop, name="ingress-controller-sync", daemon=True)
         self._thread.start()
@@ -257,7 +219,8 @@ class IngressController:
             self._thread.join()
             self._thread = None
         self.store.stop()
-        self.nginx.stop()
+        self.nginx.stop()          # first: the pod's grace period must not run out with nginx still up
+        self.writes.stop(timeout=2.0)
         self.api.close()
         self._write_status_file()
 
@@ -272,7 +235,9 @@ class IngressController:
         if not self.store.wait_synced(timeout):
             raise TimeoutError("the store did not list every kind: " + "; ".join(
                 f"{i.kind}: {i.last_error}" for i in self.store.informers.values() if not i.synced.is_set()))
-        return self._sync()
+        action = self._sync()
+        self.writes.flush(timeout)
+        return action
 
     # ---- the loop: dirty → debounce → sync; a watchdog tick in between ------------------------------------------
 
@@ -286,35 +251,80 @@ class IngressController:
         self._dirty.set()
 
     def _loop(self) -> None:
+        self._resume()
         tick = time.monotonic() + self.options.watchdog_interval
         while not self._stopping.is_set():
-            if self._dirty.wait(max(0.0, tick - time.monotonic())) and not self._stopping.is_set():
-                time.sleep(self.options.debounce)   # coalesce a burst of changes into one sync
+            wake_at = min(tick, self._retry_at if self._retry_at is not None else tick)
+            changed = self._dirty.wait(max(0.0, wake_at - time.monotonic()))
+            if self._stopping.is_set():
+                break
+            retry_due = self._retry_at is not None and time.monotonic() >= self._retry_at
+            if (changed or retry_due) and self.store.synced:
+                if changed:
+                    time.sleep(self.options.debounce)   # coalesce a burst of changes into one sync
                 self._dirty.clear()
-                if self.store.synced:
-                    try:
-                        self._sync()
-                    except Exception as error:   # keep serving the last good config; try again shortly
-                        self.last_error = f"{type(error).__name__}: {error}"
-                        log.exception("sync failed")
-                        self._stopping.wait(0.5)
-                        self._dirty.set()
+                self._attempt()
+            elif changed and not self.store.synced:
+                self._dirty.clear()   # the informers mark us dirty again when they have listed
             if time.monotonic() >= tick:
                 tick = time.monotonic() + self.options.watchdog_interval
                 with self._sync_lock:
                     self._watchdog()
 
+    def _resume(self) -> None:
+        """Before the caches have listed (10,000 Ingresses take seconds): nginx on this home's last good config and
+        endpoints, so traffic flows again at once after `down`/`up`. Adopting a running nginx comes first."""
+        o = self.options
+        try:
+            with self._sync_lock:
+                if self.nginx.resume(listen=(o.listen_address, o.http_port, o.https_port)):
+                    log.info("nginx resumed with the last good configuration before the first sync")
+                    self._write_status_file()
+        except Exception:   # the first sync starts nginx anyway
+            log.exception("could not resume nginx")
+
+    def _attempt(self) -> None:
+        """One sync; if it fails, schedule the next attempt with a doubling delay (a change comes sooner)."""
+        try:
+            action = self._sync()
+            failure = self.last_error if action == "failed" else None
+        except Exception as error:   # keep serving the last good config; try again after a while
+            failure = self.last_error = f"{type(error).__name__}: {error}"
+            log.exception("sync failed")
+        if failure is None:
+            self.failed_syncs, self._retry_at = 0, None
+            return
+        self.failed_syncs += 1
+        delay = min(self.options.retry_delay * 2 ** (self.failed_syncs - 1), self.options.max_retry_delay)
+        self._retry_at = time.monotonic() + delay
+        log.warning("sync failed (%d in a row): %s; retrying in %.1fs", self.failed_syncs, failure, delay)
+
     def _watchdog(self) -> None:
-        """nginx died? Start it with the last good config, then give it the current endpoints."""
+        """nginx died? Start it with the last good config, then give it the current endpoints. nginx alive but
+        running another config, or its balancer holding other endpoints than ours? Repair that."""
         try:
             if self.nginx.watchdog():
                 log.warning("nginx had died; started again with the last good configuration")
                 if self.lua and self.running_config is not None:
                     self.nginx.push_endpoints(self.running_config.backends)
                 self._write_status_file()
+            if not self.nginx.running or self.running_config is None:
+                return
+            if self.nginx.reported_checksum() != self.nginx.checksum:
+                self._repaired("nginx answered with another configuration than the controller's; reloading")
+                self.nginx.checksum = None   # the next sync reloads ours
+                self._dirty.set()
+            elif self.lua and not self.nginx.balancer_in_sync():
+                self.nginx.repush()
+                self._repaired("the balancer's endpoints differed from the controller's; pushed them again")
         except Exception as error:
             self.last_error = f"watchdog: {type(error).__name__}: {error}"
             log.exception("watchdog failed")
+
+    def _repaired(self, what: str) -> None:
+        log.warning("watchdog: %s", what)
+        self.repairs = [*self.repairs[-19:], {"at": time.time(), "what": what}]
+        self._write_status_file()
 
     # ---- one sync -------------------------------------------------------------------------------------------------
 
@@ -325,10 +335,12 @@ class IngressController:
                 changes, self._changes = self._changes, []
             result = build_model(self.store.lists(), self.options, lua=self.lua)
             config, reason = result.config, _reason(changes, first=self.running_config is None)
-            if config == self.running_config and self.nginx.running:
+            if config == self.running_config and self.nginx.running and config.checksum() == self.nginx.checksum:
                 action = "unchanged"
-            elif self.lua and self.nginx.running and config.checksum() == self.nginx.checksum:
-                self.nginx.push_endpoints(config.backends)   # only endpoints changed: no reload
+            elif self.lua and self.nginx.running and config.checksum() == self.nginx.checksum \
+                    and self.running_config is not None:   # a resumed/adopted nginx gets `apply`'s check first
+                self.nginx.push_endpoints(config.backends)   # only endpoints changed (or nginx adopted): no reload
+                self.nginx.config = config
                 self.running_config, action = config, "endpoints pushed"
             elif config.checksum() == self._rejected and self.nginx.running:
                 if self.lua:   # nginx -t refused this config already; endpoints still flow to the old one
@@ -338,9 +350,14 @@ class IngressController:
                 outcome = self.nginx.apply(config, reason=reason)   # render → nginx -t → swap → reload
                 action = outcome.action
                 if outcome.ok:
-                    self.running_config, self._rejected = config, None
+                    self.running_config, self._rejected, self.last_error = config, None, None
                 else:
-                    self._rejected = outcome.checksum
+                    if outcome.action == "rejected":   # nginx -t said no: only a change can help
+                        self._rejected = outcome.checksum
+                    else:                              # nginx failed to load it: retried with back-off
+                        self.last_error = outcome.error
+                        with self._lock:
+                            self._changes = changes + self._changes
                     self._reload_failed(result, changes, outcome.error)
             log.info("sync: %s (%s)", action, reason)
             self._post_events(result)
@@ -355,8 +372,9 @@ class IngressController:
         changed = {c.split()[1] for c in changes if c.startswith("Ingress ")} & set(result.statuses)
         for key in sorted(changed or result.statuses):
             namespace, name = key.split("/", 1)
-            self.recorder.record("Ingress", self.store.get("ingresses", namespace, name), namespace, name,
-                                 "Warning", "RELOAD", f"Error reloading NGINX: {error}")
+            self.writes.submit(functools.partial(
+                self.recorder.record, "Ingress", self.store.get("ingresses", namespace, name), namespace, name,
+                "Warning", "RELOAD", f"Error reloading NGINX: {error}"))
 
     def _post_events(self, result: TranslateResult) -> None:
         synced = {}
@@ -367,15 +385,16 @@ class IngressController:
             synced[key] = hashlib.sha256(json.dumps([meta.get("uid"), meta.get("annotations"), ingress.get("spec")],
                                                     sort_keys=True).encode()).hexdigest()
             if self._synced_specs.get(key) != synced[key]:
-                self.recorder.record("Ingress", ingress, namespace, name, "Normal", "Sync", "Scheduled for sync")
+                self.writes.submit(functools.partial(self.recorder.record, "Ingress", ingress, namespace, name,
+                                                     "Normal", "Sync", "Scheduled for sync"))
         self._synced_specs = synced
         roles = {"Ingress": ("ingresses",), "Service": ("services",), "ConfigMap": ("configmap", "tcp_services")}
         for event in result.events:   # translate's events: written when they (re)appear, not on every sync
             if event not in self._posted:
                 obj = next(filter(None, (self.store.get(r, event.namespace, event.name)
                                          for r in roles.get(event.kind, ()))), None)
-                self.recorder.record(event.kind, obj, event.namespace, event.name, event.type, event.reason,
-                                     event.message)
+                self.writes.submit(functools.partial(self.recorder.record, event.kind, obj, event.namespace,
+                                                     event.name, event.type, event.reason, event.message))
         self._posted = set(result.events)
 
     def _write_statuses(self, result: TranslateResult) -> None:
@@ -387,12 +406,16 @@ class IngressController:
             current = (((ingress or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             if ingress is None or [{k: a[k] for k in ("ip", "hostname") if k in a} for a in current] == wanted:
                 continue
-            try:
-                _call(self.networking.patch_namespaced_ingress_status, name, namespace,
-                      {"status": {"loadBalancer": {"ingress": wanted or None}}})
-            except ApiException as error:
-                if error.status != 404:
-                    log.warning("cannot write the status of Ingress %s: %s", key, error.reason)
+            self.writes.submit(functools.partial(self._write_status, key, wanted), key=("status", key))
+
+    def _write_status(self, key: str, wanted: list) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            call(self.networking.patch_namespaced_ingress_status, name, namespace,
+                 {"status": {"loadBalancer": {"ingress": wanted or None}}})
+        except ApiException as error:
+            if error.status != 404:
+                log.warning("cannot write the status of Ingress %s: %s", key, error.reason)
 
     # ---- what learners and tests read ----------------------------------------------------------------------------
 
@@ -407,6 +430,7 @@ class IngressController:
             "listen": {"address": self.options.listen_address, "http_port": self.options.http_port,
                        "https_port": self.options.https_port},
             "syncs": self.syncs, "last_sync": self.last_sync, "last_error": self.last_error,
+            "failed_syncs": self.failed_syncs, "repairs": self.repairs,
             "events_written": self.recorder.written,
             "informers": {role: {"kind": i.kind, "synced": i.synced.is_set(), "relists": i.relists,
                                  "resource_version": i.resource_version, "last_error": i.last_error}
@@ -487,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = Options(**{k: v for k, v in vars(args).items() if k in Options.__dataclass_fields__},
-                          lua=False if args.no_lua else None)
+                          lua=False if args.no_lua else None, nginx_outlives_controller=True)
         api = api_client_from(args)
     except (ValueError, kubernetes.config.ConfigException, OSError) as error:
         print(f"nginx-ingress-controller: {error}", file=sys.stderr)

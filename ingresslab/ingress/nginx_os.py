@@ -96,8 +96,13 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 
 
-def spawn(command: list[str], owner: int) -> subprocess.Popen:
-    """Start `command` in its own process group, to receive SIGTERM when the forking thread (or process) ends."""
+def spawn(command: list[str], owner: int | None) -> subprocess.Popen:
+    """Start `command` in its own process group, to receive SIGTERM when the forking thread (or process) ends;
+    with `owner=None`, to outlive it (an nginx that keeps serving while its controller restarts)."""
+    if owner is None:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
     def die_with_owner():  # runs in the child between fork and exec
         if _libc is not None:
             _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -146,3 +151,47 @@ def self_signed_pem() -> str:
             .sign(key, hashes.SHA256()))
     return (cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())).decode()
+
+
+def _alive(pid: int) -> bool:
+    stat = _stat(str(pid))
+    return stat is not None and stat[0] != "Z"
+
+
+def master_of(pid_file: str, conf: Path) -> int | None:
+    """The pid in nginx's `pid_file`, if it is a live nginx master of ours (same user) running `conf`."""
+    try:
+        pid = int(Path(pid_file).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        owner = os.stat(f"/proc/{pid}").st_uid
+    except (OSError, ValueError):
+        return None
+    if owner != os.geteuid() or not cmdline.startswith("nginx: master process") or f" -c {conf} " not in cmdline:
+        return None
+    return pid if _alive(pid) else None
+
+
+class Adopted:
+    """An nginx master an earlier owner started (so not our child): the part of `Popen` that `nginx.py` uses,
+    through /proc and signals. Its exit code is unknown (its parent reaps it): -1."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid):
+            self.returncode = -1
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"nginx {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode

@@ -113,6 +113,7 @@ def render_nginx_conf(config: Configuration, *, paths: RenderPaths) -> str:
           "the real image)")
     w(f"pid {quote(paths.pid)};")
     w(f"worker_processes {integer(s.worker_processes, field='settings.worker_processes', low=1, high=64)};")
+    w("pcre_jit on; # regex locations (use-regex) compiled to machine code: a costly pattern costs far less")
     w(f"error_log {quote(paths.error_log)} notice;")
     w()
     with w.block("events"):
@@ -176,10 +177,10 @@ def _http_settings(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
     w(f"proxy_send_timeout {integer(s.proxy_send_timeout, field='settings.proxy_send_timeout', low=1)}s;")
     w("proxy_buffering off;")
     w()
-    w("# TLS: the default (self-signed) certificate; hosts with a Secret override it, chosen by SNI.")
-    default_cert = config.default_cert_file or paths.default_cert
-    w(f"ssl_certificate {quote(default_cert)};")
-    w(f"ssl_certificate_key {quote(default_cert)};")
+    # The default certificate sits in the catch-all server only: a certificate at http level would give each of
+    # 10,000 servers an OpenSSL context of its own (≈1 ms of CPU each at every start and reload). A host without
+    # its own certificate keeps the catch-all's after SNI, which is what ingress-nginx serves it.
+    w("# TLS: the default (self-signed) certificate is the catch-all server's; hosts with a Secret have theirs.")
     w("ssl_protocols TLSv1.2 TLSv1.3;")
     w("ssl_session_cache shared:SSL:10m;")
 
@@ -255,9 +256,9 @@ def _server(w: _Writer, server: Server, config: Configuration, paths: RenderPath
         w(f"server_name {host_regex(host) if server.is_wildcard else host};")
         for line in _listen(config, default):
             w(line)
-        if cert:
-            w(f"ssl_certificate {quote(cert)};")
-            w(f"ssl_certificate_key {quote(cert)};")
+        if cert or default:
+            w(f"ssl_certificate {quote(cert or config.default_cert_file or paths.default_cert)};")
+            w(f"ssl_certificate_key {quote(cert or config.default_cert_file or paths.default_cert)};")
         w('set $proxy_upstream_name "-";')
         for planned in plan_locations(server, default_backend=config.default_backend):
             _location(w, planned, config, tls=cert is not None)
@@ -314,6 +315,12 @@ def _config_server(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
         w("access_log off;")
         with w.block("location = /healthz"):
             w('return 200 "ok";')
+        with w.block("location = /configuration/checksum"):
+            w("# The workers that loaded this file answer with its checksum: how the controller knows a reload took.")
+            if config.lua:   # configuration.lua read it from this file's header when nginx loaded it
+                w('content_by_lua_block { require("configuration").checksum() }')
+            else:
+                w(f'return 200 "{token(config.checksum(), "sha256")}";')
         with w.block("location = /nginx_status"):
             w("stub_status;")
         if config.lua:
@@ -321,6 +328,8 @@ def _config_server(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
                 w("client_max_body_size 64m;")
                 w("client_body_buffer_size 64m;")
                 w('content_by_lua_block { require("configuration").backends() }')
+            with w.block("location = /configuration/state"):
+                w('content_by_lua_block { require("configuration").state() }')
         with w.block("location /"):
             w("return 404;")
 

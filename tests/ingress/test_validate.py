@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from ingresslab.cluster.errors import ApiError
 from ingresslab.ingress import validate as v
-from ingresslab.ingress.validate import admit_ingress, nginx_unsafe, validate_ingress, validate_ingress_api
+from ingresslab.ingress.validate import (admit_ingress, catastrophic_repeat, nginx_unsafe, validate_ingress,
+                                         validate_ingress_api)
 
 SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
                  "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
@@ -294,6 +295,25 @@ def test_plain_paths_pass_the_strict_check(path):
 def test_a_regex_path_is_fine_as_implementation_specific():
     assert validate_ingress(with_path("/tea(/.*)?", "ImplementationSpecific")) == []
     assert validate_ingress(with_path("/tea/?(.*)", "ImplementationSpecific")) == []
+
+
+@pytest.mark.parametrize("path", ["/(a+)+b", "/(a*)*", "/(x|(y+))+z", "/((ab)*c)+", "/([a-z]+/)*end"])
+def test_a_regex_with_a_quantifier_nested_in_a_quantifier_is_refused_at_admission(path):
+    """`(a+)+` backtracks exponentially: one such Ingress slowed every host of the lab's nginx (issue 13)."""
+    msgs = messages(with_path(path, "ImplementationSpecific"))[f"{P0}.path"]
+    assert len(msgs) == 1 and "a quantifier inside a quantified group" in msgs[0], msgs
+
+
+@pytest.mark.parametrize("path", ["/api(/|.*)(.*)", "/tea(/.*)?", "/[a-z]+/(.*)", "/(a|b)+", "/(ab)+x",
+                                  "/[[:alpha:]]+"])
+def test_ordinary_regex_paths_are_not_taken_for_nested_quantifiers(path):
+    assert validate_ingress(with_path(path, "ImplementationSpecific")) == []
+
+
+def test_small_bounded_nesting_passes_and_large_bounded_nesting_does_not():
+    # Braces never reach here through admission (injection rule), but the rule itself counts repetitions.
+    assert catastrophic_repeat("/(a{1,10}){1,10}") is None
+    assert catastrophic_repeat("/(a{1,100}){1,100}") is not None
 
 
 def test_an_implementation_specific_path_must_at_least_be_a_regular_expression():

@@ -6,19 +6,24 @@
   * nginx killed (SIGKILL to the controller pod's nginx master, found by the lab home in `ps`): the controller's
     watchdog starts a new one (time printed; target ≤ 2 s) with the last good config — same checksum, same
     nginx.conf — and the cafe answers.
+  * The controller killed (SIGKILL to the controller pod's process) under load: 0 failed requests; nginx keeps
+    serving and the restarted controller adopts it (same master) and drives it again.
   * kube-proxy's data plane killed (SIGKILL to its process): the lab starts it again with every rule (time
     printed); the NodePort answers again.
   * 50 concurrent clients for a bounded time (5 s; 30 s with INGRESSLAB_PROOF=long): zero errors, p50/p99 printed.
   * The cluster process killed (SIGKILL to the pid in `<home>/state.json`), nothing of it left running, then
     `Lab.up(home)` again: every object is back with its uid, pods serve, Ingress routing is restored (time printed).
+  * The same kill right after a namespace DELETE answered: the restarted lab finishes deleting the namespace.
 
 Run the module twice in a row to see it is repeatable; the suite's leak check proves no process is left afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import threading
 import time
@@ -199,6 +204,51 @@ def test_nginx_killed_is_restarted_with_the_last_good_config(labs):
     eventually(lambda: serves(lab, "/coffee", "coffee-") and serves(lab, "/tea", "tea-"), timeout=5)
 
 
+def controller_processes(home) -> list[int]:
+    return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.ingress.controller" in line]
+
+
+def test_controller_killed_loses_no_request_nginx_keeps_serving_and_is_adopted(labs):
+    """SIGKILL the controller pod's process under load: nginx (its own process, not tied to the controller's life)
+    keeps serving its last config and endpoints; the restarted controller adopts that very nginx (same master, no
+    reload) and goes on configuring it. Failed requests are counted: none may fail."""
+    lab = labs.current
+    before = lab.ingress.status()
+    (controller,) = controller_processes(lab.home)
+    (master,) = nginx_masters(lab.home)
+    back: dict = {}
+
+    def kill_and_wait(load: Load) -> None:
+        time.sleep(0.5)
+        os.kill(controller, signal.SIGKILL)
+        eventually(lambda: controller_processes(lab.home) not in ([], [controller]), timeout=30, interval=0.02,
+                   what="the controller pod's process started again")
+        back["status"] = eventually(lambda: (s := lab.ingress.status())["syncs"] >= 1
+                                    and any(e["action"] == "adopted" for e in s["history"]) and s,
+                                    timeout=30, interval=0.05, what="the new controller adopted nginx and synced")
+
+    results = Load(ingress_entry(lab), "/coffee", clients=2, rate=50).run(4.0, during=kill_and_wait)
+    errors = [r for r in results if failed(r, "coffee-")]
+    now = back["status"]
+    print(f"\ncontroller SIGKILLed under load: {len(errors)} of {len(results)} requests failed (target 0); "
+          f"nginx master {master} adopted by the new controller")
+    assert errors == [], errors[:5]
+    assert nginx_masters(lab.home) == [master] and now["nginx_pid"] == master
+    assert now["checksum"] == before["checksum"]
+    # The adopted nginx is still the controller's to drive: a new endpoint reaches it without a reload.
+    core = kubernetes.client.CoreV1Api(lab.api)
+    apps = kubernetes.client.AppsV1Api(lab.api)
+    apps.patch_namespaced_deployment_scale("coffee", "default", {"spec": {"replicas": 3}})
+    try:
+        eventually(lambda: len({pod_name(http_get(*ingress_entry(lab), "/coffee", CAFE)) for _ in range(9)}) == 3,
+                   timeout=30, what="the third coffee pod served through the adopted nginx")
+        assert lab.ingress.status()["nginx_pid"] == master
+    finally:
+        apps.patch_namespaced_deployment_scale("coffee", "default", {"spec": {"replicas": 2}})
+        eventually(lambda: len(core.list_namespaced_pod("default", label_selector="app=coffee").items) == 2
+                   and ready_endpoints(lab, "coffee-svc") == 2, timeout=30, what="coffee back to two pods")
+
+
 def data_planes(home) -> list[int]:
     return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.cluster.dataplane" in line]
 
@@ -285,3 +335,47 @@ def test_the_cluster_process_killed_and_started_again_brings_everything_back(lab
     assert tea <= running and len(tea) == 3
     print(f"\ncluster process SIGKILLed; Lab.up again → every object back and the cafe routed in "
           f"{1000 * seconds:.0f} ms")
+
+
+def test_a_namespace_delete_cut_by_a_lab_kill_is_finished_when_the_lab_starts_again(labs):
+    """A namespace of 3,000 ConfigMaps deleted, the lab process SIGKILLed as soon as the first of them is gone:
+    the namespace is Terminating on disk before anything in it goes, so the restarted lab finishes the job —
+    never a namespace gone with its objects still listed."""
+    lab = labs.current
+    core = kubernetes.client.CoreV1Api(lab.api)
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    for i in range(3000):
+        core.create_namespaced_config_map("doomed", {"metadata": {"name": f"cm-{i}"}},
+                                          _preload_content=False).release_conn()
+    pid = json.loads((lab.home / "state.json").read_text())["pid"]
+    answer = json.loads(core.delete_namespace("doomed", _preload_content=False).data)
+
+    def deleting() -> bool:   # the namespace controller takes the names in order: cm-0 goes first
+        try:
+            core.read_namespaced_config_map("cm-0", "doomed", _preload_content=False).release_conn()
+            return False
+        except kubernetes.client.ApiException as error:
+            return error.status == 404
+    eventually(deleting, timeout=30, interval=0.001, what="the deletion begun")
+    os.kill(pid, signal.SIGKILL)
+    assert answer["status"]["phase"] == "Terminating" and answer["metadata"]["deletionTimestamp"]
+    eventually(lambda: processes_under(lab.home) == [], timeout=15, what="no process of the killed lab left")
+    with contextlib.closing(sqlite3.connect(f"file:{lab.home / 'cluster.db'}?mode=ro", uri=True)) as db:
+        left = db.execute("SELECT count(*) FROM objects WHERE key='configmaps' AND ns='doomed'").fetchone()[0]
+        namespace = json.loads(db.execute("SELECT body FROM objects WHERE key='namespaces' AND name='doomed'")
+                               .fetchone()[0])
+    print(f"\nlab killed during a namespace delete: {3000 - left} of 3000 ConfigMaps had gone before the kill")
+    assert namespace["status"]["phase"] == "Terminating" and left > 0, "the kill came too late to cut the delete"
+    again = Lab.up(lab.home)
+    labs.current = again
+    core = kubernetes.client.CoreV1Api(again.api)
+
+    def gone() -> bool:
+        try:
+            core.read_namespace("doomed")
+            return False
+        except kubernetes.client.ApiException as error:
+            return error.status == 404
+    eventually(gone, timeout=60, what="the namespace deleted after the restart")
+    assert core.list_namespaced_config_map("doomed").items == []
+    eventually(lambda: serves(again, "/coffee", "coffee-"), timeout=30, what="cafe routed after the restart")

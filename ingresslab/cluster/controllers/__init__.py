@@ -11,6 +11,7 @@ All run on the cluster process's one asyncio loop, beside the store they follow 
     endpointslices → EndpointSlices and Endpoints from ready pods          (endpointslices.py)
     kube-proxy   →   ClusterIP and NodePort forwarding, iptables view      (../kubeproxy.py)
     events           what each of them did, for `kubectl describe`         (events.py)
+    namespace        empties a Terminating namespace, then deletes it      (namespaces.py)
 
 `await start_controllers(store, network, home=…)` starts them all; `await controllers.stop()` stops them and
 closes every pod server and forwarder listener. The API server calls `controllers.allocator` (a `ServiceAllocator`)
@@ -29,6 +30,7 @@ from .base import Controller
 from .deployments import DeploymentController
 from .endpointslices import EndpointSliceController
 from .events import EventRecorder
+from .namespaces import NamespaceController
 from .nodes import NodeController
 from .replicasets import ReplicaSetController
 from .services import ServiceAllocator, ServiceController
@@ -53,11 +55,12 @@ class Controllers:
     endpointslices: EndpointSliceController
     kubelet: Kubelet
     kubeproxy: KubeProxy
+    namespaces: NamespaceController
 
     @property
     def all(self) -> list[Controller]:
         return [self.nodes, self.services, self.deployments, self.replicasets, self.kubelet, self.endpointslices,
-                self.kubeproxy]
+                self.kubeproxy, self.namespaces]
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no controller has work queued or running (retries scheduled for later do not count)."""
@@ -100,6 +103,7 @@ async def start_controllers(store: Store, network: Network, *, home: Path, admis
         endpointslices=EndpointSliceController(store),
         kubelet=Kubelet(store, network, recorder, home=home),
         kubeproxy=KubeProxy(store, network, home=home),
+        namespaces=NamespaceController(store),
     )
     try:
         for controller in controllers.all:

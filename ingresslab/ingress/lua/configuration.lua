@@ -5,6 +5,10 @@
 --   POST  a JSON list [{"name": "<ns>-<svc>-<port>", "endpoints": [{"address": "10.0.0.1", "port": 8080}]}]
 --         replaces every endpoint list at once (stored raw in the shared dict, a version number is bumped);
 --   GET   returns the list nginx is using now (what `kubectl ingress-nginx backends` shows).
+-- `location = /configuration/checksum` routes to `checksum()`: the checksum of the nginx.conf these workers loaded.
+-- `location = /configuration/state` routes to `state()`: GET returns {"version": n, "backends_md5": "<md5 of the
+-- stored list>"}, so the controller can tell cheaply whether the balancer still holds what it pushed (after an
+-- nginx restart the shared dict is empty; after a POST by anyone else the md5 differs) and push again.
 -- balancer.lua notices the new version on the next request, so endpoint changes need no reload.
 -- Neighbours: ingresslab/ingress/nginx.py (NginxProcess.push_endpoints) posts here; balancer.lua reads.
 
@@ -12,6 +16,33 @@ local cjson = require("cjson.safe")
 
 local shared = ngx.shared.ingresslab_backends
 local _M = {}
+
+-- The checksum in the header of the nginx.conf being loaded (`# Configuration checksum: <hex>`), read once when
+-- nginx loads it (init_by_lua, in the master; workers inherit it; a reload reads it again). `checksum()` answers
+-- with it, so the controller knows which config the serving workers run. Read here, not written into a location,
+-- so that nginx.conf differs between two configs only where they differ.
+local function loaded_checksum()
+  local prefix = ngx.config.prefix()
+  if prefix:sub(-1) ~= "/" then
+    prefix = prefix .. "/"
+  end
+  local file = io.open(prefix .. "nginx.conf", "r")
+  if not file then
+    return ""
+  end
+  for _ = 1, 5 do
+    local line = file:read("*l")
+    local sum = line and line:match("^# Configuration checksum: (%x+)$")
+    if sum or not line then
+      file:close()
+      return sum or ""
+    end
+  end
+  file:close()
+  return ""
+end
+
+local loaded = loaded_checksum()
 
 local function read_body()
   ngx.req.read_body()
@@ -77,11 +108,28 @@ function _M.backends()
     return answer(ngx.HTTP_BAD_REQUEST, problem)
   end
   local ok, set_err = shared:set("backends", body)
+  if ok then
+    ok, set_err = shared:set("backends_md5", ngx.md5(body))
+  end
   if not ok then
+    shared:delete("backends_md5") -- never claim a list we could not store
     return answer(ngx.HTTP_INTERNAL_SERVER_ERROR, "could not store the backends: " .. tostring(set_err))
   end
   local version = shared:incr("version", 1, 0)
   return answer(ngx.HTTP_CREATED, "version " .. tostring(version))
+end
+
+function _M.checksum()
+  ngx.header.content_type = "text/plain"
+  ngx.print(loaded)
+end
+
+function _M.state()
+  if ngx.req.get_method() ~= "GET" then
+    return answer(ngx.HTTP_NOT_ALLOWED, "use GET")
+  end
+  ngx.header.content_type = "application/json"
+  ngx.print(cjson.encode({version = shared:get("version") or 0, backends_md5 = shared:get("backends_md5") or ""}))
 end
 
 return _M
