@@ -75,6 +75,7 @@ def stream_available(modules_dir: str = MODULES_DIR) -> bool:
     return (Path(modules_dir) / "ngx_stream_module.so").is_file()
 
 
+WORKER_TMP = "ingresslab-nginx-"   # prefix of the workers' own directory under $TMPDIR (root labs only)
 WORKER_USERS = ("www-data", "nobody")
 """Who nginx's workers run as when the lab runs as root: the article's controller image runs as uid 33 (www-data
 on Debian); `nobody` where there is no www-data."""
@@ -176,7 +177,7 @@ class NginxProcess:
         if worker is not None:
             # Workers run unprivileged and cannot enter the 0700 home: they buffer request bodies in a directory
             # of their own, made with an unguessable name (mkdtemp) and handed to them.
-            self._worker_tmp = Path(tempfile.mkdtemp(prefix="ingresslab-nginx-"))
+            self._worker_tmp = self._worker_tmp_of_last_config(worker) or Path(tempfile.mkdtemp(prefix=WORKER_TMP))
             os.chown(self._worker_tmp, worker.pw_uid, worker.pw_gid)
             self.paths = dataclasses.replace(self.paths, temp_dir=str(self._worker_tmp))
         if not Path(self.paths.default_cert).exists():
@@ -424,6 +425,35 @@ class NginxProcess:
             return self.conf_path.read_text()
         except OSError:
             return None
+
+    def _worker_tmp_of_last_config(self, worker) -> Path | None:
+        """The workers' directory the home's last nginx.conf names, taken again so that an adopted or resumed
+        configuration renders to the same text (no needless reload). Only a directory of ours: made just now by
+        mkdir (a name nobody held), or already the workers', private and not a symlink."""
+        try:
+            text = self.conf_path.read_text()
+        except OSError:
+            return None
+        found = re.search(r'^\s*client_body_temp_path "([^"]+)/client_body";', text, re.M)
+        if not found:
+            return None
+        path = Path(found.group(1))
+        if path.parent != Path(tempfile.gettempdir()) or not path.name.startswith(WORKER_TMP):
+            return None
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == worker.pw_uid and not st.st_mode & 0o077:
+            return path
+        return None
 
     def _adopt(self) -> None:
         """Take over an nginx an earlier owner (a controller process killed by SIGKILL) left serving this home."""
