@@ -16,13 +16,13 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
 import pytest
+from polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 _OCTET = 100 + os.getpid() % 100
@@ -262,10 +262,8 @@ def own_lab(tmp_path_factory, name: str):
         yield lab
     finally:
         lab.down()
-    deadline = time.monotonic() + 10
-    while processes_under(home) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_under(home) == [], f"processes left by the lab in {home}"
+    eventually(lambda: processes_under(home) == [], timeout=60, interval=0.1,
+               what=f"no process left by the lab in {home}")
 
 
 def ready_endpoints(lab, service: str, namespace: str = "default") -> int:
