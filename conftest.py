@@ -32,6 +32,42 @@ def _hypothesis_without_a_writable_checkout() -> None:
 _hypothesis_without_a_writable_checkout()
 
 
+def missing_requirements() -> list[str]:
+    """What the suite needs from the machine and would otherwise skip for: each missing piece, in words."""
+    import shutil
+
+    from ingresslab.ingress.nginx import CJSON_PATHS, LUA_PATHS, MODULES_DIR, stream_available
+    missing = [f"nginx module {MODULES_DIR}/{m} (apt: {package})"
+               for m, package in (("ndk_http_module.so", "libnginx-mod-http-ndk"),
+                                  ("ngx_http_lua_module.so", "libnginx-mod-http-lua"))
+               if not (Path(MODULES_DIR) / m).is_file()]
+    if not any((Path(p) / "resty" / "core.lua").is_file() for p in LUA_PATHS):
+        missing.append(f"lua-resty-core (resty/core.lua under {', '.join(LUA_PATHS)}; apt: lua-resty-core)")
+    if not any(Path(p).is_file() for p in CJSON_PATHS):
+        missing.append("lua-cjson (cjson.so; apt: lua-cjson)")
+    if not stream_available(MODULES_DIR):
+        missing.append(f"nginx stream module {MODULES_DIR}/ngx_stream_module.so (apt: libnginx-mod-stream)")
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("/usr/bin/chromium for the browser test (apt: chromium)")
+    if shutil.which("runuser") is None:
+        missing.append("runuser, to run tests as an unprivileged user (apt: util-linux)")
+    python = Path("/usr/bin/python3")
+    if not python.exists() or subprocess.run([str(python), "-c", "import cryptography"],
+                                             capture_output=True).returncode != 0:
+        missing.append("cryptography for the system python /usr/bin/python3 (apt: python3-cryptography)")
+    return missing
+
+
+def pytest_sessionstart(session):
+    """In CI (`CI` set) nothing may be skipped for want of a package: a missing one fails the run, saying which.
+    Elsewhere those tests skip with the reason, so a learner's laptop without chromium still runs the rest."""
+    if os.environ.get("CI"):
+        missing = missing_requirements()
+        if missing:
+            pytest.exit("CI is set, and these tests would be skipped silently — install what is missing:\n  "
+                        + "\n  ".join(missing), returncode=pytest.ExitCode.TESTS_FAILED)
+
+
 @pytest.hookimpl(trylast=True)   # after pytest's tmp_path plugin has made its factory
 def pytest_configure(config):
     global NOTEBOOK_HOME

@@ -6,7 +6,8 @@ home — and stops it at the end (the script stops it too, whatever happened). T
 cells' call times as pytest reports them (`--durations=0`); the total is the wall time of the whole pytest run,
 kernel start-up included.
 
-Target: the whole set ≤ 120 s. With `--quick`, only the first notebook runs (no target then).
+Target: the whole set ≤ 120 s. With `--quick`, only the first notebook runs (no time target then). A notebook
+that fails makes the script exit 1 after its report (the time of a failing run is no figure).
 If notebooks/*.ipynb do not exist yet, the script says "no notebooks yet" and exits 0.
 
     python benchmarks/nbval_time.py
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, what in re.findall(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed)", output.splitlines()[-1]
                               if output.strip() else ""):
         counts[what] = int(n)
+    errors = counts.get("error", 0) + counts.get("errors", 0)
     rows = []
     for nb in chosen:
         seconds = per_notebook.get(str(nb.relative_to(c.ROOT)))
@@ -77,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
     verdicts = [c.Verdict("pytest --nbval notebooks/ wall time", f"{wall:.1f} s", f"≤ {TARGET_S:.0f} s",
                           None if args.quick else wall <= TARGET_S),
-                c.Verdict("notebooks pass under nbval", "yes" if proc.returncode == 0 else "no", "yes",
+                c.Verdict("notebooks failing under nbval", f"{counts.get('failed', 0) + errors} failed"
+                          + ("" if proc.returncode == 0 else f" (pytest exited {proc.returncode})"), "0 failed",
                           proc.returncode == 0)]
     c.summary(verdicts)
-    return 0
+    return 0 if proc.returncode == 0 else 1   # a notebook that fails is not a figure: the run fails
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -144,18 +144,42 @@ def test_delete_removes_the_object(lab, kubectl):
     assert "NotFound" in kubectl("get", "configmap", "to-delete", check=False).stderr
 
 
+class Streamed:
+    """A long-running kubectl (`get -w`, `logs -f`) whose output a thread collects, so a test can wait on it."""
+
+    def __init__(self, argv: list[str], env: dict):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self.thread.start()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.thread.join(timeout=30)
+        self.proc.stdout.close()
+        return self.text
+
+
 def test_get_watch_streams_changes(lab, kubectl, kubectl_path):
     env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path), HOME=str(lab.home))
-    proc = subprocess.Popen([kubectl_path, "get", "configmaps", "-w", "--request-timeout=5s"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    kubectl("create", "configmap", "listed", "--from-literal=a=b")
+    watch = Streamed([kubectl_path, "get", "configmaps", "-w", "--request-timeout=120s"], env)
     try:
-        time.sleep(1.0)
+        # The list comes first; the watch then starts from the list's resourceVersion, so a ConfigMap created once
+        # the list is printed is seen as a change whenever the watch request lands.
+        eventually(lambda: re.search(r"^listed\s", watch.text, re.M), timeout=60, interval=0.05,
+                   what="kubectl get -w printed its list")
         kubectl("create", "configmap", "watched", "--from-literal=a=b")
-        time.sleep(1.0)
+        eventually(lambda: re.search(r"^watched\s+1\s+", watch.text, re.M), timeout=60, interval=0.05,
+                   what="kubectl get -w printed the new ConfigMap")
     finally:
-        proc.terminate()
-        out, _ = proc.communicate(timeout=5)
-        kubectl("delete", "configmap", "watched", check=False)
+        out = watch.stop()
+        kubectl("delete", "configmap", "watched", "listed", check=False)
     assert re.search(r"^watched\s+1\s+", out, re.M), out
 
 
@@ -202,13 +226,12 @@ def test_logs_follow_streams_new_lines(cafe, lab, kubectl_path):
                          ).stdout
     ip = subprocess.run([kubectl_path, "get", "pod", pod, "-o", "jsonpath={.status.podIP}"], capture_output=True,
                         text=True, env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path))).stdout
-    follower = subprocess.Popen([kubectl_path, "logs", "-f", pod], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path)))
+    follower = Streamed([kubectl_path, "logs", "-f", pod], dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path)))
     try:
-        time.sleep(0.5)
-        urllib.request.urlopen(f"http://{ip}:8080/followed-path", timeout=5).read()
-        time.sleep(0.5)
+        # `logs -f` prints the log so far, then follows: the line is seen however late the follower connects.
+        urllib.request.urlopen(f"http://{ip}:8080/followed-path", timeout=30).read()
+        eventually(lambda: "/followed-path" in follower.text, timeout=60, interval=0.05,
+                   what="kubectl logs -f printed the new line")
     finally:
-        follower.terminate()
-        out, _ = follower.communicate(timeout=5)
+        out = follower.stop()
     assert "/followed-path" in out

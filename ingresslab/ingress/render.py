@@ -261,7 +261,9 @@ def _server(w: _Writer, server: Server, config: Configuration, paths: RenderPath
             w(f"ssl_certificate_key {quote(cert or config.default_cert_file or paths.default_cert)};")
         w('set $proxy_upstream_name "-";')
         for planned in plan_locations(server, default_backend=config.default_backend):
-            _location(w, planned, config, tls=cert is not None)
+            # A Secret that is missing still makes the host TLS (default certificate), as in ingress-nginx:
+            # plain HTTP is redirected all the same.
+            _location(w, planned, config, tls=cert is not None or server.tls_secret is not None)
 
 
 def _location(w: _Writer, planned: PlannedLocation, config: Configuration, *, tls: bool) -> None:

@@ -7,8 +7,8 @@ Ingress path semantics (REFERENCE.md) against nginx's location matching:
     the same path replaces the exact copy — on a tie Exact wins.
   * Prefix `/` → `location "/"`. Every host gets `location /` → default backend unless a rule defines it.
   * `use-regex` or `rewrite-target` on any path of a host turns the host's Prefix paths into case-insensitive
-    regex locations `~* "^<path>"`, as ingress-nginx does; they are ordered longest (reverse-sorted) first,
-    because nginx takes the first regex that matches.
+    regex locations `~* "^<path>"`, as ingress-nginx does; they are ordered longest first (equal lengths
+    reverse-sorted), because nginx takes the first regex that matches.
   * Exact `/p/` (ending in a slash): nginx answers a request for `/p` with a 301 to `/p/` whenever a location
     named `/p/` proxies (its "auto redirect"), which would make Exact `/p/` capture `/p`. We write that one
     Exact rule as an anchored case-sensitive regex `~ "^/p/$"` instead: same match, no auto redirect; it comes
@@ -67,8 +67,10 @@ def plan_locations(server: Server, *, default_backend: str | None) -> list[Plann
     root = ("~*", "^/") if regex_mode else ("", "/")
     if root not in chosen:
         add(PlannedLocation(*root, None, "default backend"))
-    # Reverse-sorted by path (longer paths that share a start come first), regexes for Exact paths on top.
-    ordered = sorted(chosen.values(), key=lambda p: (p.path.lstrip("^"), p.modifier), reverse=True)
+    # Reverse-sorted by path; on a regex host, as ingress-nginx orders locations, longest path first (nginx takes
+    # the first regex that matches, so this decides between overlapping regexes); regexes for Exact paths on top.
+    ordered = sorted(chosen.values(), key=lambda p: (len(p.path.lstrip("^")) if regex_mode else 0,
+                                                     p.path.lstrip("^"), p.modifier), reverse=True)
     return sorted(ordered, key=lambda p: p.modifier != "~")
 
 

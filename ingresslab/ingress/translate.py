@@ -5,7 +5,7 @@ This is ingress-nginx's `getConfiguration` (internal/ingress/controller/controll
     annotation `kubernetes.io/ingress.class`); one without a class counts when our IngressClass is the default.
   * Each Ingress is checked again with `validate.validate_ingress` — objects stored before admission existed, or in
     a real cluster without our webhook, must not reach nginx.conf either.
-  * One server per host, Ingresses merged oldest first (`reference.oldest_first`); a path a newer Ingress also
+  * One server per host, Ingresses merged oldest first (`ingress_objects.oldest_first`); a path a newer Ingress also
     claims (same host, path and pathType) stays with the older one, and the newer one gets a Warning event.
   * Backends by Service port number or name → targetPort → the EndpointSlice port of the same name; only ready
     endpoints. A missing Service, port or ready endpoint keeps the location (nginx answers 503) and says why.
@@ -30,7 +30,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from . import annotations as ann
 from .model import (DEFAULT_BACKEND_NAME, Backend, Certificate, Configuration, Endpoint, Location, Server,
                     Settings, TCPService, upstream_name)
-from .reference import CATCH_ALL, host_matches, ingress_class_of, ingress_key, oldest_first
+from .ingress_objects import CATCH_ALL, host_matches, ingress_class_of, ingress_key, oldest_first
 from .validate import nginx_unsafe, validate_ingress
 
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"

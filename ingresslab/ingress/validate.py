@@ -27,7 +27,7 @@ from ingresslab.cluster import errors
 from ingresslab.cluster.errors import Cause
 
 from .annotations import parse_annotations
-from .reference import oldest_first
+from .ingress_objects import oldest_first
 
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")   # sorted, as Kubernetes lists them

@@ -19,7 +19,15 @@ def fresh_ip() -> str:
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+async def until(check, what: str, timeout: float = 30.0) -> None:
+    """The asyncio form of `polling.eventually`: poll `check()` (the loop runs meanwhile) until it is true."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"{what} not true within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 class Backend:
@@ -167,10 +175,7 @@ def test_half_close_both_directions():
         assert await reader.read() == b"banner"          # EOF from the server came through
         writer.write(b"late words")
         writer.write_eof()
-        for _ in range(200):
-            if got_from_client:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: got_from_client, "the client's late words reached the backend")
         assert got_from_client == [b"late words"]
         writer.close()
         await writer.wait_closed()
@@ -290,8 +295,7 @@ def test_close_leaves_no_listener_socket_or_task():
             except ConnectionError:
                 pass
         await backend.stop()
-        await asyncio.sleep(0)
-        assert fd_count() == before
+        await until(lambda: fd_count() == before, f"file descriptors back to {before}")
         others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
         assert {t.get_coro().__name__ for t in others} <= {"wait_for"}     # only run()'s timeout wrapper
         with pytest.raises(RuntimeError):
@@ -339,7 +343,7 @@ def test_cluster_ip_rules_keep_the_callers_address_as_the_source():
         caller.bind(("127.0.77.30", 0))
         caller.setblocking(False)
         await asyncio.get_running_loop().sock_connect(caller, ("127.0.77.20", 18777))
-        await asyncio.sleep(0.2)
+        await until(lambda: seen, "the backend saw the forwarded connection")
         caller.close()
         await fwd.close()
         server.close()

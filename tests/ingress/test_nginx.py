@@ -401,8 +401,8 @@ def test_a_non_root_user_runs_nginx_with_lua(listen, traversable_checkout):
         result = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-c", NON_ROOT_SCRIPT,
                                  str(parent / "home"), package, pod_ip, *map(str, listen)],
                                 capture_output=True, text=True, timeout=60)
-        if "No module named 'cryptography'" in result.stderr:
-            pytest.skip("the system python has no cryptography")
+        if "No module named 'cryptography'" in result.stderr and not os.environ.get("CI"):
+            pytest.skip("the system python has no cryptography (apt: python3-cryptography)")   # in CI: a failure
         assert result.stdout.split() == ["pod", "False"], result.stderr  # served, and no `user` directive
     finally:
         shutil.rmtree(parent)

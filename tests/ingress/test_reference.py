@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ingresslab.ingress.reference import (Route, host_matches, ingress_class_of, normalize_path, oldest_first,
-                                          path_matches, request_host, route)
+                                          path_matches, request_host, route, tls_host)
 
 
 def backend(service: str, port=80) -> dict:
@@ -268,3 +268,93 @@ def test_named_ports_are_reported_as_names():
     ing = ingress("n", [{"host": "foo.com", "http": {"paths": [
         {"path": "/", "pathType": "Prefix", "backend": backend("web", "http")}]}}])
     assert route([ing], "foo.com", "/").port == "http"
+
+
+# --- ingress-nginx's "Ingress Path Matching": use-regex and rewrite-target ------------------------------------------
+
+def annotated(name, rules, **annotations) -> dict:
+    out = ingress(name, rules)
+    out["metadata"]["annotations"] = {f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v
+                                      for k, v in annotations.items()}
+    return out
+
+
+REGEX_TABLE = [
+    # (rules on foo.com with use-regex, request path, expected service)
+    ([("/foo/.*", "ImplementationSpecific", "regex")], "/foo/bar", "regex"),
+    ([("/foo/.*", "ImplementationSpecific", "regex")], "/FOO/bar", "regex"),          # case-insensitive
+    ([("/foo/.*", "ImplementationSpecific", "regex")], "/foo", None),
+    ([("/a", "Prefix", "a")], "/ab", "a"),                                            # a regex prefix, not elements
+    ([("/a.*", "ImplementationSpecific", "dotstar"), ("/ab", "Prefix", "ab")], "/ab", "dotstar"),   # longer first
+    ([("/ab", "Prefix", "ab"), ("/a.*", "ImplementationSpecific", "dotstar")], "/abc", "dotstar"),
+    ([("/a.", "ImplementationSpecific", "dot"), ("/ab", "Prefix", "ab")], "/ab", "ab"),   # same length: greater
+    ([("/a.", "ImplementationSpecific", "dot"), ("/ab", "Prefix", "ab")], "/ac", "dot"),
+    ([("/x", "Exact", "exact"), ("/x.*", "ImplementationSpecific", "regex")], "/x", "exact"),  # Exact stays exact
+    ([("/x", "Exact", "exact")], "/X", None),
+    ([("/", "Prefix", "root"), ("/b[0-9]+", "ImplementationSpecific", "digits")], "/b12/x", "digits"),
+]
+
+
+@pytest.mark.parametrize("paths,request_path,expected", REGEX_TABLE)
+def test_a_host_with_use_regex_matches_its_paths_as_regexes_longest_first(paths, request_path, expected):
+    ings = [annotated("r", [rule("foo.com", *paths)], use_regex="true")]
+    assert served_by(ings, request_path) == expected
+
+
+def test_use_regex_on_one_ingress_turns_the_whole_hosts_paths_into_regexes():
+    plain = ingress("plain", [rule("foo.com", ("/a", "Prefix", "plain"))], created="2024-01-01T00:00:00Z")
+    regex = annotated("regex", [rule("foo.com", ("/z.*", "ImplementationSpecific", "z"))], use_regex="true")
+    assert served_by([plain], "/ab") is None
+    assert served_by([plain, regex], "/ab") == "plain"
+    assert served_by([plain, regex], "/ab", host="other.com") is None
+
+
+@pytest.mark.parametrize("value,regex", [("true", True), ("1", True), ("True", True), ("false", False),
+                                         ("yes", False)])
+def test_use_regex_is_a_go_boolean(value, regex):
+    ings = [annotated("r", [rule("foo.com", ("/a", "Prefix", "a"))], use_regex=value)]
+    assert (served_by(ings, "/ab") == "a") is regex
+
+
+REWRITES = [
+    # (path, rewrite-target, request, what the Service receives)
+    ("/something(/|$)(.*)", "/$2", "/something/new", "/new"),
+    ("/something(/|$)(.*)", "/$2", "/something", "/"),
+    ("/api/(.*)", "/v2/$1", "/API/users", "/v2/users"),
+    ("/api", "/", "/api/x", "/"),
+    ("/api/(.*)", "/$3", "/api/x", "/"),                          # a group the regex lacks is empty
+]
+
+
+@pytest.mark.parametrize("path,target,request_path,upstream", REWRITES)
+def test_rewrite_target_replaces_the_uri_with_the_regex_captures(path, target, request_path, upstream):
+    ings = [annotated("rw", [rule("foo.com", (path, "ImplementationSpecific", "svc"))], rewrite_target=target)]
+    found = route(ings, "foo.com", request_path)
+    assert (found.service, found.upstream_path) == ("svc", upstream)
+    assert f"rewritten to {upstream}" in str(found)
+
+
+def test_without_rewrite_target_the_upstream_path_is_the_requests_own():
+    assert route(one(("/tea", "Prefix", "tea")), "foo.com", "/tea").upstream_path is None
+
+
+# --- TLS hosts (308 over plain HTTP) --------------------------------------------------------------------------------
+
+def with_tls(ing: dict, hosts: list[str], secret: str | None = "s") -> dict:
+    ing["spec"]["tls"] = [{"hosts": hosts, **({"secretName": secret} if secret else {})}]
+    return ing
+
+
+@pytest.mark.parametrize("ings,host,expected", [
+    ([with_tls(ingress("t", [rule("foo.com", ("/", "Prefix", "x"))]), ["foo.com"])], "FOO.com:443", True),
+    ([with_tls(ingress("t", [rule("foo.com", ("/", "Prefix", "x"))]), ["bar.com"])], "foo.com", False),
+    ([with_tls(ingress("t", [rule("*.foo.com", ("/", "Prefix", "x"))]), ["*.foo.com"])], "a.foo.com", True),
+    ([with_tls(ingress("t", [rule("a.foo.com", ("/", "Prefix", "x"))]), ["*.foo.com"])], "a.foo.com", True),
+    ([with_tls(ingress("t", [rule("foo.com", ("/", "Prefix", "x"))]), ["foo.com"])], "other.com", False),
+    ([with_tls(ingress("t", [rule(None, ("/", "Prefix", "x"))]), ["foo.com"])], "foo.com", False),
+    ([with_tls(ingress("t", [rule("foo.com", ("/", "Prefix", "x"))]), ["foo.com"], secret=None)], "foo.com", False),
+    ([ingress("plain", [rule("foo.com", ("/", "Prefix", "x"))]),
+      with_tls(ingress("tls", [rule("foo.com", ("/a", "Prefix", "y"))]), ["foo.com"])], "foo.com", True),
+])
+def test_a_host_is_served_with_tls_when_an_ingress_with_its_rule_lists_it(ings, host, expected):
+    assert tls_host(ings, host) is expected

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ingresslab.ingress.model import DEFAULT_BACKEND_NAME, Configuration, Endpoint, Location
-from ingresslab.ingress.reference import route
 from ingresslab.ingress.render import RenderPaths, render_nginx_conf
 from ingresslab.ingress.translate import EventRecord, translate
 
@@ -307,15 +306,54 @@ def test_a_resource_backend_is_skipped_with_a_warning():
                                                   "not serve"]
 
 
-@pytest.mark.parametrize("host,path", [("cafe.example.com", "/tea/cup"), ("cafe.example.com", "/coffee"),
-                                       ("cafe.example.com", "/water"), ("other.example.com", "/tea")])
-def test_the_model_agrees_with_the_reference_matcher(host, path):
-    world = cafe_cluster()
-    expected = route(world["ingresses"], host, path)
-    server = translate(**world).config.server(host)
-    chosen = [loc for loc in (server.locations if server else ()) if path.startswith(loc.path)]
-    assert (chosen[0].service if chosen else None) == (f"default/{expected.service}:{expected.port}"
-                                                       if expected else None)
+# Hand-written: which Ingress owns each (host, pathType path) when several claim it. ingress-nginx takes the oldest;
+# on equal creationTimestamps the greater "namespace/name" (sortIngressSlice: `return in > jn`).
+CLAIMS = [
+    ("older wins", [("a", T1, "default"), ("b", T0, "default")], "default/b"),
+    ("older wins whatever the name", [("z", T1, "default"), ("a", T0, "default")], "default/a"),
+    ("tie: greater name wins", [("a", T0, "default"), ("b", T0, "default")], "default/b"),
+    ("tie: greater namespace wins", [("b", T0, "alpha"), ("a", T0, "beta")], "beta/a"),
+    ("tie: namespace before name", [("z", T0, "default"), ("a", T0, "team")], "team/a"),
+    ("no timestamp counts as oldest", [("a", T0, "default"), ("b", None, "default")], "default/b"),
+]
+
+
+@pytest.mark.parametrize("ingresses,owner", [c[1:] for c in CLAIMS], ids=[c[0] for c in CLAIMS])
+def test_who_owns_a_path_several_ingresses_claim(ingresses, owner):
+    claimants = []
+    for name, created, namespace in ingresses:
+        claimant = ingress(name, [rule("cafe.example.com", path("/tea", "tea-svc"))], created=created,
+                           namespace=namespace)
+        if created is None:
+            del claimant["metadata"]["creationTimestamp"]
+        claimants.append(claimant)
+    for order in (claimants, claimants[::-1]):
+        [tea] = translate(**cafe_cluster(ingresses=order)).config.server("cafe.example.com").locations
+        assert tea.ingress == owner
+
+
+# Hand-written: the locations each host gets (path, pathType, Service), in model order.
+SERVERS = [
+    ("cafe: two Prefix paths", cafe_rules(), {"cafe.example.com": [("/tea", "Prefix", "default/tea-svc:80"),
+                                                                  ("/coffee", "Prefix", "default/coffee-svc:http")]}),
+    ("same path, two pathTypes: both kept", [rule("a.test", path("/x", "tea-svc"),
+                                                  path("/x", "coffee-svc", path_type="Exact"))],
+     {"a.test": [("/x", "Prefix", "default/tea-svc:80"), ("/x", "Exact", "default/coffee-svc:80")]}),
+    ("same path twice in one Ingress: the first", [rule("a.test", path("/x", "tea-svc"), path("/x", "coffee-svc"))],
+     {"a.test": [("/x", "Prefix", "default/tea-svc:80")]}),
+    ("no host: the catch-all; a wildcard host keeps its *", [rule(None, path("/", "tea-svc")),
+                                                             rule("*.a.test", path("/w", "coffee-svc"))],
+     {"_": [("/", "Prefix", "default/tea-svc:80")], "*.a.test": [("/w", "Prefix", "default/coffee-svc:80")]}),
+    ("ImplementationSpecific kept as such", [rule("a.test", path("/i", "tea-svc", path_type="ImplementationSpecific"))],
+     {"a.test": [("/i", "ImplementationSpecific", "default/tea-svc:80")]}),
+]
+
+
+@pytest.mark.parametrize("rules,servers", [c[1:] for c in SERVERS], ids=[c[0] for c in SERVERS])
+def test_the_servers_and_locations_of_hand_written_ingresses(rules, servers):
+    config = translate(**cafe_cluster(ingresses=[ingress(rules=rules)])).config
+    assert {s.hostname: [(loc.path, loc.path_type, loc.service) for loc in s.locations]
+            for s in config.servers} == servers
 
 
 # --- TLS ------------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Each proof module that needs a cluster starts a lab of its own (`own_lab`) under pytest's basetemp, so killing its
 processes or filling its ConfigMaps never disturbs the session's `lab`, and the suite's final leak check covers it.
 
-Run profiles (see `strategies.PROOF`): CI by default; `INGRESSLAB_PROOF=long` for ≥ 1,000 examples per property
+Run profiles (see `strategies.PROOF`): CI by default; `INGRESSLAB_PROOF=long` for ≥ 2,000 examples per property
 and a 30 s load test. Reproduce a Hypothesis run with `pytest --hypothesis-seed=N tests/proof`.
 """
 from __future__ import annotations
@@ -13,15 +13,16 @@ import itertools
 import os
 import re
 import socket
+import ssl
 import subprocess
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes
 import pytest
+from polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 _OCTET = 100 + os.getpid() % 100
@@ -54,14 +55,19 @@ class Reply:
         return self.body.decode(errors="replace")
 
 
-def http_get(ip: str, port: int, path: str, host: str, *, timeout: float = 5.0, method: str = "GET") -> Reply:
-    """One request on a fresh connection, with the Host header and request target sent exactly as given."""
+def http_get(ip: str, port: int, path: str, host: str, *, timeout: float = 5.0, method: str = "GET",
+             sni: str | None = None) -> Reply:
+    """One request on a fresh connection, with the Host header and request target sent exactly as given; over TLS
+    (certificate not checked) with `sni` as the server name when `sni` is given."""
     try:
-        with socket.create_connection((ip, port), timeout=timeout) as sock:
-            sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
+        with socket.create_connection((ip, port), timeout=timeout) as raw:
+            if sni is None:
+                data = _exchange(raw, method, path, host)
+            else:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                with context.wrap_socket(raw, server_hostname=sni) as tls:
+                    data = _exchange(tls, method, path, host)
     except OSError as error:
         return Reply(None, {}, b"", str(error))
     head, _, body = data.partition(b"\r\n\r\n")
@@ -74,6 +80,14 @@ def http_get(ip: str, port: int, path: str, host: str, *, timeout: float = 5.0, 
     if headers.get("transfer-encoding") == "chunked":
         body = _dechunk(body)
     return Reply(int(match.group(1)) if match else None, headers, body)
+
+
+def _exchange(sock: socket.socket, method: str, path: str, host: str) -> bytes:
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
 
 
 def _dechunk(data: bytes) -> bytes:
@@ -96,6 +110,7 @@ class _NameHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = self.server.answer.encode()
         self.send_response(200)
+        self.send_header("X-Seen-Path", self.path)   # what a rewrite-target made of the request's path
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -130,26 +145,22 @@ class NamedBackend(http.server.ThreadingHTTPServer):
 
 # --- nginx.conf as nginx's own parser reads it --------------------------------------------------------------------
 
-def nginx_directives(text: str) -> list[tuple[int, list[str]]]:
-    """Every directive of an nginx.conf as (block depth, [name, args…]), tokenised as ngx_conf_read_token does:
-    whitespace separates, `;` ends a directive, `{`/`}` open/close blocks, `#` at a token start comments to the end
-    of the line, "…" and '…' quote with backslash escapes. Block heads are directives too (`location`, `server`)."""
-    out, words, depth, i, n = [], [], 0, 0, len(text)
+def nginx_tokens(text: str):
+    """The tokens of an nginx.conf as ngx_conf_read_token reads them, as (kind, text): kind is `word` (bare),
+    `quoted` (text unescaped), `comment` (`#` at a token start, to the end of the line), or `;`, `{`, `}`.
+    Whitespace separates; "…" and '…' quote with backslash escapes."""
+    i, n = 0, len(text)
     while i < n:
         c = text[i]
         if c in " \t\r\n":
             i += 1
         elif c == "#":   # only at the start of a token (we are at one)
-            i = text.find("\n", i)
-            i = n if i < 0 else i
-        elif c in ";{":
-            if words:
-                out.append((depth, words))
-            words = []
-            depth += c == "{"
-            i += 1
-        elif c == "}":
-            depth -= 1
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            yield "comment", text[i:j]
+            i = j
+        elif c in ";{}":
+            yield c, c
             i += 1
         elif c in "\"'":
             j, word = i + 1, ""
@@ -160,14 +171,30 @@ def nginx_directives(text: str) -> list[tuple[int, list[str]]]:
                     continue
                 word += text[j]
                 j += 1
-            words.append(word)
+            yield "quoted", word
             i = j + 1
         else:
             j = i
             while j < n and text[j] not in " \t\r\n;{}" and not (text[j] in "\"'" and j == i):
                 j += 1
-            words.append(text[i:j])
+            yield "word", text[i:j]
             i = j
+
+
+def nginx_directives(text: str) -> list[tuple[int, list[str]]]:
+    """Every directive of an nginx.conf as (block depth, [name, args…]) (`nginx_tokens`; comments dropped).
+    Block heads are directives too (`location`, `server`)."""
+    out, words, depth = [], [], 0
+    for kind, word in nginx_tokens(text):
+        if kind in (";", "{"):
+            if words:
+                out.append((depth, words))
+            words = []
+            depth += kind == "{"
+        elif kind == "}":
+            depth -= 1
+        elif kind != "comment":
+            words.append(word)
     return out
 
 
@@ -192,8 +219,9 @@ def live_canaries(conf_text: str) -> list[list[str]]:
 
 # --- certificates ---------------------------------------------------------------------------------------------------
 
-def certificate_pair(hostname: str) -> tuple[str, str]:
-    """A self-signed certificate for `hostname` (CN and SAN) and its key: (certificate PEM, key PEM)."""
+def certificate_pair(hostname: str, *more: str) -> tuple[str, str]:
+    """A self-signed certificate for `hostname` (CN and SAN, with `more` names as further SANs) and its key:
+    (certificate PEM, key PEM)."""
     import datetime
 
     from cryptography import x509
@@ -207,7 +235,7 @@ def certificate_pair(hostname: str) -> tuple[str, str]:
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in (hostname, *more)]), critical=False)
             .sign(key, hashes.SHA256()))
     return (cert.public_bytes(serialization.Encoding.PEM).decode(),
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -234,10 +262,8 @@ def own_lab(tmp_path_factory, name: str):
         yield lab
     finally:
         lab.down()
-    deadline = time.monotonic() + 10
-    while processes_under(home) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert processes_under(home) == [], f"processes left by the lab in {home}"
+    eventually(lambda: processes_under(home) == [], timeout=60, interval=0.1,
+               what=f"no process left by the lab in {home}")
 
 
 def ready_endpoints(lab, service: str, namespace: str = "default") -> int:

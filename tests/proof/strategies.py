@@ -13,8 +13,8 @@ annotation (valid values and random text), ImplementationSpecific paths of rando
 Secrets, the controller ConfigMap and the TCP services ConfigMap — and keeps only what admission accepts: the
 property is that every accepted input renders to a file `nginx -t` accepts.
 
-`PROOF` is the settings profile every property here runs with: CI by default (100 examples), long when
-`INGRESSLAB_PROOF=long` (1,000). Reproduce a run with `pytest --hypothesis-seed=N tests/proof` or
+`PROOF` is the settings profile every property here runs with: CI by default (300 examples), long when
+`INGRESSLAB_PROOF=long` (2,000). Reproduce a run with `pytest --hypothesis-seed=N tests/proof` or
 `HYPOTHESIS_SEED=N pytest tests/proof`; a failure prints the falsifying example and a `@reproduce_failure` blob.
 """
 from __future__ import annotations
@@ -30,10 +30,10 @@ from ingresslab.ingress import annotations as ann
 
 LONG = os.environ.get("INGRESSLAB_PROOF") == "long"
 settings.register_profile(
-    "ingresslab-proof-ci", max_examples=100, deadline=None, print_blob=True,
+    "ingresslab-proof-ci", max_examples=300, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
                            HealthCheck.function_scoped_fixture])
-settings.register_profile("ingresslab-proof-long", settings.get_profile("ingresslab-proof-ci"), max_examples=1000)
+settings.register_profile("ingresslab-proof-long", settings.get_profile("ingresslab-proof-ci"), max_examples=2000)
 _PROFILE = settings(settings.get_profile("ingresslab-proof-long" if LONG else "ingresslab-proof-ci"))
 _SEED = os.environ.get("HYPOTHESIS_SEED")
 
@@ -101,8 +101,39 @@ def rules(draw, path=None) -> dict:
     return rule
 
 
+REGEX_PATHS = ("/a.*", "/a/(.*)", "/(a|b)/(.*)", "/a[b-z]+", "/b[a-b]*", "/A", "/ab?", "/(aa)/?(.*)")
+"""ImplementationSpecific paths as a learner writes them for `use-regex`: a host in regex mode tries its paths as
+case-insensitive regexes, longest first, so these overlap one another and the segment paths in every order."""
+REWRITE_TARGETS = ("/", "/$1", "/x/$1", "/$2", "/$1b")
+ROUTING_ANNOTATIONS = (None,) * 5 + ("use-regex", "rewrite-target", "use-regex-false")
+
+
 @st.composite
-def ingresses(draw, name: str, namespace: str, *, path=None, annotations=None, tls: bool = False) -> dict:
+def routing_annotations(draw) -> dict:
+    """What changes routing itself: nothing (mostly), `use-regex: "true"`, or a `rewrite-target`."""
+    kind = draw(st.sampled_from(ROUTING_ANNOTATIONS))
+    if kind == "use-regex":
+        return {ann.PREFIX + "use-regex": "true"}
+    if kind == "use-regex-false":
+        return {ann.PREFIX + "use-regex": "false"}
+    if kind == "rewrite-target":
+        return {ann.PREFIX + "rewrite-target": draw(st.sampled_from(REWRITE_TARGETS))}
+    return {}
+
+
+def _regex_paths(rule_list: list[dict], draw) -> None:
+    """On an Ingress in regex mode, turn some ImplementationSpecific paths into regular expressions."""
+    for rule in rule_list:
+        for p in (rule.get("http") or {}).get("paths") or []:
+            if p["pathType"] == "ImplementationSpecific" and draw(st.booleans()):
+                p["path"] = draw(st.sampled_from(REGEX_PATHS))
+
+
+@st.composite
+def ingresses(draw, name: str, namespace: str, *, path=None, annotations=None, tls: bool = False,
+              routing: bool = False) -> dict:
+    """One Ingress. `routing`: also draw use-regex/rewrite-target (with regex paths) and TLS sections whose
+    Secret is good for every host or missing — what changes where a request goes, for the differential."""
     spec: dict = {}
     rule_list = draw(st.lists(rules(path), max_size=3))
     if rule_list:
@@ -117,21 +148,28 @@ def ingresses(draw, name: str, namespace: str, *, path=None, annotations=None, t
         meta["annotations"] = {"kubernetes.io/ingress.class": klass.split("-", 1)[1]}
     if annotations is not None:
         meta.setdefault("annotations", {}).update(draw(annotations))
-    if tls:
+    if routing:
+        chosen = draw(routing_annotations())
+        if chosen:
+            meta.setdefault("annotations", {}).update(chosen)
+        if chosen.get(ann.PREFIX + "use-regex", "true") == "true" and chosen:
+            _regex_paths(rule_list, draw)
+    if tls or routing:
         hosts = sorted({r["host"] for r in rule_list if r.get("host")})
+        secrets = ["tls-good", "tls-missing"] if routing else ["tls-good", "tls-wrong-host", "tls-missing",
+                                                                "tls-opaque"]
         if hosts and draw(st.booleans()):
             spec["tls"] = [{"hosts": draw(st.lists(st.sampled_from(hosts), min_size=1, unique=True)),
-                            "secretName": draw(st.sampled_from(["tls-good", "tls-wrong-host", "tls-missing",
-                                                                 "tls-opaque"]))}]
+                            "secretName": draw(st.sampled_from(secrets))}]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
 @st.composite
-def ingress_sets(draw, *, path=None, annotations=None, tls: bool = False) -> list[dict]:
+def ingress_sets(draw, *, path=None, annotations=None, tls: bool = False, routing: bool = False) -> list[dict]:
     """One to four Ingresses, unique by namespace/name (several may share hosts and paths)."""
     keys = draw(st.lists(st.tuples(st.sampled_from(NAMESPACES), st.sampled_from(INGRESS_NAMES)),
                          min_size=1, max_size=4, unique=True))
-    return [draw(ingresses(name, namespace, path=path, annotations=annotations, tls=tls))
+    return [draw(ingresses(name, namespace, path=path, annotations=annotations, tls=tls, routing=routing))
             for namespace, name in keys]
 
 
@@ -216,8 +254,9 @@ def services() -> list[dict]:
             for ns in NAMESPACES for name in SERVICES]
 
 
-def endpoint_slices(addresses: dict[str, tuple[str, int]]) -> list[dict]:
-    """One slice per Service port, so each port reaches a backend of its own: `addresses[backend_name]`."""
+def endpoint_slices(addresses: dict[str, tuple[str, int]], *, unready: frozenset = frozenset()) -> list[dict]:
+    """One slice per Service port, so each port reaches a backend of its own: `addresses[backend_name]`. The
+    Services named in `unready` ((namespace, name) pairs) have their endpoint not ready: nginx answers 503."""
     slices = []
     for ns in NAMESPACES:
         for name in SERVICES:
@@ -226,7 +265,7 @@ def endpoint_slices(addresses: dict[str, tuple[str, int]]) -> list[dict]:
                 slices.append({"metadata": {"namespace": ns, "name": f"{name}-{pname}",
                                             "labels": {"kubernetes.io/service-name": name}},
                                "addressType": "IPv4", "ports": [{"name": pname, "port": number, "protocol": "TCP"}],
-                               "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}]})
+                               "endpoints": [{"addresses": [ip], "conditions": {"ready": (ns, name) not in unready}}]})
     return slices
 
 

@@ -13,17 +13,20 @@ annotations, annotations the lab ignores (`auth-url`, `permanent-redirect`, …)
 controller ConfigMap (and snippet keys there), TCP services ConfigMap keys and entries, TLS Secret contents.
 
 "Refused" means HTTP 422 `Invalid` with `details.causes[].field` naming the field (fields marked `must_reject`
-may not be accepted at all). "Inert" means: once the controller has synced, no directive of the running nginx.conf
-— tokenised the way nginx's own parser reads it — carries the canary, no response through the NodePort carries it,
-and stored server-owned values (uid) are not the payload. Throughout the module a poller requests the cafe through
-NodePort → kube-proxy → nginx → pod and must never fail; nginx is never restarted and reloads stay within the
-number of writes.
+may not be accepted at all). "Inert" means accepted *and served clean*: each payload's attempts run in a sync of
+their own, and that sync must succeed — a candidate nginx.conf that `nginx -t` refuses is a failure of the proof
+(admission should have refused the object; the batch is then bisected so the culprit is named and the rest still
+proven). Then, in the running nginx.conf — tokenised the way nginx's own parser reads it — every token holding the
+payload's marker holds the whole payload inside a quoted, escaped string (a token cut short means the rest became
+syntax), no directive carries the canary, no response through the NodePort carries it, and stored server-owned
+values (uid) are not the payload. ConfigMap payloads must leave nginx.conf's shape (its directives) unchanged.
+Throughout the module a poller requests the cafe through NodePort → kube-proxy → nginx → pod and must never fail;
+nginx is never restarted and reloads stay within the number of writes.
 """
 from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import threading
 import time
@@ -39,170 +42,12 @@ from ingresslab.ingress.nginx import lua_available
 
 from polling import eventually
 
-from .conftest import (CANARY, ROOT, certificate_pair, http_get, ingress_entry, live_canaries, own_lab,
+from .conftest import (CANARY, ROOT, http_get, ingress_entry, live_canaries, nginx_directives, nginx_tokens, own_lab,
                        ready_endpoints)
+from .injection_cases import (CAFE, CONFIG_PREFIX, EXPLOIT, PAIR, PAYLOADS, Attempt, attempts_for, ingress, marker,
+                              tls_secret)
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
-
-CAFE = "cafe.example.com"
-EXPLOIT = 'return 200 "PWNED";'
-PAYLOADS: dict[str, str] = {
-    "newline": f"\n{EXPLOIT}\n",
-    "newline-header": "\nadd_header X-Pwned 1;\n",
-    "carriage-return": f"\r{EXPLOIT}",
-    "semicolon": ";x",
-    "semicolon-exploit": f";{EXPLOIT}",
-    "open-brace": "{x",
-    "close-brace": "}x",
-    "brace-exploit": f'}}location /pwned{{{EXPLOIT}}}location /y{{',
-    "double-quote": '"x',
-    "quote-exploit": f'";{EXPLOIT}#',
-    "single-quote": "'x",
-    "backslash": "\\x",
-    "backslash-quote": f'\\";{EXPLOIT}#',
-    "dollar": "$host",
-    "dollar-brace": "${request_uri}",
-    "hash": "#x",
-    "hash-newline": f"#\n{EXPLOIT}",
-    "traversal": "../../../etc/passwd",
-    "overlong": "a" * 5000,
-    "nul": "\x00x",
-    "tab": "\tx",
-    "space": " x",
-    "fullwidth-semicolon": "；add_header　X-Pwned　1；",
-    "fullwidth-braces-quote": "｝｛＂x",
-    "cyrillic-lookalike": "\u0430",
-    "zero-width": "\u200bx",
-    "rtl-override": "\u202ex",
-}
-
-def _own_payloads() -> dict[str, str]:
-    """Extra payloads from `INGRESSLAB_PAYLOADS=FILE`: a JSON object {label: payload} (JSON spells newlines, quotes
-    and unicode exactly). They join every test of this module, in every field. To be caught when it goes live, an
-    exploit should make the canary: `return 200 "PWNED"` or `add_header X-Pwned 1`."""
-    path = os.environ.get("INGRESSLAB_PAYLOADS")
-    if not path:
-        return {}
-    try:
-        extra = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise pytest.UsageError(f"INGRESSLAB_PAYLOADS={path}: {error}") from None
-    if not isinstance(extra, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                              for k, v in extra.items()):
-        raise pytest.UsageError(f"INGRESSLAB_PAYLOADS={path}: want a JSON object of label → non-empty string")
-    return {f"own:{label}": payload for label, payload in extra.items()}
-
-
-PAYLOADS.update(_own_payloads())
-SNIPPETS = ("configuration-snippet", "server-snippet", "stream-snippet", "auth-snippet", "modsecurity-snippet")
-IGNORED_ANNOTATIONS = ("auth-url", "auth-tls-match-cn", "permanent-redirect", "mirror-target")
-VALID_PREFIX = {"rewrite-target": "/", "use-regex": "true", "ssl-redirect": "true", "force-ssl-redirect": "false",
-                "backend-protocol": "HTTP", "service-upstream": "false", "proxy-body-size": "1m"}
-CONFIG_PREFIX = {"proxy-body-size": "1m", "ssl-redirect": "true", "server-tokens": "false",
-                 "use-forwarded-headers": "false", "log-format-upstream": "$remote_addr "}
-
-
-# --- what we send ----------------------------------------------------------------------------------------------------
-
-@dataclass
-class Attempt:
-    """One payload in one field: the object to create, and the field a 422 must name."""
-
-    label: str
-    kind: str                   # ingress, service, namespace, secret
-    body: dict
-    field: str
-    must_reject: bool = True
-    namespace: str = "default"
-    accepted: dict | None = None
-    problems: list[str] = field(default_factory=list)
-
-
-def ingress(name: str, *, host: str = "inj.test", path: str = "/inj", path_type: str = "Prefix",
-            service: str = "coffee-svc", port: dict | None = None, annotations: dict | None = None,
-            tls: dict | None = None, **spec_extra) -> dict:
-    spec = {"rules": [{"host": host, "http": {"paths": [{"path": path, "pathType": path_type, "backend": {
-        "service": {"name": service, "port": port or {"number": 80}}}}]}}], **spec_extra}
-    if tls:
-        spec["tls"] = [tls]
-    meta = {"name": name, **({"annotations": annotations} if annotations else {})}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
-
-
-P0 = "spec.rules[0].http.paths[0]"
-
-
-def attempts_for(n: int, label: str, payload: str) -> list[Attempt]:
-    """Every field that reaches nginx.conf, carrying `payload`; names and hosts unique per payload number `n`."""
-    name, host = f"inj-{n}", f"inj-{n}.test"
-    out = [
-        Attempt(f"{label} in host", "ingress", ingress(f"{name}-h", host=host + payload), "spec.rules[0].host"),
-        Attempt(f"{label} in tls host", "ingress", ingress(f"{name}-th", host=host, tls={
-            "hosts": [host + payload], "secretName": "cafe-secret"}), "spec.tls[0].hosts[0]"),
-        Attempt(f"{label} in tls secretName", "ingress", ingress(f"{name}-ts", host=host, tls={
-            "hosts": [host], "secretName": "cafe-secret" + payload}), "spec.tls[0].secretName"),
-        Attempt(f"{label} in Ingress name", "ingress", ingress(name + payload, host=host), "metadata.name"),
-        Attempt(f"{label} in ingressClassName", "ingress", ingress(f"{name}-c", host=host,
-                                                                  ingressClassName="nginx" + payload),
-                "spec.ingressClassName"),
-        Attempt(f"{label} in backend service name", "ingress", ingress(f"{name}-s", host=host,
-                                                                      service="coffee-svc" + payload),
-                f"{P0}.backend.service.name"),
-        Attempt(f"{label} in backend port name", "ingress", ingress(f"{name}-pn", host=host,
-                                                                   port={"name": "http" + payload}),
-                f"{P0}.backend.service.port.name"),
-        Attempt(f"{label} in defaultBackend service name", "ingress", {
-            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": f"{name}-d"},
-            "spec": {"defaultBackend": {"service": {"name": "coffee-svc" + payload, "port": {"number": 80}}}}},
-            "spec.defaultBackend.service.name"),
-        Attempt(f"{label} in annotation key", "ingress", ingress(f"{name}-ak", host=host, annotations={
-            ann.PREFIX + "x" + payload: "1"}), "metadata.annotations"),
-        Attempt(f"{label} in Service name", "service", service("svc-" + payload), "metadata.name"),
-        Attempt(f"{label} in Service port name", "service", service(f"svc-{n}", port_name="http" + payload),
-                "spec.ports[0].name"),
-        Attempt(f"{label} in Namespace name", "namespace", {"metadata": {"name": f"ns-{n}" + payload}},
-                "metadata.name"),
-        Attempt(f"{label} in Secret name", "secret", tls_secret(f"sec-{n}" + payload), "metadata.name"),
-    ]
-    for path_type in ("Exact", "Prefix", "ImplementationSpecific"):
-        out.append(Attempt(f"{label} in {path_type} path", "ingress",
-                           ingress(f"{name}-p{path_type[0].lower()}", host=host, path="/inj" + payload,
-                                   path_type=path_type), f"{P0}.path",
-                           must_reject=path_type != "ImplementationSpecific"))
-    for a in ann.ANNOTATIONS:
-        out.append(Attempt(f"{label} in annotation {a.name}", "ingress", ingress(
-            f"{name}-a-{a.name}", host=host, annotations={a.key: VALID_PREFIX[a.name] + payload}),
-            f"metadata.annotations[{a.key}]", must_reject=a.name != "rewrite-target"))
-    for snippet in SNIPPETS:
-        out.append(Attempt(f"{label} in {snippet}", "ingress", ingress(
-            f"{name}-sn-{snippet}", host=host, annotations={ann.PREFIX + snippet: EXPLOIT + payload}),
-            f"metadata.annotations[{ann.PREFIX + snippet}]"))
-    for ignored in IGNORED_ANNOTATIONS:
-        out.append(Attempt(f"{label} in ignored annotation {ignored}", "ingress", ingress(
-            f"{name}-ig-{ignored}", host=host, annotations={ann.PREFIX + ignored: "http://x/" + payload}),
-            f"metadata.annotations[{ann.PREFIX + ignored}]", must_reject=False))
-    out.append(Attempt(f"{label} in legacy class annotation", "ingress", ingress(
-        f"{name}-lc", host=host, annotations={"kubernetes.io/ingress.class": "nginx" + payload}),
-        "metadata.annotations", must_reject=False))
-    uid = ingress(f"{name}-uid", host=host)
-    uid["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000" + payload
-    out.append(Attempt(f"{label} in uid", "ingress", uid, "metadata.uid", must_reject=False))
-    return out
-
-
-def service(name: str, *, port_name: str = "http") -> dict:
-    return {"metadata": {"name": name}, "spec": {"selector": {"app": "coffee"}, "ports": [
-        {"name": port_name, "port": 80, "targetPort": 8080}]}}
-
-
-_PAIR = certificate_pair("tls.inj.test")
-
-
-def tls_secret(name: str, crt: str = _PAIR[0], key: str = _PAIR[1]) -> dict:
-    return {"metadata": {"name": name}, "type": "kubernetes.io/tls",
-            "data": {"tls.crt": base64.b64encode(crt.encode()).decode(),
-                     "tls.key": base64.b64encode(key.encode()).decode()}}
-
 
 # --- the lab, the cafe, and a poller that must never see a failure ---------------------------------------------------
 
@@ -265,6 +110,7 @@ def create(lab, attempt: Attempt) -> None:
             "service": lambda b: core.create_namespaced_service(attempt.namespace, b, _preload_content=False),
             "secret": lambda b: core.create_namespaced_secret(attempt.namespace, b, _preload_content=False),
             "namespace": lambda b: core.create_namespace(b, _preload_content=False)}[attempt.kind]
+    attempt.accepted, attempt.problems, attempt.sent_at = None, [], time.time()
     try:
         response = send(attempt.body)
         attempt.accepted = json.loads(response.data)
@@ -320,6 +166,40 @@ def inert(lab, hosts: list[str], paths: list[str]) -> list[str]:
     return problems
 
 
+def nginx_refusals(lab, moment: float) -> list[str]:
+    """What went wrong in the controller's syncs since `moment`: a candidate config `nginx -t` refused, or a reload
+    that failed. For an accepted object that is a hole: admission should have refused it."""
+    status = lab.ingress.status()
+    refused = [f"{e['action']}: {e['error'][:400]}" for e in status["history"] if e["at"] > moment and not e["ok"]]
+    action = (status.get("last_sync") or {}).get("action", "")
+    if not refused and action.startswith(("rejected", "failed")):
+        refused.append(f"the last sync was {action!r}")
+    return refused
+
+
+_REGEX_SPECIAL = set("\\.^$|?*+()[]{}#")
+_PLAIN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~/-")
+
+
+def outside_quotes(conf_text: str, mark: str, payload: str) -> list[str]:
+    """Where payload bytes escaped a quoted, escaped string in nginx.conf: every token holding `mark` must hold
+    the *whole* payload after it (as written, or regex-escaped) — a token cut short means the rest of the payload
+    became syntax — inside quotes, or bare only when the payload is plain text; and never inside a comment."""
+    escaped = "".join("\\" + c if c in _REGEX_SPECIAL or c.isspace() else c for c in payload)
+    whole = (mark + payload, mark + escaped)
+    problems = []
+    for kind, text in nginx_tokens(conf_text):
+        if mark not in text:
+            continue
+        if kind == "comment":
+            problems.append(f"the payload reached a comment: {text[:120]!r}")
+        elif not any(w in text for w in whole):
+            problems.append(f"a {kind} token holds only part of the payload (the rest became syntax): {text[:120]!r}")
+        elif kind == "word" and not set(payload) <= _PLAIN:
+            problems.append(f"the payload stands unquoted: {text[:120]!r}")
+    return problems
+
+
 def url_path(path: str) -> str:
     """A path as a request line can carry it (the canary requests use the ASCII ones only)."""
     return path if path.isascii() and path.isprintable() and " " not in path else "/inj"
@@ -339,40 +219,95 @@ def test_the_canary_detector_sees_live_directives_and_not_quoted_text():
     assert live_canaries(unescaped) == [["return", "200", "PWNED"]]
 
 
-def test_every_payload_in_every_object_field_is_refused_or_inert(lab, poller):
-    attempts = [a for n, (label, payload) in enumerate(PAYLOADS.items()) for a in attempts_for(n, label, payload)]
-    reloads = lab.ingress.reloads
+def wait_for_sync(lab, attempts: list[Attempt], started: float) -> float:
+    """Wait until the controller synced after the last accepted write; return the moment to judge syncs from."""
+    moment = max([a.sent_at for a in attempts if a.accepted is not None], default=started)
+    synced_after(lab, moment)
+    return started
+
+
+def prove(lab, attempts: list[Attempt], n: int, payload: str, tally: dict) -> list[str]:
+    """One payload's attempts in one sync. If nginx refused that sync, bisect: the attempts are deleted and tried
+    again half by half, so the one that broke it is named and every other one is still proven."""
     started = time.time()
     for attempt in attempts:
         create(lab, attempt)
     accepted = [a for a in attempts if a.accepted is not None]
-    synced_after(lab, started)
     problems = [p for a in attempts for p in a.problems]
-    for a in accepted:
-        if a.kind == "ingress" and a.field == "metadata.uid":
-            stored = a.accepted["metadata"]["uid"]
-            if stored == a.body["metadata"]["uid"] or CANARY in stored:
-                problems.append(f"{a.label}: the API stored the uid the client sent ({stored!r})")
-    hosts = sorted({r.get("host") for a in accepted if a.kind == "ingress"
-                    for r in a.accepted["spec"].get("rules") or [] if r.get("host")})
-    paths = sorted({url_path(p["path"]) for a in accepted if a.kind == "ingress"
-                    for r in a.accepted["spec"].get("rules") or [] for p in r["http"]["paths"]})
-    problems += inert(lab, hosts, paths)
+    refusals = nginx_refusals(lab, wait_for_sync(lab, attempts, started)) if accepted else []
+    if not refusals:
+        problems += [p for a in accepted for p in stored_uid_problems(a)]
+        conf = lab.ingress.conf()
+        problems += [f"payload {n}: {p}" for p in outside_quotes(conf, marker(n), payload)]
+        hosts = sorted({r.get("host") for a in accepted if a.kind == "ingress"
+                        for r in a.accepted["spec"].get("rules") or [] if r.get("host")})
+        paths = sorted({url_path(p["path"]) for a in accepted if a.kind == "ingress"
+                        for r in a.accepted["spec"].get("rules") or [] for p in r["http"]["paths"]})
+        problems += inert(lab, hosts, paths)
+        tally["refused"] += len(attempts) - len(accepted)
+        tally["accepted"] += len(accepted)
+    deleted = time.time()
     for a in accepted:
         delete(lab, a)
-    synced_after(lab, time.time())
+    if accepted:
+        synced_after(lab, deleted)
+    if refusals and len(accepted) == 1:
+        problems.append(f"{accepted[0].label}: accepted by the API, but nginx refused the config it makes "
+                        f"(admission must refuse it): {refusals[0]}")
+        tally["bisections"] += 1
+    elif refusals:
+        tally["bisections"] += 1
+        tally["refused"] += len(attempts) - len(accepted)
+        half = len(accepted) // 2
+        problems += prove(lab, accepted[:half], n, payload, tally) + prove(lab, accepted[half:], n, payload, tally)
+    return problems
+
+
+def stored_uid_problems(attempt: Attempt) -> list[str]:
+    """The uid is the server's to set: a client's uid (with the payload) must not be stored."""
+    if attempt.kind != "ingress" or attempt.field != "metadata.uid":
+        return []
+    stored = attempt.accepted["metadata"]["uid"]
+    if stored == attempt.body["metadata"]["uid"] or CANARY in stored:
+        return [f"{attempt.label}: the API stored the uid the client sent ({stored!r})"]
+    return []
+
+
+def test_every_payload_in_every_object_field_is_refused_or_inert(lab, poller):
+    """Each payload in every field, in a sync of its own: refused with 422 naming the field, or accepted and then
+    the sync succeeded, the payload sits whole inside a quoted string in nginx.conf, and nothing answers with it."""
+    reloads = lab.ingress.reloads
+    tally = {"attempts": 0, "refused": 0, "accepted": 0, "bisections": 0}
+    problems = []
+    for n, (label, payload) in enumerate(PAYLOADS.items()):
+        attempts = attempts_for(n, label, payload)
+        tally["attempts"] += len(attempts)
+        problems += prove(lab, attempts, n, payload, tally)
     grew = lab.ingress.reloads - reloads
-    print(f"\ninjection: {len(attempts)} attempts on {len(PAYLOADS)} payload classes, "
-          f"{len(attempts) - len(accepted)} refused with 422, {len(accepted)} accepted and inert; "
-          f"{grew} reloads")
-    assert grew <= 2 * len(accepted) + 2, f"{grew} reloads for {len(accepted)} accepted objects"
+    print(f"\ninjection: {tally['attempts']} attempts on {len(PAYLOADS)} payload classes, one sync per class: "
+          f"{tally['refused']} refused with 422, {tally['accepted']} accepted and inert, "
+          f"{tally['bisections']} bisections; {grew} reloads")
+    assert grew <= 2 * (tally["accepted"] + len(PAYLOADS)) + 2, f"{grew} reloads for {tally['accepted']} objects"
     assert problems == [], "\n".join(problems)
 
 
+def skeleton(conf_text: str) -> list[tuple[int, str]]:
+    """nginx.conf's shape: every directive's depth and name (no argument), in order."""
+    return [(depth, words[0]) for depth, words in nginx_directives(conf_text)]
+
+
+def log_format(conf_text: str) -> str | None:
+    return next((words[2] for _, words in nginx_directives(conf_text)
+                 if words[:2] == ["log_format", "upstreaminfo"] and len(words) > 2), None)
+
+
 def test_every_payload_in_the_controller_configmap_is_ignored_or_inert(lab, poller):
+    """Every key at once, one payload per write: the sync succeeds, nginx.conf keeps its shape (no directive added
+    or lost), a custom log format holds the whole payload inside its quotes, nothing answers with the canary."""
     core = kubernetes.client.CoreV1Api(lab.api)
     keys = sorted(ann.CONFIGMAP_KEYS) + ["server-snippet", "http-snippet", "main-snippet", "location-snippet"]
     problems, writes, reloads = [], 0, lab.ingress.reloads
+    base = lab.ingress.conf()
     try:
         for label, payload in PAYLOADS.items():
             data = {key: CONFIG_PREFIX.get(key, "1") + payload for key in keys}
@@ -380,6 +315,13 @@ def test_every_payload_in_the_controller_configmap_is_ignored_or_inert(lab, poll
             core.patch_namespaced_config_map("nginx-configuration", "ingress-nginx", {"data": data})
             writes += 1
             synced_after(lab, moment, quiet=0.05)
+            problems += [f"{label}: nginx refused the config: {r}" for r in nginx_refusals(lab, moment)]
+            conf = lab.ingress.conf()
+            if skeleton(conf) != skeleton(base):
+                problems.append(f"{label}: nginx.conf changed shape (directives added or lost)")
+            written = log_format(conf)
+            if written != log_format(base) and CONFIG_PREFIX["log-format-upstream"] + payload not in written:
+                problems.append(f"{label}: the log format holds only part of the payload: {written!r:.120}")
             problems += [f"{label}: {p}" for p in inert(lab, [], [])]
             try:
                 core.patch_namespaced_config_map("nginx-configuration", "ingress-nginx",
@@ -418,6 +360,7 @@ def test_every_payload_in_the_tcp_services_configmap_is_refused_or_skipped(lab, 
                     "9000": "default/coffee-svc:80" + payload, "9002": payload + "/coffee-svc:80"}})
                 writes += 1
             synced_after(lab, moment, quiet=0.05)
+            problems += [f"{label}: nginx refused the config: {r}" for r in nginx_refusals(lab, moment)]
             problems += [f"{label}: {p}" for p in inert(lab, [], [])]
             if "stream {" in lab.ingress.conf():
                 problems.append(f"{label}: a TCP service with the payload became a stream server")
@@ -432,7 +375,7 @@ def test_tls_secret_contents_with_payloads_are_refused_or_inert(lab, poller):
     """PEM garbage is refused (422 on data[tls.crt]/data[tls.key]); a good pair with payload text around it is
     accepted, but only the parsed PEM blocks may reach nginx: the host keeps being served over HTTPS."""
     core, net = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.NetworkingV1Api(lab.api)
-    crt, key = _PAIR
+    crt, key = PAIR
     block = "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n"
     cases = {
         "garbage certificate": (f"{EXPLOIT}\n}}\n", key, "data[tls.crt]"),
