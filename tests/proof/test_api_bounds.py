@@ -57,10 +57,10 @@ def exchange(endpoint, head: str, body: bytes = b"", *, stream: int = 0) -> tupl
     sent = 0
     with socket.create_connection((host, port), timeout=30) as raw, \
             context.wrap_socket(raw, server_hostname=host) as s:
-        s.sendall(head.encode() + b"\r\n" + body)
-        sent = len(body)
         chunk = b"x" * 65536
         try:
+            s.sendall(head.encode() + b"\r\n" + body)   # a refused big body: the server may answer and close first
+            sent = len(body)
             while sent < stream:
                 s.sendall(chunk)
                 sent += len(chunk)
