@@ -22,6 +22,8 @@ from . import home as homes
 if TYPE_CHECKING:
     import kubernetes
 
+    from .events import Warnings
+
 START_TIMEOUT = 30.0
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -180,6 +182,12 @@ class Lab:
         lines = [f"**{kind}.**", "", "| | |", "|---|---|"]
         lines += [f"| {k} | `{v}` |" for k, v in self.summary()]
         return "\n".join(lines)
+
+    def warnings_for(self, kind: str, name: str, *, namespace: str = "default") -> "Warnings":
+        """The controller's Warning Events on one object as it exists now, each with a plain-words sentence
+        (`ingresslab.events`): e.g. `lab.warnings_for("Ingress", "coffee-via-service")`."""
+        from .events import warnings_for
+        return warnings_for(self.api, kind, name, namespace=namespace)
 
     @property
     def ingress(self) -> "IngressView":

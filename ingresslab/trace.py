@@ -54,7 +54,7 @@ from .cluster.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
 from .lab import Lab, LabError
 
-__all__ = ["Hop", "Response", "Trace", "TraceError", "hop_table", "send", "trace"]
+__all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "hop_table", "send", "trace"]
 
 POLL_SECONDS = 3.0
 _RID = re.compile(r"[0-9a-f]{32}")
@@ -114,6 +114,17 @@ class Hop:
 
 
 @dataclass(frozen=True)
+class HopTiming:
+    """When hop `hop` saw the request (`at_ms` after the client started) and its own share (`own_ms`: since hop
+    `since_hop` saw it, 0 = the client); None where a log does not say to the millisecond."""
+
+    hop: int
+    at_ms: float | None
+    own_ms: float | None
+    since_hop: int
+
+
+@dataclass(frozen=True)
 class Trace:
     request_id: str
     hops: tuple[Hop, ...]
@@ -124,6 +135,31 @@ class Trace:
     started: float | None     # when the client began (None when traced from a request id alone)
     request: str              # the request line as nginx logged it
     host: str
+    finished: float | None = None   # when the client had read the answer (None when traced from an id alone)
+
+    @property
+    def total_ms(self) -> float | None:
+        """Client started → answer read, in ms (None when traced from a request id alone)."""
+        if self.started is None or self.finished is None:
+            return None
+        return round((self.finished - self.started) * 1000, 1)
+
+    def hop_timings(self) -> tuple["HopTiming", ...]:
+        """Each hop's own time (previous component → this one) and its time since the client started.
+
+        The logs say when each component saw the request; a hop's own time is the difference to the previous
+        component that says so (the client's start for the first). When a log has no time, that hop's own time is
+        unknown, and the next known one spans both (`since_hop` says from which hop it counts; 0 = the client)."""
+        start = self.started if self.started is not None else next((h.at for h in self.hops if h.at), None)
+        out, previous, previous_hop = [], start, 0
+        for number, hop in enumerate(self.hops, 1):
+            if hop.at is None or start is None:
+                out.append(HopTiming(number, None, None, previous_hop))
+                continue
+            own = None if previous is None else round(max(0.0, hop.at - previous) * 1000, 1)
+            out.append(HopTiming(number, round((hop.at - start) * 1000, 1), own, previous_hop))
+            previous, previous_hop = hop.at, number
+        return tuple(out)
 
     @property
     def service_upstream(self) -> bool:
@@ -372,7 +408,8 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
     answered = hops[-1].name.rpartition("/")[2] if hops[-1].component == "pod" else None
     return Trace(request_id, tuple(hops), response.status if response else int(nginx["status"]),
                  response.headers if response else (), response.body if response else "", answered,
-                 response.started if response else None, nginx["request"], nginx["host"])
+                 response.started if response else None, nginx["request"], nginx["host"],
+                 response.finished if response else None)
 
 
 def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: ConnectionRecord) -> list[Hop]:
@@ -400,8 +437,11 @@ def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: Connecti
 
 
 def hop_table(trace: Trace) -> list[dict]:
-    """One row per hop, for a plain table (a notebook shows a list of dicts without pandas)."""
-    start = trace.started if trace.started is not None else next((h.at for h in trace.hops if h.at), None)
+    """One row per hop, for a plain table (a notebook shows a list of dicts without pandas).
+
+    `hop_ms` is that hop's own time (from the previous component seeing the request to this one seeing it; see
+    `Trace.hop_timings`), `at_ms` the time since the client started (cumulative); None where a log has no time."""
+    timings = trace.hop_timings()
     return [{"hop": number, "component": hop.component, "where": hop.name, "from": hop.from_addr,
-             "to": hop.to_addr, "ms": round((hop.at - start) * 1000, 1) if hop.at and start else None,
-             "detail": hop.detail} for number, hop in enumerate(trace.hops, 1)]
+             "to": hop.to_addr, "hop_ms": t.own_ms, "at_ms": t.at_ms, "detail": hop.detail}
+            for (number, hop), t in zip(enumerate(trace.hops, 1), timings)]

@@ -149,8 +149,13 @@ def test_hop_table_has_one_row_per_hop_with_time_offsets(cafe):
     assert [r["hop"] for r in rows] == [1, 2, 3]
     assert [r["component"] for r in rows] == ["kube-proxy", "nginx", "pod"]
     assert rows[0]["from"] == found.hops[0].from_addr and rows[2]["to"] == found.hops[2].to_addr
-    assert rows[0]["ms"] is not None and 0 <= rows[0]["ms"] < 5000
-    assert set(rows[0]) == {"hop", "component", "where", "from", "to", "ms", "detail"}
+    assert set(rows[0]) == {"hop", "component", "where", "from", "to", "hop_ms", "at_ms", "detail"}
+    assert rows[0]["at_ms"] is not None and 0 <= rows[0]["at_ms"] < 5000
+    # at_ms is cumulative, hop_ms each hop's own share: the own shares of the timed hops add up to the last at_ms
+    timed = [r for r in rows if r["hop_ms"] is not None]
+    assert timed and abs(sum(r["hop_ms"] for r in timed) - timed[-1]["at_ms"]) < 0.05 * len(timed) + 0.01
+    assert all(r["hop_ms"] <= r["at_ms"] + 0.05 for r in timed)
+    assert found.total_ms is not None and found.total_ms >= timed[-1]["at_ms"] - 1.0
 
 
 def test_the_picture_of_a_real_trace_names_every_address(cafe):

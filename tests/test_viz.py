@@ -185,16 +185,18 @@ def test_chains_of_an_unknown_service_say_which_exist():
         viz.iptables_chains(SERVICES, SLICES, "milk-svc")
 
 
-def made_up_trace(*, service_upstream=False) -> Trace:
+def made_up_trace(*, service_upstream=False, cluster_ip_time=True) -> Trace:
     t0 = 1_800_000_000.0
     hops = [Hop("kube-proxy", "node-1", "127.0.0.1:50000", "127.0.2.1:30174", t0 + 0.0004, ""),
             Hop("nginx", "ingress-nginx/nginx-ingress-controller-6c957c4b7f-mndz7", "127.0.2.1:40000",
                 "127.244.2.2:80", t0 + 0.0006, "")]
     if service_upstream:
-        hops.append(Hop("kube-proxy", "default/coffee-svc:http", "127.0.0.1:41000", "127.96.1.3:80", t0 + 0.0012, ""))
-    hops.append(Hop("pod", "default/coffee-65bbb69884-gp5f6", "127.0.0.1:42000", "127.244.2.3:8080", None, ""))
+        hops.append(Hop("kube-proxy", "default/coffee-svc:http", "127.0.0.1:41000", "127.96.1.3:80",
+                        t0 + 0.0012 if cluster_ip_time else None, ""))
+    hops.append(Hop("pod", "default/coffee-65bbb69884-gp5f6", "127.0.0.1:42000", "127.244.2.3:8080",
+                    t0 + 0.0020 if service_upstream else None, ""))
     return Trace("0" * 32, tuple(hops), 200, (), "", "coffee-65bbb69884-gp5f6", t0, "GET /coffee HTTP/1.1",
-                 "cafe.example.com")
+                 "cafe.example.com", t0 + 0.0031)
 
 
 def test_request_path_labels_every_hop_with_addresses_and_time():
@@ -203,7 +205,9 @@ def test_request_path_labels_every_hop_with_addresses_and_time():
     for address in ("127.0.0.1:50000", "127.0.2.1:30174", "from 127.0.2.1:40000", "127.244.2.2:80",
                     "127.244.2.3:8080", "from 127.0.0.1:42000"):
         assert address in words
-    assert "+0.4 ms" in words and "+0.6 ms" in words
+    # each arrow carries its own hop's time (0.4 then 0.6 − 0.4), never the time since the start
+    assert "0.4 ms" in words and "0.2 ms" in words and "0.6 ms" not in words
+    assert any("that hop alone" in w and "total 3.1 ms" in w for w in words)
     assert {"kube-proxy", "nginx", "pod", "client"} <= set(words)
     assert "coffee-65bbb69884-gp5f6" in words and "127.96.1.3:80" not in words
     assert {viz.COLOURS[k] for k in ("client", "kube-proxy", "nginx", "pod")} <= fills(svg)
@@ -212,6 +216,13 @@ def test_request_path_labels_every_hop_with_addresses_and_time():
 def test_request_path_with_service_upstream_has_the_cluster_ip_hop():
     words = texts(viz.svg(viz.request_path(made_up_trace(service_upstream=True))))
     assert "127.96.1.3:80" in words and "coffee-svc:http" in words and words.count("kube-proxy") == 2
+
+
+def test_a_hop_without_a_time_leaves_its_arrow_blank_and_the_next_counts_from_the_last_known():
+    words = texts(viz.svg(viz.request_path(made_up_trace(service_upstream=True, cluster_ip_time=False))))
+    # hops at 0.4, 0.6, unknown, 2.0 ms: the pod's arrow spans hops 3 and 4, and says so
+    assert "0.4 ms" in words and "0.2 ms" in words and "1.4 ms (since hop 2)" in words
+    assert sum(w.endswith(" ms") or w.endswith("(since hop 2)") for w in words) == 3
 
 
 def test_highlight_lights_up_the_chosen_hops_only():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import shutil
 import statistics
 import tempfile
@@ -150,9 +151,26 @@ def test_cost_arithmetic():
     model.controller_per_month = 12.5
     assert model.one_ingress == 30.5 and model.saving == 149.5
     assert CostModel(services=0).one_ingress == 0.0
-    assert "illustrative" in model.html() and "illustrative" in model.text()
+    assert "Illustrative prices in USD" in model.html() and "Illustrative prices in USD" in model.text()
+    assert "180.00 USD/month" in model.text() and "<b>180.00</b> USD / month" in model.html()
     with pytest.raises(ValueError):
         CostModel(services=-1).saving
+
+
+def bar_pixels(markup: str) -> list[int]:
+    return [int(px) for px in re.findall(r"height:14px;width:(\d+)px", markup)]
+
+
+@pytest.mark.parametrize("services,price", [(10, 18.0), (2, 18.0), (100, 0.5), (1, 40.0)])
+def test_cost_bars_are_proportional_to_the_costs(services, price):
+    model = CostModel(services=services, price_per_lb=price, currency="EUR")
+    per, one = bar_pixels(model.html())
+    assert max(per, one) == 320
+    assert abs(per / 320 - model.load_balancer_per_service / max(model.load_balancer_per_service,
+                                                                  model.one_ingress)) < 0.01
+    assert abs(one / 320 - model.one_ingress / max(model.load_balancer_per_service, model.one_ingress)) < 0.01
+    assert "EUR / month" in model.html() and "in EUR" in model.text()
+    assert bar_pixels(CostModel(services=0).html()) == [0, 0]
 
 
 # --- the GUIs, built without a kernel -----------------------------------------------------------------------------
