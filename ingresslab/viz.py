@@ -8,8 +8,9 @@ in sorted order, so the same input always gives the same picture (notebook outpu
 `svg()` gives the SVG text without graphviz's version comment, and the returned `Picture` shows that text in Jupyter.
 
 Neighbours: `cluster.iptables.build_rules` supplies the chains; `topology_of` fetches through `lab.Lab.api`;
-`trace.Trace` is what `request_path` draws (read through its attributes only, so the two sibling modules do not
-import each other); widgets and notebooks, above, display what these functions return.
+`confview` supplies `nginx_conf` (the whole file, readable; re-exported here); `trace.Trace` is what
+`request_path` draws (read through its attributes only, so the two sibling modules do not import each other);
+widgets and notebooks, above, display what these functions return.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from typing import Any, Iterable, Sequence
 import graphviz
 
 from .cluster.iptables import build_rules, chain_names
+from .confview import ConfView, nginx_conf, nginx_conf_of
 
-__all__ = ["COLOURS", "Picture", "iptables_chains", "request_path", "svg", "topology", "topology_of"]
+__all__ = ["COLOURS", "ConfView", "Picture", "iptables_chains", "nginx_conf", "nginx_conf_of", "request_path", "svg",
+           "topology", "topology_of"]
 
 COLOURS = {
     "client": "#eeeeee",      # whoever sends the request (the learner's curl)

@@ -4,7 +4,9 @@ SVG is read with ElementTree, so graphviz's escapes (`&#45;` for `-`) are undone
 """
 from __future__ import annotations
 
+import html
 import random
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import kubernetes
 import pytest
 
 from ingresslab import Lab, viz
+from polling import eventually
 from ingresslab.trace import Hop, Trace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,3 +308,73 @@ def test_chains_of_a_real_lab_are_the_chains_of_its_iptables_save(cafe):
     for line in saved.splitlines():
         if "--to-destination" in line:
             assert f"DNAT to {line.split('--to-destination ')[1].split()[0]}" in words
+
+
+# --- the whole nginx.conf, readable ----------------------------------------------------------------------------------
+
+HAND_MADE_CONF = """\
+http {
+    upstream default-tea-svc-80 {
+        server 0.0.0.1:1234;
+    }
+
+    # Catch-all: a Host no rule names, or rules without host. The only default_server.
+    server {
+        server_name _;
+        listen 127.0.1.1:80 default_server;
+    }
+
+    # Host cafe.example.com
+    # TLS certificate from Secret default/cafe-secret
+    server {
+        server_name cafe.example.com;
+        location /tea {
+            set $proxy_upstream_name "default-tea-svc-80";
+        }
+    }
+
+    # Host <tea>.example.com
+    server {
+        server_name tea.example.com;
+    }
+}
+"""
+
+
+def test_the_conf_view_folds_each_server_block_and_opens_the_chosen_one():
+    view = viz.nginx_conf(HAND_MADE_CONF, highlight_host="cafe.example.com")
+    assert [b.host for b in view.blocks] == ["(catch-all)", "cafe.example.com", "<tea>.example.com"]
+    cafe = view.highlighted
+    assert view.lines[cafe.start] == "    # Host cafe.example.com" and view.lines[cafe.end - 1] == "    }"
+    markup = view._repr_html_()
+    assert markup.count("<details") == 3 and markup.count("<details open") == 1
+    opened = markup[markup.index("<details open"):]
+    assert opened.index("cafe.example.com") < opened.index("</details>")
+    assert "&lt;tea&gt;.example.com" in markup and "<tea>" not in markup          # escaped, never markup
+    assert "overflow:auto" in markup and "max-height" in markup
+    assert "<code>ingresslab conf</code>" in markup and "`ingresslab conf`" in repr(view)
+    # every line of the file is shown exactly once, in order
+    shown = [html.unescape(part) for part in re.findall(r"<pre[^>]*>(.*?)</pre>", markup, re.S)]
+    assert "\n".join(shown) == "\n".join(view.lines)
+
+
+def test_the_conf_view_says_when_the_host_has_no_block():
+    view = viz.nginx_conf(HAND_MADE_CONF, highlight_host="milk.example.com")
+    assert view.highlighted is None and "no server block for milk.example.com" in repr(view)
+    assert "<details open" not in view._repr_html_()
+    with pytest.raises(TypeError, match="lab.ingress.conf"):
+        viz.nginx_conf(None)
+
+
+def test_the_conf_view_of_a_real_lab_has_the_cafe_block_open(cafe):
+    wait_for_cafe_endpoints(cafe)
+    cafe.apply(ROOT / "manifests" / "cafe-secret.yaml")
+    cafe.apply(ROOT / "manifests" / "cafe-ingress.yaml")
+    eventually(lambda: "server_name cafe.example.com;" in cafe.ingress.conf(), timeout=30,
+               what="the controller to write the cafe's server block")
+    view = viz.nginx_conf_of(cafe, highlight_host="cafe.example.com")
+    assert view.text == cafe.ingress.conf()
+    assert view.highlighted is not None and "(catch-all)" in [b.host for b in view.blocks]
+    block = "\n".join(view.lines[view.highlighted.start:view.highlighted.end])
+    assert "server_name cafe.example.com;" in block and "location" in block
+    assert view._repr_html_().count("<details open") == 1
