@@ -75,10 +75,15 @@ def _service_upstream_shared(message: str) -> str:
     if not m:
         return ("this Ingress's service-upstream annotation has no effect: another Ingress names the same Service "
                 "port first and decides it for both. " + message)
-    return (f"this Ingress's service-upstream annotation ({m['wanted']}) has no effect: nginx keeps one upstream per "
-            f"Service port ({m['upstream']}), and Ingress {m['first']} named it first, so its setting "
-            f"({m['applied']}) applies to both. Give this Ingress a Service of its own (same selector, another name) "
-            "to keep them apart.")
+    if m["wanted"] == "true":
+        what = ("this Ingress's service-upstream annotation (true) has no effect: its requests still go straight "
+                "to the pods")
+    else:
+        what = ("this Ingress does not ask for service-upstream, yet its requests go through the Service's "
+                "ClusterIP (one hop more)")
+    return (f"{what}. nginx keeps one upstream per Service port ({m['upstream']}), and Ingress {m['first']} named "
+            f"it first, so its setting (service-upstream {m['applied']}) applies to both. Give this Ingress a "
+            "Service of its own (same selector, another name) to keep them apart.")
 
 
 def _backend_unavailable(message: str) -> str:
