@@ -172,6 +172,16 @@ exec /usr/bin/dpkg-query "$@"
 """
 
 
+FAKE_APT_CACHE = """#!/bin/sh
+# what `apt-cache policy` says on a system that does not package these (Ubuntu 22.04 and nginx's Lua module)
+for last; do :; done
+for p in $UNAVAILABLE; do
+  [ "$1" = policy ] && [ "$p" = "$last" ] && printf '%s:\\n  Installed: (none)\\n  Candidate: (none)\\n' "$p" && exit 0
+done
+exec /usr/bin/apt-cache "$@"
+"""
+
+
 @pytest.fixture
 def unprivileged(traversable_checkout):
     if os.geteuid() == 0:
@@ -186,13 +196,15 @@ def unprivileged(traversable_checkout):
     shim = Path(tempfile.mkdtemp(prefix="pytest-setup-"))
     os.chmod(shim, 0o755)
     (shim / "dpkg-query").write_text(FAKE_DPKG_QUERY)
-    os.chmod(shim / "dpkg-query", 0o755)
+    (shim / "apt-cache").write_text(FAKE_APT_CACHE)
+    for tool in ("dpkg-query", "apt-cache"):
+        os.chmod(shim / tool, 0o755)
     yield prefix, shim
     shutil.rmtree(shim, ignore_errors=True)
 
 
-def _setup(prefix, shim, missing: str, *argv) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MISSING=missing, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
+def _setup(prefix, shim, missing: str, *argv, unavailable: str = "") -> subprocess.CompletedProcess:
+    env = dict(os.environ, MISSING=missing, UNAVAILABLE=unavailable, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
     return subprocess.run([*prefix, str(ROOT / "scripts" / "setup"), *argv], env=env, capture_output=True,
                           text=True, timeout=120, cwd="/")
 
@@ -210,6 +222,22 @@ def test_setup_without_root_lists_only_what_is_missing_and_the_exact_command(unp
     runtime = _setup(prefix, shim, "libnginx-mod-stream", "--start")
     assert runtime.returncode == 1
     assert runtime.stdout.strip().endswith("--no-install-recommends libnginx-mod-stream")
+
+
+def test_setup_on_a_system_without_nginx_lua_says_so_and_uses_the_static_mode(unprivileged):
+    prefix, shim = unprivileged
+    lua = "libnginx-mod-http-lua"
+    proc = _setup(prefix, shim, lua, "--start", unavailable=lua)
+    assert proc.returncode == 0, proc.stderr
+    assert f"nginx's Lua module ({lua}) is not packaged for" in proc.stderr and "static mode" in proc.stderr
+    assert "use Debian 12+ or Ubuntu 24.04+" in proc.stderr and proc.stdout == ""
+    # a package the lab cannot do without, not packaged: a clear stop
+    proc = _setup(prefix, shim, "graphviz", "--start", unavailable="graphviz")
+    assert proc.returncode == 1 and "graphviz is not packaged for" in proc.stderr
+    assert "made for Debian 12+ and Ubuntu 24.04+" in proc.stderr
+    # a test package not packaged: said, and the rest goes on
+    proc = _setup(prefix, shim, "wrk", "--test", unavailable="wrk")
+    assert proc.returncode == 0 and "wrk is not packaged for" in proc.stderr and "skip" in proc.stderr
 
 
 def test_start_and_test_ask_setup_for_their_own_packages():
