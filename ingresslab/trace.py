@@ -151,7 +151,8 @@ class Trace:
         component that says so (the client's start for the first). When a log has no time, that hop's own time is
         unknown, and the next known one spans both (`since_hop` says from which hop it counts; 0 = the client)."""
         start = self.started if self.started is not None else next((h.at for h in self.hops if h.at), None)
-        out, previous, previous_hop = [], start, 0
+        # traced from an id alone, the client's start is unknown: so is the first hop's own time
+        out, previous, previous_hop = [], self.started, 0
         for number, hop in enumerate(self.hops, 1):
             if hop.at is None or start is None:
                 out.append(HopTiming(number, None, None, previous_hop))

@@ -125,6 +125,10 @@ def test_trace_from_the_request_id_alone_finds_the_same_hops(cafe):
     by_response, by_id = trace(cafe, response), trace(cafe, response.request_id)
     assert by_id.hops == by_response.hops
     assert by_id.status == 200 and by_id.pod == response.pod and by_id.started is None
+    # without the client's start, the first hop's own time and the total are unknown, the others still known
+    first, *rest = by_id.hop_timings()
+    assert first.own_ms is None and first.at_ms == 0.0 and by_id.total_ms is None
+    assert [t.own_ms for t in rest] == [t.own_ms for t in by_response.hop_timings()[1:]]
     assert by_id.request.startswith("GET /tea ") and by_id.host == HOST
 
 
