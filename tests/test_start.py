@@ -63,17 +63,18 @@ def _lab(prefix, env, *argv) -> subprocess.CompletedProcess:
     return subprocess.run([*prefix, str(INGRESSLAB), *argv], env=env, capture_output=True, text=True, timeout=60)
 
 
-def _read_until(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[re.Match, str]:
-    """Read the command's stdout until a line matches (the URL line); fail with all it printed otherwise."""
+def _read_until(proc: subprocess.Popen, pattern: str, timeout: float, *, stream=None) -> tuple[re.Match, str]:
+    """Read the command's stdout (or `stream`) until a line matches; fail with all it printed otherwise."""
+    stream = proc.stdout if stream is None else stream
     seen, sel = [], selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(stream, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not sel.select(timeout=0.5):
             if proc.poll() is not None:
                 break
             continue
-        line = proc.stdout.readline()
+        line = stream.readline()
         if not line:
             break
         seen.append(line)
@@ -248,3 +249,18 @@ def test_start_and_test_ask_setup_for_their_own_packages():
     tests = set(re.search(r"TEST_PACKAGES=\(([^)]*)\)", setup).group(1).split())
     assert {"chromium", "wrk", "python3-cryptography"} == tests and not runtime & tests
     assert {"nginx", "libnginx-mod-http-lua", "graphviz"} <= runtime
+
+
+def test_ctrl_c_twice_stops_jupyterlab_and_then_the_lab(as_user):
+    who, prefix, home, env = as_user
+    if who != "root" and os.geteuid() == 0:
+        pytest.skip("once is enough: Ctrl-C reaches Jupyter the same way for every user")
+    proc = _start(prefix, env, home)
+    _serve(proc)
+    os.killpg(proc.pid, signal.SIGINT)           # what a terminal sends the foreground group on Ctrl-C
+    _read_until(proc, r"Interrupted", timeout=60, stream=proc.stderr)   # Jupyter now asks to confirm, for 5 s …
+    os.killpg(proc.pid, signal.SIGINT)           # … and a second Ctrl-C skips the question
+    _, errors = proc.communicate(timeout=120)
+    assert "stopping the lab it started (ingresslab down)" in errors
+    assert _lab(prefix, env, "status").returncode == 3
+    eventually(lambda: not _left_behind(proc.pid, home), timeout=20, what="no process left behind")
