@@ -399,6 +399,31 @@ class IngressView:
                 raise LabError(f"the Ingress controller did not become ready within {timeout:.0f} s")
             time.sleep(0.05)
 
+    def wait_synced(self, timeout: float = 15.0, *, quiet: float = 0.3) -> str:
+        """Until the controller has passed the changes made before this call on to nginx; returns what its last
+        sync did ("reloaded", "endpoints pushed", "unchanged", …).
+
+        The controller syncs about 10 ms after any change it watches and reports each finished sync (a counter
+        and the time it ended). So this waits until no sync has finished for `quiet` seconds after the call — a
+        sync the change started has then ended. It is a wait for quiet, not a proof: when you know what the change
+        must produce, `wait_until` on that effect is exact."""
+        started = time.monotonic()
+        deadline = started + timeout
+        last = self.status(timeout=timeout)
+        calm_since = started
+        while True:
+            now = time.monotonic()
+            current = self.status(timeout=max(0.0, deadline - now))
+            if (current.get("syncs"), (current.get("last_sync") or {}).get("at")) != \
+                    (last.get("syncs"), (last.get("last_sync") or {}).get("at")):
+                last, calm_since = current, now
+            elif now - calm_since >= quiet:
+                return str((current.get("last_sync") or {}).get("action") or "nothing to sync")
+            if now > deadline:
+                raise LabError(f"the Ingress controller kept syncing for {timeout:.0f} s without a pause of "
+                               f"{quiet:.1f} s (last error: {current.get('last_error')})")
+            time.sleep(0.02)
+
     def wait_until(self, check: Callable[["IngressView"], object], *, timeout: float = 15.0, what: str = ""):
         """Call `check(lab.ingress)` until it returns something truthy, and return that: the way to wait for a
         change to reach nginx, e.g. `lab.ingress.wait_until(lambda i: "client_max_body_size 1k;" in i.conf())`.

@@ -157,9 +157,12 @@ class Trace:
             if hop.at is None or start is None:
                 out.append(HopTiming(number, None, None, previous_hop))
                 continue
-            own = None if previous is None else round(max(0.0, hop.at - previous) * 1000, 1)
-            out.append(HopTiming(number, round((hop.at - start) * 1000, 1), own, previous_hop))
-            previous, previous_hop = hop.at, number
+            # Logs keep milliseconds: a hop may seem to see the request before the previous one did. It cannot,
+            # so it saw it at the same moment (0 ms), and the own times still add up to the time since the start.
+            at = hop.at if previous is None else max(hop.at, previous)
+            own = None if previous is None else round((at - previous) * 1000, 1)
+            out.append(HopTiming(number, round((at - start) * 1000, 1), own, previous_hop))
+            previous, previous_hop = at, number
         return tuple(out)
 
     @property
@@ -400,12 +403,13 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
     if upstream is None:
         pass        # nginx answered by itself (no rule matched, a redirect, …): the path ends there
     elif upstream.rpartition(":")[0] in logs.cluster_ips:
-        hops += _via_cluster_ip(logs, upstream, request_id, entry)
+        hops += _via_cluster_ip(logs, upstream, request_id, entry, nginx)
     else:
         # Join 3: nginx sent the request straight to an endpoint; that pod's log has our rid and nginx's address.
         at, line, fields = _poll(lambda: logs.pod_line(upstream, request_id), timeout,
                                  f"the pod at {upstream} ({logs.pod_name(upstream)}) logged no rid={request_id}")
-        hops.append(Hop("pod", logs.pod_name(upstream), fields.get("peer", "?"), upstream, at, line))
+        hops.append(Hop("pod", logs.pod_name(upstream), fields.get("peer", "?"), upstream,
+                        _pod_time(at, nginx), line))
     answered = hops[-1].name.rpartition("/")[2] if hops[-1].component == "pod" else None
     return Trace(request_id, tuple(hops), response.status if response else int(nginx["status"]),
                  response.headers if response else (), response.body if response else "", answered,
@@ -413,7 +417,16 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
                  response.finished if response else None)
 
 
-def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: ConnectionRecord) -> list[Hop]:
+def _pod_time(at: float | None, nginx: dict) -> float | None:
+    """A pod logs a request after answering it, sometimes after the answer has reached the client; nginx logged
+    the answer at `$msec`, so the pod had the request by then: the earlier of the two is when it had it."""
+    if at is None or not nginx.get("msec"):
+        return at
+    return min(at, float(nginx["msec"]))
+
+
+def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: ConnectionRecord,
+                    nginx: dict) -> list[Hop]:
     """Join 4 (service-upstream): nginx's `upstream_addr` is a ClusterIP, and only the pod side says which pod
     kube-proxy chose. Look for our rid in the pods kube-proxy has sent this ClusterIP's connections to; the line's
     `peer` is the `upstream_local` of the record that carried it."""
@@ -434,7 +447,8 @@ def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: Connecti
     return [Hop("kube-proxy", record.label, _addr(record.client), _addr(record.frontend),
                 None if reused else record.time, f"ClusterIP of {record.label}; forwarded from "
                 f"{_addr(record.upstream_local)} to {_addr(record.backend)}{reused}"),
-            Hop("pod", logs.pod_name(_addr(record.backend)), fields["peer"], _addr(record.backend), at, line)]
+            Hop("pod", logs.pod_name(_addr(record.backend)), fields["peer"], _addr(record.backend),
+                _pod_time(at, nginx), line)]
 
 
 def hop_table(trace: Trace) -> list[dict]:

@@ -60,3 +60,14 @@ def test_wait_until_returns_once_nginx_runs_the_change(lab):
     with pytest.raises(LabError, match="within 0 s: a block that never comes"):
         lab.ingress.wait_until(lambda i: "never.example.com" in i.conf(), timeout=0.2,
                                what="a block that never comes")
+
+
+def test_wait_synced_returns_after_the_change_reached_nginx(lab):
+    before = lab.ingress.status()["syncs"]
+    lab.apply(ingress("synced", "synced.example.com"))
+    action = lab.ingress.wait_synced()
+    # no polling here: the wait itself must have outlasted the sync the change started
+    assert "server_name synced.example.com;" in lab.ingress.conf()
+    assert lab.ingress.status()["syncs"] > before and action in ("reloaded", "endpoints pushed", "unchanged",
+                                                                   "started", "rejected")
+    assert lab.ingress.wait_synced(quiet=0.1) == action       # nothing new: it returns after the quiet time

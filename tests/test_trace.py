@@ -159,7 +159,7 @@ def test_hop_table_has_one_row_per_hop_with_time_offsets(cafe):
     timed = [r for r in rows if r["hop_ms"] is not None]
     assert timed and abs(sum(r["hop_ms"] for r in timed) - timed[-1]["at_ms"]) < 0.05 * len(timed) + 0.01
     assert all(r["hop_ms"] <= r["at_ms"] + 0.05 for r in timed)
-    assert found.total_ms is not None and found.total_ms >= timed[-1]["at_ms"] - 1.0
+    assert found.total_ms is not None and found.total_ms >= timed[-1]["at_ms"] - 2.0   # log times: 1 ms steps
 
 
 def test_the_picture_of_a_real_trace_names_every_address(cafe):
