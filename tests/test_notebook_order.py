@@ -71,3 +71,40 @@ def test_every_notebook_with_widgets_stores_their_state():
         referred = set(re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state)))
         assert referred <= set(state), f"{path.name}: stored widgets refer to missing models: {referred - set(state)}"
     assert with_widgets >= 5, "the course's widgets (start, replicas, cost, builder, request, trace, check) are gone"
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium (/usr/bin/chromium) is not "
+                    "installed: `apt-get install chromium` to run the browser checks")
+@pytest.mark.timeout(300)
+def test_stored_widgets_render_in_jupyterlab_before_anything_runs(tmp_path):
+    """What a learner sees on opening 05 and 07 (trusted, as `./lab start` makes them): the widgets drawn from the
+    stored state, not their text stand-in (`VBox(children=…`), and no cell run. The kernel is not even needed."""
+    import glob
+    import shutil
+    from playwright.sync_api import sync_playwright
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, JupyterLab
+    course = tmp_path / "course" / "notebooks"
+    shutil.copytree(ROOT / "notebooks", course)
+    env = dict(os.environ, JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"), JUPYTER_PLATFORM_DIRS="1",
+               INGRESSLAB_HOME=str(tmp_path / "no-lab"))
+    # JupyterLab draws widget views (an "unsafe" output type) only in trusted notebooks
+    subprocess.run([str(Path(sys.executable).parent / "jupyter"), "trust", *glob.glob(str(course / "*.ipynb"))],
+                   env=env, check=True, capture_output=True)
+    server = JupyterLab(course, tmp_path / "server", env).start()
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        for name in ("05_three_hops", "07_exercise_multi_host"):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url(f"lab/workspaces/{name}/tree/{name}.ipynb?reset"))
+            outputs = page.locator(".jp-Notebook .jp-OutputArea-output")
+            outputs.first.wait_for(timeout=45_000)
+            page.locator(".jp-OutputArea-output .jupyter-widgets").first.wait_for(timeout=30_000)
+            assert outputs.filter(has_text="VBox(children").count() == 0, f"{name}: a widget shown as text"
+            assert outputs.filter(has_text="Error displaying widget").count() == 0, name
+            assert page.locator(".jp-OutputArea-output .widget-button").count() >= 1, f"{name}: no button drawn"
+            page.close()
+        browser.close()
+    finally:
+        playwright.stop()
+        server.stop()
