@@ -64,15 +64,33 @@ def updated(path: Path, text: str) -> str:
 
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def stable_widget_ids(text: str, stem: str) -> str:
     """The notebook's JSON with each widget model id (32 hex digits, random per run) replaced by one derived from
-    the notebook's name and the model's place in the stored state: the same notebook run twice stores the same
-    ids. The new ids keep the old shape, so JupyterLab and the sanitizers treat them alike."""
+    the notebook's name and the model's place in the widget tree: models are numbered in the order a walk meets
+    them, from the views the outputs show (in cell order) through the `IPY_MODEL_…` references of each model (in
+    key order), then any model no view reaches. The same notebook run twice stores the same ids; the new ids keep
+    the old shape, so JupyterLab and the sanitizers treat them alike."""
     nb = json.loads(text)
     state = (nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE) or {}).get("state") or {}
-    for n, old in enumerate(state):
+    views = [out["data"][WIDGET_VIEW]["model_id"] for cell in nb.get("cells", []) for out in cell.get("outputs", [])
+             if WIDGET_VIEW in out.get("data", {})]
+    order: list[str] = []
+
+    def walk(model_id: str) -> None:
+        if model_id in order or model_id not in state:
+            return
+        order.append(model_id)
+        for ref in re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model_id], sort_keys=True)):
+            walk(ref)
+
+    for model_id in views:
+        walk(model_id)
+    for model_id in sorted(state, key=lambda m: json.dumps(state[m], sort_keys=True)):
+        walk(model_id)
+    for n, old in enumerate(order):
         text = text.replace(old, hashlib.sha256(f"{stem}/{n}".encode()).hexdigest()[:32])
     return text
 
@@ -96,7 +114,8 @@ def execute(paths: list[Path]) -> int:
             failed.append(path.name)
             print(f"{path.name}: a cell failed; outputs not stored\n{str(error)[:2000]}", file=sys.stderr)
             continue
-        path.write_text(stable_widget_ids(nbformat.writes(nb) + "\n", path.stem))
+        renamed = nbformat.reads(stable_widget_ids(nbformat.writes(nb), path.stem), as_version=4)
+        path.write_text(nbformat.writes(renamed) + "\n")   # written again: keys sorted, as nbformat keeps them
         print(f"{path.name}: outputs stored")
     return 1 if failed else 0
 
