@@ -112,7 +112,7 @@ def cmd_demo(args) -> int:
     if missing:
         print(f"ingresslab demo needs {', '.join(missing)} (install it with your package manager)", file=sys.stderr)
         return 1
-    demo.run(home=args.home, auto=args.auto, svg_path=Path(args.svg))
+    demo.run(home=args.home, auto=args.auto, svg_path=Path(args.svg) if args.svg else None)
     return 0
 
 
@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("conf", cmd_conf, "the nginx.conf the Ingress controller runs now")
     p = add("demo", cmd_demo, "the cafe story step by step (Enter to advance)")
     p.add_argument("--auto", action="store_true", help="no pauses")
-    p.add_argument("--svg", default="three-hops.svg", help="where to save the three-hop picture")
+    p.add_argument("--svg", default=None,
+                   help="where to save the three-hop picture (default: <home>/demo/three-hops.svg)")
     p = add("controller", cmd_controller, "run the Ingress controller (e.g. --kubeconfig FILE --render-only)")
     p.add_argument("controller_args", nargs=argparse.REMAINDER)
     return parser

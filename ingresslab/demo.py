@@ -2,7 +2,8 @@
 
 Each step prints the command a learner would type and then that command's real output (kubectl and curl run for
 real against the lab), and waits for Enter (`--auto` runs straight through). The last step traces one request and
-saves the three-hop picture as an SVG file. Neighbours: `lab` (the lab and its manifests), `trace` and `viz`.
+saves the three-hop picture as an SVG file: by default under the lab's home (`<home>/demo/three-hops.svg`), never
+in the current directory, which is often the checkout. Neighbours: `lab` (the lab and its manifests), `trace` and `viz`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +60,17 @@ def steps(ic_ip: str, http_port: int, https_port: int) -> list[Step]:
     ]
 
 
-def run(*, home=None, auto: bool = False, svg_path: Path = Path("three-hops.svg"),
+def default_svg_path(lab: Lab) -> Path:
+    """`<home>/demo/three-hops.svg` (the home is the user's own, 0700); a fresh temporary directory otherwise."""
+    if lab.home is not None:
+        folder = Path(lab.home) / "demo"
+        folder.mkdir(mode=0o700, exist_ok=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="ingresslab-demo-"))
+    return folder / "three-hops.svg"
+
+
+def run(*, home=None, auto: bool = False, svg_path: Path | None = None,
         out: Callable[[str], None] = print, pause: Callable[[], None] | None = None) -> Path:
     lab = Lab.up(home)
     env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path),
@@ -85,7 +97,7 @@ def run(*, home=None, auto: bool = False, svg_path: Path = Path("three-hops.svg"
     t = trace(lab, answer)
     for hop in t.hops:
         out(f"  {hop.component:10} {hop.from_addr:>22} → {hop.to_addr:22} ({hop.name})")
-    svg_path = Path(svg_path)
+    svg_path = default_svg_path(lab) if svg_path is None else Path(svg_path)
     svg_path.write_text(viz.svg(viz.request_path(t, highlight=True)))
     out(f"\nThe picture of this request is in {svg_path.resolve()}")
     return svg_path

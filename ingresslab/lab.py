@@ -22,6 +22,8 @@ from .shutdown import stop
 if TYPE_CHECKING:
     import kubernetes
 
+    from .events import Warnings
+
 START_TIMEOUT = 30.0
 LABD_BUSY = 3   # `python -m ingresslab.labd` exit code: another lab process holds the home
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -198,6 +200,37 @@ class Lab:
         lines = [f"**{kind}.**", "", "| | |", "|---|---|"]
         lines += [f"| {k} | `{v}` |" for k, v in self.summary()]
         return "\n".join(lines)
+
+    def warnings_for(self, kind: str, name: str, *, namespace: str = "default") -> "Warnings":
+        """The controller's Warning Events on one object as it exists now, each with a plain-words sentence
+        (`ingresslab.events`): e.g. `lab.warnings_for("Ingress", "coffee-via-service")`."""
+        from .events import warnings_for
+        return warnings_for(self.api, kind, name, namespace=namespace)
+
+    def clear_host(self, host: str, *, keep: str | Iterable[str] = ()) -> list[str]:
+        """Delete every Ingress, in any namespace, with a rule or a TLS entry for `host`, except those named in
+        `keep` (names in the default namespace, or "namespace/name"). A notebook's first cell calls it so that what
+        an earlier notebook or the learner left for its host cannot change its outputs. Returns the removed ones
+        as sorted "namespace/name" ([] when there were none)."""
+        keep = {keep} if isinstance(keep, str) else set(keep)
+        keep = {k if "/" in k else f"default/{k}" for k in keep}
+        wanted = host.strip().lower()
+        if not wanted:
+            raise ValueError("clear_host needs a host name, e.g. 'cafe.example.com'")
+        networking = _kubernetes().client.NetworkingV1Api(self.api)
+        removed = []
+        for ing in networking.list_ingress_for_all_namespaces().items:
+            key = f"{ing.metadata.namespace}/{ing.metadata.name}"
+            hosts = {(r.host or "").lower() for r in ing.spec.rules or []}
+            hosts |= {(h or "").lower() for t in ing.spec.tls or [] for h in t.hosts or []}
+            if wanted in hosts and key not in keep:
+                try:
+                    networking.delete_namespaced_ingress(ing.metadata.name, ing.metadata.namespace)
+                except _kubernetes().client.rest.ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                removed.append(key)
+        return sorted(removed)
 
     @property
     def ingress(self) -> "IngressView":
@@ -383,6 +416,54 @@ class IngressView:
             if time.monotonic() > deadline:
                 raise LabError(f"the Ingress controller did not become ready within {timeout:.0f} s")
             time.sleep(0.05)
+
+    def wait_synced(self, timeout: float = 15.0, *, quiet: float = 0.3) -> str:
+        """Until the controller has passed the changes made before this call on to nginx; returns what its last
+        sync did ("reloaded", "endpoints pushed", "unchanged", …).
+
+        The controller syncs about 10 ms after any change it watches and reports each finished sync (a counter
+        and the time it ended). So this waits until no sync has finished for `quiet` seconds after the call — a
+        sync the change started has then ended. It is a wait for quiet, not a proof: when you know what the change
+        must produce, `wait_until` on that effect is exact."""
+        started = time.monotonic()
+        deadline = started + timeout
+        last = self.status(timeout=timeout)
+        calm_since = started
+        while True:
+            now = time.monotonic()
+            current = self.status(timeout=max(0.0, deadline - now))
+            if (current.get("syncs"), (current.get("last_sync") or {}).get("at")) != \
+                    (last.get("syncs"), (last.get("last_sync") or {}).get("at")):
+                last, calm_since = current, now
+            elif now - calm_since >= quiet:
+                return str((current.get("last_sync") or {}).get("action") or "nothing to sync")
+            if now > deadline:
+                raise LabError(f"the Ingress controller kept syncing for {timeout:.0f} s without a pause of "
+                               f"{quiet:.1f} s (last error: {current.get('last_error')})")
+            time.sleep(0.02)
+
+    def wait_until(self, check: Callable[["IngressView"], object], *, timeout: float = 15.0, what: str = ""):
+        """Call `check(lab.ingress)` until it returns something truthy, and return that: the way to wait for a
+        change to reach nginx, e.g. `lab.ingress.wait_until(lambda i: "client_max_body_size 1k;" in i.conf())`.
+        Raises LabError after `timeout` seconds, naming `what` was awaited."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                value = check(self)
+            except LabError:
+                value = None          # the controller is restarting: its status is back in a moment
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise LabError(f"the Ingress controller did not get there within {timeout:.0f} s"
+                               + (f": {what}" if what else "") + f" (last error: {self._last_error()})")
+            time.sleep(0.05)
+
+    def _last_error(self) -> str | None:
+        try:
+            return self.status(timeout=0).get("last_error")
+        except LabError as err:
+            return str(err)
 
     def conf(self) -> str:
         """The nginx.conf nginx is running now."""

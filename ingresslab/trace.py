@@ -54,7 +54,7 @@ from .cluster.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
 from .lab import Lab, LabError
 
-__all__ = ["Hop", "Response", "Trace", "TraceError", "hop_table", "send", "trace"]
+__all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "hop_table", "send", "trace"]
 
 POLL_SECONDS = 3.0
 _RID = re.compile(r"[0-9a-f]{32}")
@@ -114,6 +114,17 @@ class Hop:
 
 
 @dataclass(frozen=True)
+class HopTiming:
+    """When hop `hop` saw the request (`at_ms` after the client started) and its own share (`own_ms`: since hop
+    `since_hop` saw it, 0 = the client); None where a log does not say to the millisecond."""
+
+    hop: int
+    at_ms: float | None
+    own_ms: float | None
+    since_hop: int
+
+
+@dataclass(frozen=True)
 class Trace:
     request_id: str
     hops: tuple[Hop, ...]
@@ -124,6 +135,35 @@ class Trace:
     started: float | None     # when the client began (None when traced from a request id alone)
     request: str              # the request line as nginx logged it
     host: str
+    finished: float | None = None   # when the client had read the answer (None when traced from an id alone)
+
+    @property
+    def total_ms(self) -> float | None:
+        """Client started → answer read, in ms (None when traced from a request id alone)."""
+        if self.started is None or self.finished is None:
+            return None
+        return round((self.finished - self.started) * 1000, 1)
+
+    def hop_timings(self) -> tuple["HopTiming", ...]:
+        """Each hop's own time (previous component → this one) and its time since the client started.
+
+        The logs say when each component saw the request; a hop's own time is the difference to the previous
+        component that says so (the client's start for the first). When a log has no time, that hop's own time is
+        unknown, and the next known one spans both (`since_hop` says from which hop it counts; 0 = the client)."""
+        start = self.started if self.started is not None else next((h.at for h in self.hops if h.at), None)
+        # traced from an id alone, the client's start is unknown: so is the first hop's own time
+        out, previous, previous_hop = [], self.started, 0
+        for number, hop in enumerate(self.hops, 1):
+            if hop.at is None or start is None:
+                out.append(HopTiming(number, None, None, previous_hop))
+                continue
+            # Logs keep milliseconds: a hop may seem to see the request before the previous one did. It cannot,
+            # so it saw it at the same moment (0 ms), and the own times still add up to the time since the start.
+            at = hop.at if previous is None else max(hop.at, previous)
+            own = None if previous is None else round((at - previous) * 1000, 1)
+            out.append(HopTiming(number, round((at - start) * 1000, 1), own, previous_hop))
+            previous, previous_hop = at, number
+        return tuple(out)
 
     @property
     def service_upstream(self) -> bool:
@@ -363,19 +403,30 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
     if upstream is None:
         pass        # nginx answered by itself (no rule matched, a redirect, …): the path ends there
     elif upstream.rpartition(":")[0] in logs.cluster_ips:
-        hops += _via_cluster_ip(logs, upstream, request_id, entry)
+        hops += _via_cluster_ip(logs, upstream, request_id, entry, nginx)
     else:
         # Join 3: nginx sent the request straight to an endpoint; that pod's log has our rid and nginx's address.
         at, line, fields = _poll(lambda: logs.pod_line(upstream, request_id), timeout,
                                  f"the pod at {upstream} ({logs.pod_name(upstream)}) logged no rid={request_id}")
-        hops.append(Hop("pod", logs.pod_name(upstream), fields.get("peer", "?"), upstream, at, line))
+        hops.append(Hop("pod", logs.pod_name(upstream), fields.get("peer", "?"), upstream,
+                        _pod_time(at, nginx), line))
     answered = hops[-1].name.rpartition("/")[2] if hops[-1].component == "pod" else None
     return Trace(request_id, tuple(hops), response.status if response else int(nginx["status"]),
                  response.headers if response else (), response.body if response else "", answered,
-                 response.started if response else None, nginx["request"], nginx["host"])
+                 response.started if response else None, nginx["request"], nginx["host"],
+                 response.finished if response else None)
 
 
-def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: ConnectionRecord) -> list[Hop]:
+def _pod_time(at: float | None, nginx: dict) -> float | None:
+    """A pod logs a request after answering it, sometimes after the answer has reached the client; nginx logged
+    the answer at `$msec`, so the pod had the request by then: the earlier of the two is when it had it."""
+    if at is None or not nginx.get("msec"):
+        return at
+    return min(at, float(nginx["msec"]))
+
+
+def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: ConnectionRecord,
+                    nginx: dict) -> list[Hop]:
     """Join 4 (service-upstream): nginx's `upstream_addr` is a ClusterIP, and only the pod side says which pod
     kube-proxy chose. Look for our rid in the pods kube-proxy has sent this ClusterIP's connections to; the line's
     `peer` is the `upstream_local` of the record that carried it."""
@@ -396,12 +447,16 @@ def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: Connecti
     return [Hop("kube-proxy", record.label, _addr(record.client), _addr(record.frontend),
                 None if reused else record.time, f"ClusterIP of {record.label}; forwarded from "
                 f"{_addr(record.upstream_local)} to {_addr(record.backend)}{reused}"),
-            Hop("pod", logs.pod_name(_addr(record.backend)), fields["peer"], _addr(record.backend), at, line)]
+            Hop("pod", logs.pod_name(_addr(record.backend)), fields["peer"], _addr(record.backend),
+                _pod_time(at, nginx), line)]
 
 
 def hop_table(trace: Trace) -> list[dict]:
-    """One row per hop, for a plain table (a notebook shows a list of dicts without pandas)."""
-    start = trace.started if trace.started is not None else next((h.at for h in trace.hops if h.at), None)
+    """One row per hop, for a plain table (a notebook shows a list of dicts without pandas).
+
+    `hop_ms` is that hop's own time (from the previous component seeing the request to this one seeing it; see
+    `Trace.hop_timings`), `at_ms` the time since the client started (cumulative); None where a log has no time."""
+    timings = trace.hop_timings()
     return [{"hop": number, "component": hop.component, "where": hop.name, "from": hop.from_addr,
-             "to": hop.to_addr, "ms": round((hop.at - start) * 1000, 1) if hop.at and start else None,
-             "detail": hop.detail} for number, hop in enumerate(trace.hops, 1)]
+             "to": hop.to_addr, "hop_ms": t.own_ms, "at_ms": t.at_ms, "detail": hop.detail}
+            for (number, hop), t in zip(enumerate(trace.hops, 1), timings)]

@@ -8,8 +8,9 @@ in sorted order, so the same input always gives the same picture (notebook outpu
 `svg()` gives the SVG text without graphviz's version comment, and the returned `Picture` shows that text in Jupyter.
 
 Neighbours: `cluster.iptables.build_rules` supplies the chains; `topology_of` fetches through `lab.Lab.api`;
-`trace.Trace` is what `request_path` draws (read through its attributes only, so the two sibling modules do not
-import each other); widgets and notebooks, above, display what these functions return.
+`confview` supplies `nginx_conf` (the whole file, readable; re-exported here); `trace.Trace` is what
+`request_path` draws (read through its attributes only, so the two sibling modules do not import each other);
+widgets and notebooks, above, display what these functions return.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from typing import Any, Iterable, Sequence
 import graphviz
 
 from .cluster.iptables import build_rules, chain_names
+from .confview import ConfView, nginx_conf, nginx_conf_of
 
-__all__ = ["COLOURS", "Picture", "iptables_chains", "request_path", "svg", "topology", "topology_of"]
+__all__ = ["COLOURS", "ConfView", "Picture", "iptables_chains", "nginx_conf", "nginx_conf_of", "request_path", "svg",
+           "topology", "topology_of"]
 
 COLOURS = {
     "client": "#eeeeee",      # whoever sends the request (the learner's curl)
@@ -385,33 +388,57 @@ def _lit(highlight: Any, hops: Sequence[Any]) -> set[int]:
     return lit
 
 
+def _timings(trace: Any, hops: Sequence[Any]) -> list[tuple[float | None, int]]:
+    """(own ms, counted since hop n) per hop: `trace.hop_timings()` when the trace has it, else from `hop.at`."""
+    if hasattr(trace, "hop_timings"):
+        return [(t.own_ms, t.since_hop) for t in trace.hop_timings()]
+    previous, since, out = getattr(trace, "started", None), 0, []
+    for number, hop in enumerate(hops, 1):
+        if hop.at is None or previous is None:
+            out.append((None, since))
+            previous = previous if hop.at is None else hop.at
+            continue
+        out.append((round(max(0.0, hop.at - previous) * 1000, 1), since))
+        previous, since = hop.at, number
+    return out
+
+
+def _timing_caption(trace: Any) -> str:
+    total = getattr(trace, "total_ms", None)
+    words = "ms on an arrow: that hop alone (from the previous component seeing the request to this one)"
+    return words + (f"; total {total:.1f} ms (client sent → answer read)" if total is not None else "")
+
+
 def request_path(trace: Any, *, highlight: Any = None) -> Picture:
     """One traced request, left to right: client → node:NodePort (kube-proxy) → the controller pod (nginx) →
     [ClusterIP (kube-proxy), with `service-upstream`] → the pod that answered.
 
     Each box is one hop of `trace.hops`, in its component's colour: the component, where it ran, the address the
     connection reached and the address it came from (so a learner sees the source change at every proxy). Each
-    arrow carries the time the component logged the hop, in ms after the client started (none when its log does
-    not say). `highlight` lights up hops: True for all, a hop number (1 = the first proxy), a component
-    ("kube-proxy", "nginx", "pod"), or a list of these; the other arrows are then greyed.
+    arrow carries that hop's own time — from the previous component seeing the request to this one seeing it, not
+    the time since the start — and the caption gives the total (`trace.total_ms`); an arrow whose log has no time
+    is unlabelled, and the next one says from which hop it counts. `highlight` lights up hops: True for all, a hop
+    number (1 = the first proxy), a component ("kube-proxy", "nginx", "pod"), or a list of these; the other arrows
+    are then greyed.
     """
     hops = list(trace.hops)
     lit = _lit(highlight, hops)
     g = _picture("request_path", ranksep="0.25")
     summary = getattr(trace, "summary", "")
-    if summary:
-        g.attr(label=summary, labelloc="b", labeljust="l", fontsize="9")
-    start = getattr(trace, "started", None) or next((h.at for h in hops if h.at), None)
+    lines = [line for line in (summary, _timing_caption(trace) if hops else "") if line]
+    caption = "".join(line + "\\l" for line in lines)     # graphviz: \l ends a left-aligned line
+    if caption:
+        g.attr(label=caption, labelloc="b", labeljust="l", fontsize="9")
     g.node("client", _label("client", hops[0].from_addr if hops else ""), fillcolor=COLOURS["client"])
     previous = "client"
-    for number, hop in enumerate(hops, 1):
+    for number, (hop, (own, since)) in enumerate(zip(hops, _timings(trace, hops)), 1):
         hid = f"hop/{number}"
         name = hop.name.removeprefix("default/")
         on = number in lit
         g.node(hid, _label(hop.component, *_wrap(name), hop.to_addr, f"from {hop.from_addr}"),
                fillcolor=COLOURS.get(hop.component, COLOURS["pod"]),
                **({"color": COLOURS["highlight"], "penwidth": "2.2"} if on else {}))
-        when = f"{(hop.at - start) * 1000:+.1f} ms" if hop.at and start else ""
+        when = "" if own is None else f"{own:.1f} ms" + (f" (since hop {since})" if since < number - 1 else "")
         style = ({"color": COLOURS["highlight"], "penwidth": "2.2", "fontcolor": COLOURS["highlight"]} if on else
                  {"color": COLOURS["muted"], "fontcolor": COLOURS["muted"]} if lit else {})
         g.edge(previous, hid, label=when, **style)

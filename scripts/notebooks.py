@@ -1,14 +1,23 @@
-"""Keep the course's navigation cells in step with the notebooks (run by the tests with --check).
+"""Keep the course's notebooks in step: navigation cells (checked by the tests) and stored outputs.
 
 Each numbered notebook has a first and a last markdown cell that start with `<!--NAVIGATION-->`; this script
 rewrites them from the notebooks' titles (their first `# ` heading): previous · contents · next.
 
-    python scripts/notebooks.py          rewrite the navigation cells
-    python scripts/notebooks.py --check  exit 1 (and say which) if any navigation cell is out of date
+`--execute` runs notebooks against the lab of $INGRESSLAB_HOME (started if it is not running) and stores what
+they print, as nbval will compare it, together with the state of their widgets, so that JupyterLab and static
+viewers draw the widgets before anything runs. Widget model ids are renamed after the notebook and their order
+(`<stem>-0001…`), so a re-run changes only what really changed.
+
+    python scripts/notebooks.py                      rewrite the navigation cells
+    python scripts/notebooks.py --check              exit 1 (and say which) if any navigation cell is out of date
+    python scripts/notebooks.py --execute [NAME…]    run the notebooks (all: the course in order, then the rest)
+                                                     and store their outputs and widget state
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -54,7 +63,69 @@ def updated(path: Path, text: str) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def stable_widget_ids(text: str, stem: str) -> str:
+    """The notebook's JSON with each widget model id (32 hex digits, random per run) replaced by one derived from
+    the notebook's name and the model's place in the widget tree: models are numbered in the order a walk meets
+    them, from the views the outputs show (in cell order) through the `IPY_MODEL_…` references of each model (in
+    key order), then any model no view reaches. The same notebook run twice stores the same ids; the new ids keep
+    the old shape, so JupyterLab and the sanitizers treat them alike."""
+    nb = json.loads(text)
+    state = (nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE) or {}).get("state") or {}
+    views = [out["data"][WIDGET_VIEW]["model_id"] for cell in nb.get("cells", []) for out in cell.get("outputs", [])
+             if WIDGET_VIEW in out.get("data", {})]
+    order: list[str] = []
+
+    def walk(model_id: str) -> None:
+        if model_id in order or model_id not in state:
+            return
+        order.append(model_id)
+        for ref in re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model_id], sort_keys=True)):
+            walk(ref)
+
+    for model_id in views:
+        walk(model_id)
+    for model_id in sorted(state, key=lambda m: json.dumps(state[m], sort_keys=True)):
+        walk(model_id)
+    for n, old in enumerate(order):
+        text = text.replace(old, hashlib.sha256(f"{stem}/{n}".encode()).hexdigest()[:32])
+    return text
+
+
+def execute(paths: list[Path]) -> int:
+    """Run each notebook in a fresh kernel, in its own folder, and store outputs and widget state."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    # `!kubectl` in the notebooks: the virtualenv's kubectl, whatever the caller's PATH
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    failed = []
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
+                                record_timing=False, resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            failed.append(path.name)
+            print(f"{path.name}: a cell failed; outputs not stored\n{str(error)[:2000]}", file=sys.stderr)
+            continue
+        renamed = nbformat.reads(stable_widget_ids(nbformat.writes(nb), path.stem), as_version=4)
+        path.write_text(nbformat.writes(renamed) + "\n")   # written again: keys sorted, as nbformat keeps them
+        print(f"{path.name}: outputs stored")
+    return 1 if failed else 0
+
+
 def main(argv: list[str]) -> int:
+    if "--execute" in argv:
+        names = [a for a in argv if a != "--execute"]
+        every = course() + sorted(p for p in NOTEBOOKS.glob("*.ipynb") if p not in course())
+        chosen = [p for p in every if not names or p.name in names or p.stem in names]
+        return execute(chosen)
     check = "--check" in argv
     paths = course()
     stale = []

@@ -144,15 +144,19 @@ spec:
         lab.delete("Ingress", "render-only-check")
 
 
-def test_demo_runs_the_cafe_story_and_saves_the_three_hop_picture(tmp_path):
-    home = tmp_path / "demo-home"
+def test_demo_runs_the_cafe_story_and_saves_the_three_hop_picture_under_the_home(tmp_path):
+    home, where = tmp_path / "demo-home", tmp_path / "a-checkout"
+    where.mkdir()
     try:
-        proc = subprocess.run([*CLI, "--home", str(home), "demo", "--auto", "--svg", str(tmp_path / "hops.svg")],
+        proc = subprocess.run([*CLI, "--home", str(home), "demo", "--auto"], cwd=where,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "$ kubectl apply -f" in proc.stdout and "Server name: coffee-" in proc.stdout
         assert "curl: (60) SSL certificate problem" in proc.stdout     # the step that explains --insecure
-        svg = (tmp_path / "hops.svg").read_text().replace("&#45;", "-")   # graphviz escapes hyphens
+        picture = home / "demo" / "three-hops.svg"
+        assert f"The picture of this request is in {picture.resolve()}" in proc.stdout
+        assert list(where.iterdir()) == []                              # nothing written where it was run
+        svg = picture.read_text().replace("&#45;", "-")                 # graphviz escapes hyphens
         assert "<svg" in svg and "kube-proxy" in svg and "nginx" in svg
     finally:
         run("down", home=home, check=False)

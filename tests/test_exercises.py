@@ -163,6 +163,31 @@ def test_hint_and_solution_are_rich_text_without_a_lab():
         ex._repr_markdown_()
 
 
+@pytest.mark.parametrize("kind,default", [(MultiHost, "ex"), (WildcardHost, "wildcard"),
+                                          (PathPrecedence, "precedence"), (DefaultBackend, "catch_all")])
+def test_every_card_names_the_variable_to_call_check_on(kind, default):
+    card = kind(lab=None)._repr_markdown_()
+    assert f"`{default}.check(answer)` · `{default}.hint()` · `{default}.solution()`" in card
+    other = "ex" if default != "ex" else "first"
+    assert f"{other}.check(answer)" not in card
+    mine = kind(lab=None, variable="my_try")
+    assert "`my_try.check(answer)`" in mine._repr_markdown_() and "my_try.check(answer)" in repr(mine)
+    with pytest.raises(ValueError, match="variable must be a Python name"):
+        kind(lab=None, variable="not a name")
+
+
+def test_the_follow_ups_have_distinct_default_names():
+    assert len({kind.variable for kind in EXERCISES}) == len(EXERCISES)
+
+
+@pytest.mark.parametrize("kind", EXERCISES)
+def test_hints_and_solutions_stay_inside_the_offline_course(kind):
+    ex = kind(lab=None)
+    words = " ".join([ex.hint()._repr_markdown_(), ex.solution()._repr_markdown_(), ex._repr_markdown_()]).lower()
+    for outside in ("http://kubernetes.io", "https://", "docs", "documentation", "online", "google"):
+        assert outside not in words, f"{kind.__name__} sends the learner outside the course: {outside!r}"
+
+
 # --- right answers of every shape, on the real lab --------------------------------------------------------------
 
 LEGACY_RULES = """

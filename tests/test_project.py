@@ -20,16 +20,17 @@ def test_layers_are_respected():
     assert "Contracts: 1 kept, 0 broken" in proc.stdout
 
 
-def _setup_apt_packages() -> set[str]:
+def _setup_apt_packages(which: str = "RUNTIME") -> set[str]:
     text = (ROOT / "scripts" / "setup").read_text()
-    return set(re.search(r"APT_PACKAGES=\(([^)]*)\)", text).group(1).split())
+    return set(re.search(rf"{which}_PACKAGES=\(([^)]*)\)", text).group(1).split())
 
 
 def test_binder_apt_list_matches_the_setup_script():
     binder = {line.strip() for line in (ROOT / "binder" / "apt.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    # Binder has no browser tests and no benchmarks, and conda brings Python: those are set-up only.
-    assert binder == _setup_apt_packages() - {"chromium", "wrk", "python3-venv"}
+    # Binder runs the lab, not the tests (no chromium, wrk, python3-cryptography), and conda brings Python.
+    assert binder == _setup_apt_packages() - {"python3-venv"}
+    assert not binder & _setup_apt_packages("TEST")
 
 
 def test_conda_environments_match_pyproject():

@@ -125,6 +125,10 @@ def test_trace_from_the_request_id_alone_finds_the_same_hops(cafe):
     by_response, by_id = trace(cafe, response), trace(cafe, response.request_id)
     assert by_id.hops == by_response.hops
     assert by_id.status == 200 and by_id.pod == response.pod and by_id.started is None
+    # without the client's start, the first hop's own time and the total are unknown, the others still known
+    first, *rest = by_id.hop_timings()
+    assert first.own_ms is None and first.at_ms == 0.0 and by_id.total_ms is None
+    assert [t.own_ms for t in rest] == [t.own_ms for t in by_response.hop_timings()[1:]]
     assert by_id.request.startswith("GET /tea ") and by_id.host == HOST
 
 
@@ -149,8 +153,13 @@ def test_hop_table_has_one_row_per_hop_with_time_offsets(cafe):
     assert [r["hop"] for r in rows] == [1, 2, 3]
     assert [r["component"] for r in rows] == ["kube-proxy", "nginx", "pod"]
     assert rows[0]["from"] == found.hops[0].from_addr and rows[2]["to"] == found.hops[2].to_addr
-    assert rows[0]["ms"] is not None and 0 <= rows[0]["ms"] < 5000
-    assert set(rows[0]) == {"hop", "component", "where", "from", "to", "ms", "detail"}
+    assert set(rows[0]) == {"hop", "component", "where", "from", "to", "hop_ms", "at_ms", "detail"}
+    assert rows[0]["at_ms"] is not None and 0 <= rows[0]["at_ms"] < 5000
+    # at_ms is cumulative, hop_ms each hop's own share: the own shares of the timed hops add up to the last at_ms
+    timed = [r for r in rows if r["hop_ms"] is not None]
+    assert timed and abs(sum(r["hop_ms"] for r in timed) - timed[-1]["at_ms"]) < 0.05 * len(timed) + 0.01
+    assert all(r["hop_ms"] <= r["at_ms"] + 0.05 for r in timed)
+    assert found.total_ms is not None and found.total_ms >= timed[-1]["at_ms"] - 2.0   # log times: 1 ms steps
 
 
 def test_the_picture_of_a_real_trace_names_every_address(cafe):

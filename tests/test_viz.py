@@ -4,7 +4,9 @@ SVG is read with ElementTree, so graphviz's escapes (`&#45;` for `-`) are undone
 """
 from __future__ import annotations
 
+import html
 import random
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import kubernetes
 import pytest
 
 from ingresslab import Lab, viz
+from polling import eventually
 from ingresslab.trace import Hop, Trace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,16 +188,18 @@ def test_chains_of_an_unknown_service_say_which_exist():
         viz.iptables_chains(SERVICES, SLICES, "milk-svc")
 
 
-def made_up_trace(*, service_upstream=False) -> Trace:
+def made_up_trace(*, service_upstream=False, cluster_ip_time=True) -> Trace:
     t0 = 1_800_000_000.0
     hops = [Hop("kube-proxy", "node-1", "127.0.0.1:50000", "127.0.2.1:30174", t0 + 0.0004, ""),
             Hop("nginx", "ingress-nginx/nginx-ingress-controller-6c957c4b7f-mndz7", "127.0.2.1:40000",
                 "127.244.2.2:80", t0 + 0.0006, "")]
     if service_upstream:
-        hops.append(Hop("kube-proxy", "default/coffee-svc:http", "127.0.0.1:41000", "127.96.1.3:80", t0 + 0.0012, ""))
-    hops.append(Hop("pod", "default/coffee-65bbb69884-gp5f6", "127.0.0.1:42000", "127.244.2.3:8080", None, ""))
+        hops.append(Hop("kube-proxy", "default/coffee-svc:http", "127.0.0.1:41000", "127.96.1.3:80",
+                        t0 + 0.0012 if cluster_ip_time else None, ""))
+    hops.append(Hop("pod", "default/coffee-65bbb69884-gp5f6", "127.0.0.1:42000", "127.244.2.3:8080",
+                    t0 + 0.0020 if service_upstream else None, ""))
     return Trace("0" * 32, tuple(hops), 200, (), "", "coffee-65bbb69884-gp5f6", t0, "GET /coffee HTTP/1.1",
-                 "cafe.example.com")
+                 "cafe.example.com", t0 + 0.0031)
 
 
 def test_request_path_labels_every_hop_with_addresses_and_time():
@@ -203,7 +208,9 @@ def test_request_path_labels_every_hop_with_addresses_and_time():
     for address in ("127.0.0.1:50000", "127.0.2.1:30174", "from 127.0.2.1:40000", "127.244.2.2:80",
                     "127.244.2.3:8080", "from 127.0.0.1:42000"):
         assert address in words
-    assert "+0.4 ms" in words and "+0.6 ms" in words
+    # each arrow carries its own hop's time (0.4 then 0.6 − 0.4), never the time since the start
+    assert "0.4 ms" in words and "0.2 ms" in words and "0.6 ms" not in words
+    assert any("that hop alone" in w and "total 3.1 ms" in w for w in words)
     assert {"kube-proxy", "nginx", "pod", "client"} <= set(words)
     assert "coffee-65bbb69884-gp5f6" in words and "127.96.1.3:80" not in words
     assert {viz.COLOURS[k] for k in ("client", "kube-proxy", "nginx", "pod")} <= fills(svg)
@@ -212,6 +219,13 @@ def test_request_path_labels_every_hop_with_addresses_and_time():
 def test_request_path_with_service_upstream_has_the_cluster_ip_hop():
     words = texts(viz.svg(viz.request_path(made_up_trace(service_upstream=True))))
     assert "127.96.1.3:80" in words and "coffee-svc:http" in words and words.count("kube-proxy") == 2
+
+
+def test_a_hop_without_a_time_leaves_its_arrow_blank_and_the_next_counts_from_the_last_known():
+    words = texts(viz.svg(viz.request_path(made_up_trace(service_upstream=True, cluster_ip_time=False))))
+    # hops at 0.4, 0.6, unknown, 2.0 ms: the pod's arrow spans hops 3 and 4, and says so
+    assert "0.4 ms" in words and "0.2 ms" in words and "1.4 ms (since hop 2)" in words
+    assert sum(w.endswith(" ms") or w.endswith("(since hop 2)") for w in words) == 3
 
 
 def test_highlight_lights_up_the_chosen_hops_only():
@@ -294,3 +308,73 @@ def test_chains_of_a_real_lab_are_the_chains_of_its_iptables_save(cafe):
     for line in saved.splitlines():
         if "--to-destination" in line:
             assert f"DNAT to {line.split('--to-destination ')[1].split()[0]}" in words
+
+
+# --- the whole nginx.conf, readable ----------------------------------------------------------------------------------
+
+HAND_MADE_CONF = """\
+http {
+    upstream default-tea-svc-80 {
+        server 0.0.0.1:1234;
+    }
+
+    # Catch-all: a Host no rule names, or rules without host. The only default_server.
+    server {
+        server_name _;
+        listen 127.0.1.1:80 default_server;
+    }
+
+    # Host cafe.example.com
+    # TLS certificate from Secret default/cafe-secret
+    server {
+        server_name cafe.example.com;
+        location /tea {
+            set $proxy_upstream_name "default-tea-svc-80";
+        }
+    }
+
+    # Host <tea>.example.com
+    server {
+        server_name tea.example.com;
+    }
+}
+"""
+
+
+def test_the_conf_view_folds_each_server_block_and_opens_the_chosen_one():
+    view = viz.nginx_conf(HAND_MADE_CONF, highlight_host="cafe.example.com")
+    assert [b.host for b in view.blocks] == ["(catch-all)", "cafe.example.com", "<tea>.example.com"]
+    cafe = view.highlighted
+    assert view.lines[cafe.start] == "    # Host cafe.example.com" and view.lines[cafe.end - 1] == "    }"
+    markup = view._repr_html_()
+    assert markup.count("<details") == 3 and markup.count("<details open") == 1
+    opened = markup[markup.index("<details open"):]
+    assert opened.index("cafe.example.com") < opened.index("</details>")
+    assert "&lt;tea&gt;.example.com" in markup and "<tea>" not in markup          # escaped, never markup
+    assert "overflow:auto" in markup and "max-height" in markup
+    assert "<code>ingresslab conf</code>" in markup and "`ingresslab conf`" in repr(view)
+    # every line of the file is shown exactly once, in order
+    shown = [html.unescape(part) for part in re.findall(r"<pre[^>]*>(.*?)</pre>", markup, re.S)]
+    assert "\n".join(shown) == "\n".join(view.lines)
+
+
+def test_the_conf_view_says_when_the_host_has_no_block():
+    view = viz.nginx_conf(HAND_MADE_CONF, highlight_host="milk.example.com")
+    assert view.highlighted is None and "no server block for milk.example.com" in repr(view)
+    assert "<details open" not in view._repr_html_()
+    with pytest.raises(TypeError, match="lab.ingress.conf"):
+        viz.nginx_conf(None)
+
+
+def test_the_conf_view_of_a_real_lab_has_the_cafe_block_open(cafe):
+    wait_for_cafe_endpoints(cafe)
+    cafe.apply(ROOT / "manifests" / "cafe-secret.yaml")
+    cafe.apply(ROOT / "manifests" / "cafe-ingress.yaml")
+    eventually(lambda: "server_name cafe.example.com;" in cafe.ingress.conf(), timeout=30,
+               what="the controller to write the cafe's server block")
+    view = viz.nginx_conf_of(cafe, highlight_host="cafe.example.com")
+    assert view.text == cafe.ingress.conf()
+    assert view.highlighted is not None and "(catch-all)" in [b.host for b in view.blocks]
+    block = "\n".join(view.lines[view.highlighted.start:view.highlighted.end])
+    assert "server_name cafe.example.com;" in block and "location" in block
+    assert view._repr_html_().count("<details open") == 1

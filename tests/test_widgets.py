@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import ipywidgets
 import kubernetes
 import pytest
 import yaml
+from polling import eventually
 
 from ingresslab.widgets import (ApplyReport, CostModel, CostWidget, Debouncer, IngressBuilder, IngressForm,
                                 ManualClock, PathRow, ReplicasSlider, RequestForm, RequestWidget, ServiceChoice,
@@ -153,9 +155,26 @@ def test_cost_arithmetic():
     model.controller_per_month = 12.5
     assert model.one_ingress == 30.5 and model.saving == 149.5
     assert CostModel(services=0).one_ingress == 0.0
-    assert "illustrative" in model.html() and "illustrative" in model.text()
+    assert "Illustrative prices in USD" in model.html() and "Illustrative prices in USD" in model.text()
+    assert "180.00 USD/month" in model.text() and "<b>180.00</b> USD / month" in model.html()
     with pytest.raises(ValueError):
         CostModel(services=-1).saving
+
+
+def bar_pixels(markup: str) -> list[int]:
+    return [int(px) for px in re.findall(r"height:14px;width:(\d+)px", markup)]
+
+
+@pytest.mark.parametrize("services,price", [(10, 18.0), (2, 18.0), (100, 0.5), (1, 40.0)])
+def test_cost_bars_are_proportional_to_the_costs(services, price):
+    model = CostModel(services=services, price_per_lb=price, currency="EUR")
+    per, one = bar_pixels(model.html())
+    assert max(per, one) == 320
+    assert abs(per / 320 - model.load_balancer_per_service / max(model.load_balancer_per_service,
+                                                                  model.one_ingress)) < 0.01
+    assert abs(one / 320 - model.one_ingress / max(model.load_balancer_per_service, model.one_ingress)) < 0.01
+    assert "EUR / month" in model.html() and "in EUR" in model.text()
+    assert bar_pixels(CostModel(services=0).html()) == [0, 0]
 
 
 # --- the GUIs, built without a kernel -----------------------------------------------------------------------------
@@ -261,6 +280,74 @@ def test_requests_over_https_and_to_unknown_hosts(lab):
     assert result.answered_by.startswith("nginx itself")
 
 
+TWIN_AND_EMPTY = f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: twin-svc, namespace: {NAMESPACE}}}
+spec:
+  selector: {{app: site}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: empty-svc, namespace: {NAMESPACE}}}
+spec:
+  selector: {{app: nobody-runs-this}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+"""
+
+
+def twin_ingress(name: str, host: str, *, service_upstream: bool) -> dict:
+    annotations = {"nginx.ingress.kubernetes.io/service-upstream": "true"} if service_upstream else {}
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": NAMESPACE, "annotations": annotations},
+            "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "twin-svc", "port": {"number": 80}}}}]}}]}}
+
+
+def test_the_controllers_warnings_reach_the_learner_in_plain_words(lab):
+    lab.apply(TWIN_AND_EMPTY, namespace=NAMESPACE)
+    try:
+        # An Ingress whose Service has no ready pod: Apply says why requests will get 503 …
+        builder = IngressBuilder(lab, model=IngressForm.from_lab(lab, namespace=NAMESPACE, name="empty", rows=[
+            {"host": "empty.mysite.com", "path": "/", "service": "empty-svc", "port": "80"}]))
+        builder._apply.click()
+        report = builder.last_report
+        assert report.ok and [w.reason for w in report.warnings] == ["BackendUnavailable"], report.text()
+        assert "no pod behind it is ready" in builder._report.value and "⚠ BackendUnavailable" in report.text()
+        # … and so does the request widget, next to the 503
+        request = RequestWidget(lab, host="empty.mysite.com")
+        request._send.click()
+        assert request.model.last.response.status == 503
+        assert "no pod behind it is ready" in request._out.value and "⚠ BackendUnavailable" in repr(request)
+        # A second Ingress asking for service-upstream on an upstream the first one shapes: the lab says so
+        lab.apply(twin_ingress("twin-first", "twin1.mysite.com", service_upstream=False))
+        lab.apply(twin_ingress("twin-second", "twin2.mysite.com", service_upstream=True))
+        # (both were created in the same second: which one counts as first is the controller's tie-break)
+        def shared():
+            for name, other in (("twin-second", "twin-first"), ("twin-first", "twin-second")):
+                found = [w for w in lab.warnings_for("Ingress", name, namespace=NAMESPACE)
+                         if w.reason == "ServiceUpstreamShared"]
+                if found:
+                    return name, other, found[0]
+            return None
+        name, other, warning = eventually(shared, timeout=20, what="a ServiceUpstreamShared warning")
+        assert ("annotation (true) has no effect" in warning.plain if name == "twin-second" else
+                "does not ask for service-upstream, yet its requests go through" in warning.plain)
+        assert f"Ingress {NAMESPACE}/{other} named it first" in warning.plain
+        assert repr(lab.warnings_for("Ingress", other, namespace=NAMESPACE)) == \
+            f"no warnings for Ingress {NAMESPACE}/{other}"
+        # Events about an earlier object of the same name are not this one's
+        lab.delete("Ingress", name, namespace=NAMESPACE)
+        lab.apply(twin_ingress(name, "twin9.mysite.com", service_upstream=False))
+        assert not lab.warnings_for("Ingress", name, namespace=NAMESPACE)
+    finally:
+        for kind, name in [("Ingress", "empty"), ("Ingress", "twin-first"), ("Ingress", "twin-second"),
+                           ("Service", "twin-svc"), ("Service", "empty-svc")]:
+            lab.delete(kind, name, namespace=NAMESPACE)
+
+
 def test_the_replicas_slider_scales_and_the_endpoints_follow(lab):
     slider = ReplicasSlider(lab, "site", namespace=NAMESPACE)
     assert slider.last.desired == 2 and slider.last.settled
@@ -277,3 +364,21 @@ def test_the_public_api_is_all():
     modules = {"builder", "builder_model", "cost", "cost_model", "debounce", "replicas", "replicas_model", "request",
                "request_model", "progress"}
     assert {name for name in vars(package) if not name.startswith("_")} - modules == set(package.__all__)
+
+
+def test_plain_words_for_each_surprise_the_controller_reports():
+    from ingresslab.events import plain_words
+    shared = ("upstream default-coffee-svc-80 is shared with Ingress default/cafe-ingress, which names it first, so "
+              "its service-upstream (false) applies here too, not this Ingress's (true), as in ingress-nginx. Use a "
+              "second Service to keep them apart")
+    words = plain_words("ServiceUpstreamShared", shared)
+    assert words.startswith("this Ingress's service-upstream annotation (true) has no effect")
+    assert "Ingress default/cafe-ingress named it first" in words and "Service of its own" in words
+    assert "503" in plain_words("BackendUnavailable", "service default/x not found: requests for it get 503 until "
+                                                      "that changes")
+    assert "default self-signed certificate" in plain_words(
+        "TLSDefaultCertificate", "secret default/cafe-secret not found: host cafe.example.com uses the default "
+                                 "(self-signed) certificate")
+    assert plain_words("Rejected", "the controller ignores this Ingress until it is fixed: spec.rules[0].host: bad") \
+        == "the controller ignores this Ingress, so nginx does not serve it: spec.rules[0].host: bad."
+    assert plain_words("SomethingNew", "as Kubernetes said it") == "as Kubernetes said it"

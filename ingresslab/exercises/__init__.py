@@ -5,6 +5,7 @@
     ex                      # the task and the requests the check will send
     ex.check(answer)        # YAML text, a dict, a rules list → an Outcome (green, red or amber; `.passed`)
     ex.hint(); ex.solution()
+    wildcard = WildcardHost(lab)   # each exercise has its own name, and its card says `wildcard.check(answer)`
 
 Each exercise is a class whose data is declared (`mysite.py`: the expected routes, the hint, the solution); the
 check (`routing.py`) applies the answer in its own scratch namespace (`scratch.py`), sends real requests through

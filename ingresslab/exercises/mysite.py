@@ -15,6 +15,7 @@ SITE, FORUMS, NOTFOUND = "site-svc", "forums-svc", "notfound-svc"
 
 class MultiHost(RoutingExercise):
     name = "multihost"
+    variable = "ex"
     title = "Two hosts, two Services"
     _task = ("`site` and `forums` run in the cluster behind the Services `site-svc` and `forums-svc` (port 80, "
              "named `http`). Write an Ingress — or only its `rules` — so that `www.mysite.com` reaches `site-svc` "
@@ -63,6 +64,7 @@ spec:
 
 class WildcardHost(RoutingExercise):
     name = "wildcard"
+    variable = "wildcard"
     title = "A wildcard host with one exception"
     _task = ("Every name directly under `mysite.com` (`www.mysite.com`, `shop.mysite.com`, …) should reach "
              "`site-svc` — except `forums.mysite.com`, which keeps going to `forums-svc`.")
@@ -112,6 +114,7 @@ spec:
 
 class PathPrecedence(RoutingExercise):
     name = "paths"
+    variable = "precedence"
     title = "One host, two Services by path"
     _task = ("On `www.mysite.com`, send `/forums` and everything below it (`/forums/new`) to `forums-svc`, and "
              "every other path to `site-svc` — including `/forumsx`, which is not below `/forums`.")
@@ -156,6 +159,7 @@ spec:
 
 class DefaultBackend(RoutingExercise):
     name = "default"
+    variable = "catch_all"
     title = "A catch-all for unknown hosts"
     _task = ("Keep `www.mysite.com` → `site-svc` and `forums.mysite.com` → `forums-svc`, and send requests for "
              "every other host to your own not-found page, the Service `notfound-svc` (the article's custom 404 "
@@ -168,8 +172,10 @@ class DefaultBackend(RoutingExercise):
         Expect("blog.mysite.com", "/", NOTFOUND),
         Expect("unknown.example.org", "/anything", NOTFOUND),
     )
-    _hint = ("`spec.defaultBackend` answers requests that match no rule — but check the ingress-nginx docs for "
-             "which Ingress's defaultBackend serves hosts that no rule names. A rule without `host` is another way.")
+    _hint = ("`spec.defaultBackend` answers requests that match no rule — but which Ingress's defaultBackend "
+             "serves hosts that no rule names at all? Notebook 06, section \"Your own 404 page: the default "
+             "backend\", shows who answers such hosts; notebook 08, section \"An IP address instead of a host "
+             "name\", shows another way: a rule without `host`.")
     _solution = """\
 apiVersion: networking.k8s.io/v1
 kind: Ingress

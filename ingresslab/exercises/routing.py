@@ -232,7 +232,15 @@ class RoutingExercise:
     _praise: ClassVar[str] = ""
     _uses_catch_all: ClassVar[bool] = False
 
-    def __init__(self, lab: Lab, *, timeout: float = 30.0):
+    variable: ClassVar[str] = "ex"     # the name notebooks bind this exercise to; cards tell learners to use it
+
+    def __init__(self, lab: Lab, *, variable: str | None = None, timeout: float = 30.0):
+        """`variable`: the name the notebook binds this exercise to (`wildcard = WildcardHost(lab)`), shown on its
+        card so learners call `wildcard.check(…)` on the right exercise; each class has its own default."""
+        name = type(self).variable if variable is None else variable
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise ValueError(f"variable must be a Python name such as 'wildcard', not {name!r}")
+        self.variable = name
         self.lab = lab
         self.timeout = timeout
         self.last_namespace: str | None = None
@@ -332,7 +340,8 @@ class RoutingExercise:
         rows = "\n".join(f"| `{e.url}` | {e.shown} |" for e in self._expected)
         return (f"### {self.title}\n\n{self._task}\n\nThe check sends these requests through the Ingress "
                 f"controller:\n\n| request | must reach |\n|---|---|\n{rows}\n\n"
-                "`ex.check(answer)` · `ex.hint()` · `ex.solution()`")
+                f"`{self.variable}.check(answer)` · `{self.variable}.hint()` · `{self.variable}.solution()`")
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}: {self.title} — ex.check(answer), ex.hint(), ex.solution()>"
+        v = self.variable
+        return f"<{type(self).__name__}: {self.title} — {v}.check(answer), {v}.hint(), {v}.solution()>"

@@ -5,7 +5,9 @@ No widget import: `IngressForm` holds rows of (host, path, pathType, Service, po
 validation) and what would be accepted but not work (a Service or port that is not there) — in well under 50 ms,
 without touching the cluster. `apply(lab)` is the one call that changes anything: it applies, waits for the
 controller (`exercises.wait_for_controller`) and reports the nginx.conf before and after (`conf_changes`, by
-difflib) and the reload counter, so learners see which lines their Ingress wrote and whether nginx reloaded.
+difflib) and the reload counter, so learners see which lines their Ingress wrote and whether nginx reloaded —
+and the controller's Warnings on it in plain words (`Lab.warnings_for`), so a surprise (an overruled
+`service-upstream`, a missing Secret, a Service without endpoints) explains itself where it happened.
 
 Neighbours: `builder.py` (the GUI over this model), `ingresslab.exercises` (plain words, controller wait).
 """
@@ -20,6 +22,7 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from ingresslab.events import LabWarning, Warnings
 from ingresslab.exercises.outcome import Finding
 from ingresslab.exercises.plainwords import api_error_findings, explain_causes
 from ingresslab.exercises.scratch import wait_for_controller
@@ -181,7 +184,9 @@ class IngressForm:
         done = f"Ingress `{self.name}` {action} in namespace `{self.namespace}`"
         if action == "unchanged":
             return ApplyReport(True, done, before_reloads, before_reloads, before_conf, before_conf,
-                               note="the stored Ingress already says this: nothing changed, nothing to reload")
+                               note="the stored Ingress already says this: nothing changed, nothing to reload",
+                               warnings=tuple(lab.warnings_for("Ingress", self.name.strip(),
+                                                               namespace=self.namespace)))
         try:
             status = wait_for_controller(lab, self.namespace, [manifest],
                                          since_syncs=int(status.get("syncs") or 0), timeout=timeout)
@@ -189,8 +194,9 @@ class IngressForm:
         except LabError as err:
             status, note = view.status(), str(err)
         after_conf = view.conf()
+        warnings = tuple(lab.warnings_for("Ingress", self.name.strip(), namespace=self.namespace))
         return ApplyReport(True, done, before_reloads, int(status.get("reloads") or 0), before_conf, after_conf,
-                           tuple(conf_changes(before_conf, after_conf)), note=note)
+                           tuple(conf_changes(before_conf, after_conf)), note=note, warnings=warnings)
 
 
 def create_or_replace(lab: Lab, manifest: dict) -> str:
@@ -258,6 +264,7 @@ class ApplyReport:
     changes: tuple[DiffLine, ...] = ()
     findings: tuple[Finding, ...] = field(default=())
     note: str = ""
+    warnings: tuple[LabWarning, ...] = ()     # the controller's Warning Events on the Ingress, in plain words
 
     @property
     def changed_lines(self) -> list[DiffLine]:
@@ -280,6 +287,7 @@ class ApplyReport:
             lines.append(self.reload_words)
         if self.note:
             lines.append(self.note)
+        lines += [f"⚠ {w.reason}: {w.plain}" for w in self.warnings]
         lines += [_MARK[c.kind] + c.text for c in self.changes]
         return "\n".join(lines)
 
@@ -292,6 +300,7 @@ class ApplyReport:
                        "nginx.conf (green: new, red: gone)</div>")
         if self.note:
             out.append(f'<div style="color:#b26a00">{html.escape(self.note)}</div>')
+        out.append(Warnings(self.warnings).html())
         if self.changes:
             body = "".join(f'<div style="{_STYLE[c.kind]}">{html.escape(_MARK[c.kind] + c.text) or "&nbsp;"}</div>'
                            for c in self.changes)

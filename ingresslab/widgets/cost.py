@@ -12,11 +12,13 @@ from .cost_model import CostModel
 
 
 class CostWidget(TextReprVBox):
-    def __init__(self, *, services: int = 10, price_per_lb: float = 18.0, model: CostModel | None = None):
-        self.model = model or CostModel(services=services, price_per_lb=price_per_lb)
+    def __init__(self, *, services: int = 10, price_per_lb: float = 18.0, currency: str = "USD",
+                 model: CostModel | None = None):
+        self.model = model or CostModel(services=services, price_per_lb=price_per_lb, currency=currency)
         self._services = w.IntSlider(value=self.model.services, min=1, max=100, description="Services")
         self._price = w.BoundedFloatText(value=self.model.price_per_lb, min=0, max=100000, step=0.5,
-                                         description="LB / month")
+                                         description=f"LB {self.model.currency}/month",
+                                         style={"description_width": "initial"})
         self._out = w.HTML(self.model.html())
         self._services.observe(self._on_change, "value")
         self._price.observe(self._on_change, "value")

@@ -11,8 +11,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-ILLUSTRATIVE = ("Prices are illustrative, not a quote: look up your cloud's current price list. Load balancers "
-                "are also billed for traffic, which is not counted here.")
+BAR_PX = 320        # the longer bar's length; the other is drawn to scale, so the picture shows the ratio
+
+
+def illustrative(currency: str) -> str:
+    return (f"Illustrative prices in {currency}, not a quote: look up your cloud's current price list. Load "
+            "balancers are also billed for traffic, which is not counted here.")
 
 
 @dataclass
@@ -20,6 +24,7 @@ class CostModel:
     services: int = 10
     price_per_lb: float = 18.0           # per load balancer per month, illustrative
     controller_per_month: float = 0.0    # the Ingress controller's pods (compute), if you want to count them
+    currency: str = "USD"
 
     def _check(self) -> None:
         if not isinstance(self.services, int) or self.services < 0:
@@ -43,18 +48,30 @@ class CostModel:
         return round(self.load_balancer_per_service - self.one_ingress, 2)
 
     def text(self) -> str:
-        return (f"{self.services} Services: one LoadBalancer each = {self.load_balancer_per_service:,.2f}/month; "
-                f"one Ingress = {self.one_ingress:,.2f}/month; difference {self.saving:,.2f}/month "
-                f"({self.saving * 12:,.2f}/year). {ILLUSTRATIVE}")
+        c = self.currency
+        return (f"{self.services} Services: one LoadBalancer each = {self.load_balancer_per_service:,.2f} {c}/month; "
+                f"one Ingress = {self.one_ingress:,.2f} {c}/month; difference {self.saving:,.2f} {c}/month "
+                f"({self.saving * 12:,.2f} {c}/year). {illustrative(c)}")
+
+    def bar_widths(self) -> tuple[int, int]:
+        """Pixel lengths of the two bars, proportional to the two costs (the larger one is BAR_PX)."""
+        per, one = self.load_balancer_per_service, self.one_ingress
+        widest = max(per, one)
+        if widest <= 0:
+            return 0, 0
+        return round(per / widest * BAR_PX), round(one / widest * BAR_PX)
 
     def html(self) -> str:
-        per, one = self.load_balancer_per_service, self.one_ingress
-        widest = max(per, one, 1e-9)
-        bar = ('<div style="background:{c};height:14px;width:{w:.0f}%;min-width:2px;display:inline-block"></div>')
+        per, one, c = self.load_balancer_per_service, self.one_ingress, html.escape(self.currency)
+        per_px, one_px = self.bar_widths()
+        bar = ('<div style="background:{colour};height:14px;width:{px}px;display:inline-block;'
+               'vertical-align:middle"></div>')
+        row = ("<tr><td>{what}</td><td style='width:{full}px'>{bar}</td>"
+               "<td style='text-align:right;white-space:nowrap'><b>{cost:,.2f}</b> {c} / month</td></tr>")
         return (f"<table style='font-size:0.95em'>"
-                f"<tr><td>{self.services} × LoadBalancer Service</td><td>{bar.format(c='#e06666', w=per / widest * 60)}"
-                f"</td><td style='text-align:right'><b>{per:,.2f}</b> / month</td></tr>"
-                f"<tr><td>1 Ingress controller (1 LoadBalancer)</td><td>{bar.format(c='#6aa84f', w=one / widest * 60)}"
-                f"</td><td style='text-align:right'><b>{one:,.2f}</b> / month</td></tr></table>"
-                f"<div>difference: <b>{self.saving:,.2f}</b> per month, {self.saving * 12:,.2f} per year</div>"
-                f"<div><small style='color:#666'>{html.escape(ILLUSTRATIVE)}</small></div>")
+                + row.format(what=f"{self.services} × LoadBalancer Service", full=BAR_PX, cost=per, c=c,
+                             bar=bar.format(colour="#e06666", px=per_px))
+                + row.format(what="1 Ingress controller (1 LoadBalancer)", full=BAR_PX, cost=one, c=c,
+                             bar=bar.format(colour="#6aa84f", px=one_px))
+                + f"</table><div>difference: <b>{self.saving:,.2f} {c}</b> per month, {self.saving * 12:,.2f} {c} "
+                f"per year</div><div><small style='color:#666'>{html.escape(illustrative(self.currency))}</small></div>")

@@ -4,7 +4,10 @@
 NodePort, the host in the Host header (and SNI for https), exactly as `curl --resolve` does in the article — and
 returns a `RequestResult`: status, body, and the pod that answered, found by name in the cluster (namespace, node,
 IP). With `hops=True` it also follows the request through the components' logs (`trace.trace`) and keeps the hop
-table. No widget import. Neighbours: `request.py` (the GUI), `ingresslab.trace` (sending and tracing).
+table: each hop's own time and the time since the request was sent, in two columns named so, and the total. The
+controller's Warnings on the Ingresses that name the host (`Lab.warnings_for`: no endpoints, a missing Secret, an
+overruled annotation…) come with the result, in plain words, so a surprising answer explains itself.
+No widget import. Neighbours: `request.py` (the GUI), `ingresslab.trace` (sending and tracing).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 import kubernetes
 
 from ingresslab import trace as tracing
+from ingresslab.events import LabWarning, Warnings
 from ingresslab.lab import Lab
 
 
@@ -32,6 +36,8 @@ class RequestResult:
     pod: PodInfo | None
     hops: tuple[dict, ...] = ()
     hops_error: str = ""
+    total_ms: float | None = None                 # of the traced request, client sent → answer read
+    warnings: tuple[LabWarning, ...] = ()         # the controller's, on the Ingresses that name this host
 
     @property
     def url(self) -> str:
@@ -59,9 +65,13 @@ class RequestResult:
         r = self.response
         lines = [f"GET {self.url} via {r.node} {r.server_addr} → {self.status_line} in {self.milliseconds:.0f} ms",
                  f"answered by {self.answered_by}", r.body.rstrip()]
-        lines += [f"  hop {h['hop']}: {h['component']} {h['where']} {h['from']} → {h['to']}" for h in self.hops]
+        lines += [f"  hop {h['hop']}: {h['component']} {h['where']} {h['from']} → {h['to']}  this hop "
+                  f"{_ms(h['hop_ms'])}, since sent {_ms(h['at_ms'])}" for h in self.hops]
+        if self.hops:
+            lines.append(f"  total {_ms(self.total_ms)} (sent → answer read)")
         if self.hops_error:
             lines.append(f"  (hops not traced: {self.hops_error})")
+        lines += [f"⚠ {w.reason}: {w.plain}" for w in self.warnings]
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -73,16 +83,38 @@ class RequestResult:
                f"<div>answered by <b>{html.escape(self.answered_by)}</b></div>"
                f'<pre style="background:#f7f7f7;padding:6px;max-height:16em;overflow:auto">'
                f"{html.escape(r.body.rstrip())}</pre>")
+        out += Warnings(self.warnings).html()
         if self.hops:
             rows = "".join(f"<tr><td>{h['hop']}</td><td>{html.escape(h['component'])}</td>"
                            f"<td>{html.escape(str(h['where']))}</td><td><code>{html.escape(h['from'])}</code> → "
-                           f"<code>{html.escape(h['to'])}</code></td><td>{'' if h['ms'] is None else h['ms']}</td>"
-                           f"</tr>" for h in self.hops)
+                           f"<code>{html.escape(h['to'])}</code></td><td style='text-align:right'>{_ms(h['hop_ms'])}"
+                           f"</td><td style='text-align:right;color:#666'>{_ms(h['at_ms'])}</td></tr>"
+                           for h in self.hops)
             out += ("<table style='font-size:0.9em'><tr><th>hop</th><th>component</th><th>where</th>"
-                    f"<th>connection</th><th>ms</th></tr>{rows}</table>")
+                    "<th>connection</th><th>this hop</th><th>since sent</th></tr>"
+                    f"{rows}<tr><td></td><td colspan='3'><b>total</b> (sent → answer read)</td>"
+                    f"<td style='text-align:right'><b>{_ms(self.total_ms)}</b></td><td></td></tr></table>"
+                    "<small style='color:#666'>this hop: from the previous component seeing the request to this "
+                    "one; since sent: from the moment the request left (these add up, the first column does not "
+                    "need to).</small>")
         if self.hops_error:
             out += f'<div style="color:#b26a00"><small>hops not traced: {html.escape(self.hops_error)}</small></div>'
         return out
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} ms"
+
+
+def host_warnings(lab: Lab, host: str) -> tuple[LabWarning, ...]:
+    """The controller's Warnings on every Ingress with a rule for `host` (exactly, or by a `*.` wildcard)."""
+    host = host.lower().rstrip(".")
+    out: list[LabWarning] = []
+    for ing in kubernetes.client.NetworkingV1Api(lab.api).list_ingress_for_all_namespaces().items:
+        hosts = {(r.host or "").lower() for r in (ing.spec.rules or [])}
+        if host in hosts or any(h.startswith("*.") and host.partition(".")[2] == h[2:] for h in hosts):
+            out += lab.warnings_for("Ingress", ing.metadata.name, namespace=ing.metadata.namespace)
+    return tuple(out)
 
 
 def find_pod(lab: Lab, name: str) -> PodInfo | None:
@@ -108,11 +140,13 @@ class RequestForm:
         response = tracing.send(lab, self.host.strip(), path if path.startswith("/") else "/" + path,
                                 scheme=self.scheme, timeout=timeout)
         table: tuple[dict, ...] = ()
-        error = ""
+        error, total = "", None
         if hops:
             try:
-                table = tuple(tracing.hop_table(tracing.trace(lab, response)))
+                traced = tracing.trace(lab, response)
+                table, total = tuple(tracing.hop_table(traced)), traced.total_ms
             except tracing.TraceError as err:
                 error = str(err)
-        self.last = RequestResult(response, find_pod(lab, response.pod) if response.pod else None, table, error)
+        self.last = RequestResult(response, find_pod(lab, response.pod) if response.pod else None, table, error,
+                                  total, host_warnings(lab, response.host))
         return self.last
