@@ -130,6 +130,17 @@ def _serve(proc: subprocess.Popen) -> tuple[str, str, str]:
         raise
 
 
+NOTEBOOKS = [str(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+TRUSTED = """import sys, nbformat
+from nbformat.sign import NotebookNotary
+notary = NotebookNotary()
+for path in sys.argv[1:]:
+    if not notary.check_signature(nbformat.read(path, 4)):
+        print(path)
+"""
+"""Prints the notebooks this user's Jupyter does not trust."""
+
+
 def test_lab_start_serves_jupyterlab_and_stops_the_lab_it_started(as_user):
     who, prefix, home, env = as_user
     proc = _start(prefix, env, home)
@@ -138,6 +149,10 @@ def test_lab_start_serves_jupyterlab_and_stops_the_lab_it_started(as_user):
     status = _lab(prefix, env, "status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     assert json.loads(status.stdout)["nodes"]
+    # the notebooks are trusted for this user, so JupyterLab draws their stored widgets before anything runs
+    untrusted = subprocess.run([*prefix, str(ROOT / ".venv" / "bin" / "python"), "-c", TRUSTED, *NOTEBOOKS], env=env,
+                               capture_output=True, text=True, timeout=60)
+    assert untrusted.returncode == 0 and untrusted.stdout.split() == [], untrusted.stdout + untrusted.stderr
     _get(f"{base}/api/shutdown", token=token, method="POST")
     rest, errors = proc.communicate(timeout=120)
     assert proc.returncode == 0, printed + rest + errors
