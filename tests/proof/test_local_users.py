@@ -328,8 +328,10 @@ def test_a_new_lab_waits_for_what_a_killed_lab_left_in_its_home(tmp_path):
 
 
 def _fake_lab(home: Path, prefix: list[str]) -> subprocess.Popen:
-    """A process whose command line looks like a lab of an earlier version (no lock) for `home`."""
-    return subprocess.Popen([*prefix, sys.executable, "-c", "import time; time.sleep(300)", "ingresslab.labd",
+    """A process whose command line looks like a lab of an earlier version (no lock) for `home`. Another user runs
+    the system's Python: the checkout's .venv may sit in a directory they cannot enter (CI's fresh clone does)."""
+    python = "/usr/bin/python3" if prefix and os.path.exists("/usr/bin/python3") else sys.executable
+    return subprocess.Popen([*prefix, python, "-c", "import time; time.sleep(300)", "ingresslab.labd",
                              "--home", str(home)])
 
 
