@@ -374,7 +374,7 @@ def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
         ppid, cmd = table[pid]
         if pid == lab_pid or "ingresslab.labd" in cmd:
             role = "lab"
-        elif "ingresslab.cluster.dataplane" in cmd:
+        elif "ingresslab.cluster.node.proxy.dataplane" in cmd:
             role = "kube-proxy"
         elif "ingresslab.ingress.controller" in cmd:
             role = "controller"

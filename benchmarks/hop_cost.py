@@ -33,7 +33,7 @@ from pathlib import Path
 
 import _common as c
 import kubernetes
-from ingresslab.cluster.network import bind_port
+from ingresslab.cluster.node.network import bind_port
 
 HOST, HOST_SU = "hop.bench", "hop-su.bench"
 TARGET_ADDED_P50_S = 0.0005
@@ -175,7 +175,7 @@ def profile_lab(lab, target: Target, seconds: int) -> str:
 
 PROFILE_GROUPS = (   # a sample belongs to the first group any frame of its stack matches
     ("hello pod: its access log (format, write, flush)", re.compile(r"_log_request|PodLog|_escape|kubelet\.py")),
-    ("hello pod: tornado HTTP server and handler", re.compile(r"cluster/apps\.py|tornado/")),
+    ("hello pod: tornado HTTP server and handler", re.compile(r"cluster/node/images\.py|tornado/")),
     ("rest of the lab (API, store, controllers)", re.compile(r"ingresslab/(?!labd\.py)")),
     ("asyncio loop itself (select, scheduling)", re.compile(r".")),
 )

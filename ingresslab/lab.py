@@ -267,7 +267,7 @@ class Lab:
         which opens ports below 1024 at port + 10000 (80 → 10080). A real cluster has no such offset."""
         if not self.embedded:
             return port
-        from .cluster.network import bind_port
+        from .cluster.node.network import bind_port
         return bind_port(port)
 
     def wait_rollout(self, *deployments: str, namespace: str = "default", timeout: float = 60.0) -> str:
@@ -292,7 +292,7 @@ class Lab:
 
     def iptables(self, *, node: str | None = None) -> str:
         """The iptables-save text kube-proxy's iptables mode would program on a node, for the current Services."""
-        from .cluster.iptables import render_iptables_save
+        from .cluster.node.proxy.iptables import render_iptables_save
         core = _kubernetes().client.CoreV1Api(self.api)
         services = self.api.sanitize_for_serialization(core.list_service_for_all_namespaces().items)
         slices = self.api.sanitize_for_serialization(

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from . import home as homes
 from . import shutdown
-from .cluster import warmstart
+from .cluster.node import warmstart
 
 if TYPE_CHECKING:
-    from .cluster.apps import PodContext
+    from .cluster.node.images import PodContext
     from .cluster.cluster import Cluster
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -35,7 +35,7 @@ CONTROLLER_MODULE = "ingresslab.ingress.controller"
 CONTROLLER_PRELOAD = ("kubernetes.client.api.core_v1_api", "kubernetes.client.api.networking_v1_api",
                       "kubernetes.client.api.discovery_v1_api")
 """What the controller imports before it can list anything (about 0.75 s of CPU): a warm start does it while the
-lab itself starts (`cluster/warmstart.py`)."""
+lab itself starts (`cluster/node/warmstart.py`)."""
 
 
 def controller_pod_dir(home: Path, namespace: str, pod: str) -> Path:
@@ -44,13 +44,13 @@ def controller_pod_dir(home: Path, namespace: str, pod: str) -> Path:
 
 def _register_controller_image(cluster: Cluster) -> None:
     """The Ingress controller's image runs our controller (a real nginx under it) as the pod's process."""
-    from .cluster import processes
-    from .cluster.network import bind_port
+    from .cluster.node import runtime
+    from .cluster.node.network import bind_port
 
-    def launch(pod: PodContext, bound: dict[int, int], args: list[str]) -> processes.ProcessSpec:
+    def launch(pod: PodContext, bound: dict[int, int], args: list[str]) -> runtime.ProcessSpec:
         flags = [a for a in args if a.startswith("--")]     # drop the binary's path (/nginx-ingress-controller)
         pod_dir = controller_pod_dir(cluster.home, pod.namespace, pod.name)
-        argv = processes.python_module(
+        argv = runtime.python_module(
             CONTROLLER_MODULE, *flags,
             f"--listen-address={pod.ip}", f"--http-port={bound.get(80, bind_port(80))}",
             f"--https-port={bound.get(443, bind_port(443))}", f"--home={pod_dir}",
@@ -59,10 +59,10 @@ def _register_controller_image(cluster: Cluster) -> None:
         host, _, port = (cluster.api_url or "").rpartition("//")[2].partition(":")
         env = {**pod.env, "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
                "INGRESSLAB_SA_DIR": str(cluster.service_account_dir), "PYTHONUNBUFFERED": "1"}
-        return processes.ProcessSpec(argv, env)
+        return runtime.ProcessSpec(argv, env)
 
     for image in CONTROLLER_IMAGES:
-        processes.register_process_image(
+        runtime.register_process_image(
             image, 80, launch, "The nginx Ingress controller: ingresslab's controller driving a real nginx.",
             ports=(443,))
 
@@ -71,8 +71,8 @@ def _deploy_ingress_controller(cluster: Cluster) -> None:
     """On a fresh cluster, create what manifests/ingress-nginx.yaml holds, through the API's own write path."""
     import yaml
 
-    from .cluster.errors import ApiError
-    from .cluster.resources import by_kind
+    from .cluster.apimachinery.errors import ApiError
+    from .cluster.apimachinery.resources import by_kind
     text = (MANIFESTS / "ingress-nginx.yaml").read_text()
     for doc in yaml.safe_load_all(text):
         if not doc:
@@ -119,7 +119,7 @@ def _plug_ingress_admission(cluster: Cluster) -> None:
 
 def _plain(exc: Exception) -> str:
     """What a learner reads when the lab could not start: errors written for them as they are, others named."""
-    from .cluster.store import DatabaseError
+    from .cluster.storage.store import DatabaseError
     if isinstance(exc, (DatabaseError, homes.HomeError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -29,7 +29,7 @@ briefly. Times: kube-proxy records carry milliseconds; nginx's access log carrie
 (otherwise the nginx hop takes the moment kube-proxy saw nginx accept the connection); pod log lines carry them
 when the API serves `kubectl logs --timestamps` (otherwise that hop's time is unknown, `None`).
 
-Neighbours: `lab.Lab` (addresses, the API, the home whose logs are read), `cluster.forwarder.ConnectionRecord` (the
+Neighbours: `lab.Lab` (addresses, the API, the home whose logs are read), `cluster.node.proxy.forwarder.ConnectionRecord` (the
 kube-proxy log format), `ingress.render.LOG_FORMAT` (the access-log format, parsed from its own definition);
 `viz.request_path` draws a `Trace`; widgets and notebooks above show `hop_table()`.
 """
@@ -50,7 +50,7 @@ from typing import Callable, TypeVar
 
 import kubernetes
 
-from .cluster.forwarder import ConnectionRecord
+from .cluster.node.proxy.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
 from .lab import Lab, LabError
 

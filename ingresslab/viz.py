@@ -7,7 +7,7 @@ learner who has seen one picture can read the next. Node ids are made from objec
 in sorted order, so the same input always gives the same picture (notebook outputs compare equal under nbval);
 `svg()` gives the SVG text without graphviz's version comment, and the returned `Picture` shows that text in Jupyter.
 
-Neighbours: `cluster.iptables.build_rules` supplies the chains; `topology_of` fetches through `lab.Lab.api`;
+Neighbours: `cluster.node.proxy.iptables.build_rules` supplies the chains; `topology_of` fetches through `lab.Lab.api`;
 `confview` supplies `nginx_conf` (the whole file, readable; re-exported here); `trace.Trace` is what
 `request_path` draws (read through its attributes only, so the two sibling modules do not import each other);
 widgets and notebooks, above, display what these functions return.
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import graphviz
 
-from .cluster.iptables import build_rules, chain_names
+from .cluster.node.proxy.iptables import build_rules, chain_names
 from .confview import ConfView, nginx_conf, nginx_conf_of
 
 __all__ = ["COLOURS", "ConfView", "Picture", "iptables_chains", "nginx_conf", "nginx_conf_of", "request_path", "svg",

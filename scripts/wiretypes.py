@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingresslab.cluster import wiretypes  # noqa: E402
-from ingresslab.cluster.resources import RESOURCES  # noqa: E402
+from ingresslab.cluster.apiserver import wiretypes  # noqa: E402
+from ingresslab.cluster.apimachinery.resources import RESOURCES  # noqa: E402
 
 
 def build() -> dict:

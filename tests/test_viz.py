@@ -169,7 +169,7 @@ def test_chains_show_probabilities_and_dnat_targets():
 
 
 def test_chain_names_are_those_of_iptables_save():
-    from ingresslab.cluster.iptables import chain_names
+    from ingresslab.cluster.node.proxy.iptables import chain_names
     names = chain_names(SERVICES, SLICES)["default/coffee-svc:http"]
     words = texts(viz.svg(viz.iptables_chains(SERVICES, SLICES)))
     assert names["svc"] in words and all(sep in words for sep in names["sep"].values())

@@ -1,8 +1,24 @@
 """The embedded cluster: a small Kubernetes that speaks the real API, on loopback addresses, in one process.
 
-Rooms follow the data flow: `store` (versioned objects and watches) ← `api` (Kubernetes REST over HTTP, with
-`discovery`, `tables`, `patch`, `defaults`, `validation`, `conversion`) ← `controllers` (Deployment → ReplicaSet →
-Pods, Service IPs and ports, EndpointSlices, events) → `kubelet` (pods as real servers, from `apps`) and
-`kubeproxy` (real forwarding through `forwarder`; the iptables view in `iptables`). `cluster.Cluster` puts them
-together. Nothing here knows about the Ingress controller: it plugs into the API through `api.Admission`.
+Laid out as Kubernetes itself is, so each file sits where its component lives:
+
+    apimachinery/  the API's vocabulary: resources and kinds (`resources`), errors as Status (`errors`), label and
+                   field selectors (`selectors`)                                  ~ k8s.io/apimachinery, k8s.io/api
+    storage/       versioned objects and watches in SQLite (`store`)            ~ etcd and the apiserver's storage
+    apiserver/     Kubernetes REST over HTTP (`server`), with `discovery` and OpenAPI, `tables`, `patch`,
+                   `defaults`, `validation`, `conversion`, protobuf (`protobuf`, `wiretypes`), serving certs (`pki`)
+                                                                                    ~ kube-apiserver
+    client/        what every controller builds on: the watch-driven work loop (`controller`) and the event
+                   recorder (`record`)                                             ~ client-go
+    controllers/   Deployments → ReplicaSets → Pods, Service IPs and ports, EndpointSlices, nodes, namespaces
+                                                                                    ~ kube-controller-manager
+    node/          the kubelet (`kubelet`), the images pods run (`images`), process containers (`runtime`,
+                   `warmstart`, `children`), addresses (`network`), and kube-proxy with its data plane (`proxy/`)
+                                                                                    ~ kubelet, container runtime,
+                                                                                      kube-proxy
+    components.py  every part beside the API server started together (`start_controllers`)
+    cluster.py     `Cluster`: the store, the API server and the components, on one loop
+
+Nothing here knows about the Ingress controller: it plugs into the API through `apiserver.server.Admission`.
+`.importlinter` keeps these layers.
 """

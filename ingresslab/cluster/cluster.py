@@ -15,11 +15,11 @@ from pathlib import Path
 
 import tornado.httpserver
 
-from .api import Admission, ApiServer, http_server_options, new_token
-from .controllers import start_controllers
-from .network import Network, acquire_slot
-from .pki import ensure_serving_files
-from .store import Store
+from ingresslab.cluster.apiserver.server import Admission, ApiServer, http_server_options, new_token
+from ingresslab.cluster.components import start_controllers
+from ingresslab.cluster.node.network import Network, acquire_slot
+from ingresslab.cluster.apiserver.pki import ensure_serving_files
+from ingresslab.cluster.storage.store import Store
 
 SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "ingress-nginx")
 

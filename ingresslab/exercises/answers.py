@@ -3,7 +3,7 @@
 Learners answer in several shapes, and all of them are fair: a whole Ingress (or several, as YAML documents or a
 list of dicts), its `spec`, or only the `rules` list the article asks for. Old `extensions/v1beta1` answers
 (`serviceName`/`servicePort`, as the article writes them) are converted the way the lab's API server converts them
-(`cluster.conversion`), with a note that real clusters stopped serving that form in Kubernetes 1.22.
+(`cluster.apiserver.conversion`), with a note that real clusters stopped serving that form in Kubernetes 1.22.
 
 Anything that is not an answer yet (YAML that does not parse, a document that is not an Ingress) raises
 `NotAnAnswer` with findings in plain words. Neighbours: `plainwords.py` (what the API would refuse),
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ingresslab.cluster.conversion import LEGACY_VERSIONS, V1, ingress_v1beta1_to_v1
+from ingresslab.cluster.apiserver.conversion import LEGACY_VERSIONS, V1, ingress_v1beta1_to_v1
 
 from .outcome import Finding
 from .plainwords import shape_problems

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
-from ingresslab.cluster.errors import Cause
+from ingresslab.cluster.apimachinery.errors import Cause
 
 from .model import Settings
 

@@ -13,7 +13,7 @@ Three layers, in the order a real cluster applies them:
 `validate_ingress` runs (1) and, only when it passes, (2) — as the API server does. `admit_ingress` raises the
 422 `ApiError` the API returns. Nothing here runs nginx: admission must not hand untrusted text to a privileged
 `nginx -t` (one of the holes REFERENCE.md lists). Neighbours: `annotations.py` (the annotation table),
-`ingresslab.cluster.errors` (the Status shape), `translate.py` (re-checks stored objects with the same function).
+`ingresslab.cluster.apimachinery.errors` (the Status shape), `translate.py` (re-checks stored objects with the same function).
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ import re._parser as parser   # the parse tree `re.compile` builds (Python 3.11+
 import warnings
 from typing import Iterable
 
-from ingresslab.cluster import errors
-from ingresslab.cluster.errors import Cause
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apimachinery.errors import Cause
 
 from .annotations import parse_annotations
 from .ingress_objects import oldest_first

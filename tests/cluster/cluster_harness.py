@@ -7,9 +7,9 @@ import functools
 import gc
 from pathlib import Path
 
-from ingresslab.cluster.controllers import start_controllers
-from ingresslab.cluster.network import Network, acquire_slot
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.components import start_controllers
+from ingresslab.cluster.node.network import Network, acquire_slot
+from ingresslab.cluster.storage.store import Store
 
 
 def run_async(test):

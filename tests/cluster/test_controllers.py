@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from ingresslab.cluster import errors
-from ingresslab.cluster.controllers import Controllers, EventRecorder
-from ingresslab.cluster.controllers.base import fnv32a, pod_template_hash, safe_encode
-from ingresslab.cluster.network import NODE_PORT_RANGE, Network, bind_port
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.client.record import EventRecorder
+from ingresslab.cluster.components import Controllers
+from ingresslab.cluster.client.controller import fnv32a, pod_template_hash, safe_encode
+from ingresslab.cluster.node.network import NODE_PORT_RANGE, Network, bind_port
+from ingresslab.cluster.storage.store import Store
 from cluster_harness import run_async, running_controllers
 
 HELLO = "nginxdemos/nginx-hello:plain-text"

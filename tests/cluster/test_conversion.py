@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from ingresslab.cluster.conversion import deprecation_warning, ingress_v1_to_v1beta1, ingress_v1beta1_to_v1
+from ingresslab.cluster.apiserver.conversion import deprecation_warning, ingress_v1_to_v1beta1, ingress_v1beta1_to_v1
 
 EXTENSIONS_WARNING = ("extensions/v1beta1 Ingress is deprecated in v1.14+, unavailable in v1.22+; "
                       "use networking.k8s.io/v1 Ingress")

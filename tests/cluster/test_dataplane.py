@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ingresslab.cluster.dataplane import ForwarderProcess
-from ingresslab.cluster.forwarder import BindError, ForwardRule
+from ingresslab.cluster.node.proxy.dataplane import ForwarderProcess
+from ingresslab.cluster.node.proxy.forwarder import BindError, ForwardRule
 
 from test_forwarder import PORT, Backend, fresh_ip, request, run
 

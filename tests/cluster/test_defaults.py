@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from ingresslab.cluster.defaults import apply_defaults, image_pull_policy
+from ingresslab.cluster.apiserver.defaults import apply_defaults, image_pull_policy
 
 
 def service(**spec) -> dict:

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from ingresslab.cluster.forwarder import BindError, ConnectionRecord, Forwarder, ForwardRule
+from ingresslab.cluster.node.proxy.forwarder import BindError, ConnectionRecord, Forwarder, ForwardRule
 
 PORT = 18080
 
@@ -326,7 +326,7 @@ def test_cluster_ip_rules_keep_the_callers_address_as_the_source():
     can do the same by binding its upstream socket to the client's own address."""
     import socket
 
-    from ingresslab.cluster.forwarder import PRESERVE_CLIENT
+    from ingresslab.cluster.node.proxy.forwarder import PRESERVE_CLIENT
 
     async def main():
         seen = []

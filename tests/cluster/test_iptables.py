@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ingresslab.cluster.iptables import (
+from ingresslab.cluster.node.proxy.iptables import (
     Chain, Rule, _save_string, build_rules, chain_names, endpoint_chain_hash, kube_proxy_probability,
     render_iptables_save, save_probability, service_port_chain_hash, service_port_name, service_ports,
 )

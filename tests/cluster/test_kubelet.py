@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ingresslab.cluster import errors
-from ingresslab.cluster.network import acquire_slot, bind_port
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.node.network import acquire_slot, bind_port
+from ingresslab.cluster.storage.store import Store
 from cluster_harness import get, refused, run_async, running_controllers
 
 HELLO = "nginxdemos/nginx-hello:plain-text"

@@ -7,9 +7,9 @@ import json
 import re
 from pathlib import Path
 
-from ingresslab.cluster.kubeproxy import build_forward_rules, render, service_port_label
-from ingresslab.cluster.network import Network, bind_port
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.node.proxy.kubeproxy import build_forward_rules, render, service_port_label
+from ingresslab.cluster.node.network import Network, bind_port
+from ingresslab.cluster.storage.store import Store
 from cluster_harness import get, refused, run_async, running_controllers
 
 SLICES = "endpointslices.discovery.k8s.io"
@@ -146,7 +146,7 @@ async def test_the_iptables_view_shows_the_services_chains(tmp_path):
 
 
 def test_without_root_ports_below_1024_are_bound_at_the_offset_on_both_hops(tmp_path, monkeypatch):
-    monkeypatch.setattr("ingresslab.cluster.network.privileged", lambda: False)
+    monkeypatch.setattr("ingresslab.cluster.node.network.privileged", lambda: False)
 
     @run_async
     async def scenario():

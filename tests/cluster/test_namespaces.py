@@ -11,11 +11,11 @@ from cluster_harness import run_async, running_controllers
 
 import pytest
 
-from ingresslab.cluster.api import Admission, ApiServer
+from ingresslab.cluster.apiserver.server import Admission, ApiServer
 from ingresslab.cluster.controllers.namespaces import NamespaceController
-from ingresslab.cluster.errors import ApiError
-from ingresslab.cluster.resources import lookup
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.apimachinery.resources import lookup
+from ingresslab.cluster.storage.store import Store
 
 
 def fill(store: Store, namespace: str, n: int) -> None:

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from ingresslab.cluster.errors import ApiError
-from ingresslab.cluster.patch import (
+from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.apiserver.patch import (
     MERGE_KEYS,
     SCALARS,
     apply_json_patch,
@@ -19,7 +19,7 @@ from ingresslab.cluster.patch import (
     json_equal,
     merge_keys_for,
 )
-from ingresslab.cluster.resources import RESOURCES
+from ingresslab.cluster.apimachinery.resources import RESOURCES
 
 NO_DEADLINE = hypothesis_settings(deadline=None)
 """Hypothesis's 200 ms per example is a timing assertion; on a loaded machine one example can take longer."""

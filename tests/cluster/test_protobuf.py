@@ -1,7 +1,7 @@
 """Protobuf request bodies: hand-built bytes for the wire rules, and the real kubectl's generator commands.
 
-The kubectl half runs a small test-only HTTPS server (discovery from `ingresslab.cluster.discovery`, a CA from
-`ingresslab.cluster.pki`) that records every POST, answers it with the decoded object as JSON, and compares that
+The kubectl half runs a small test-only HTTPS server (discovery from `ingresslab.cluster.apiserver.discovery`, a CA from
+`ingresslab.cluster.apiserver.pki`) that records every POST, answers it with the decoded object as JSON, and compares that
 object with what `kubectl create ... --dry-run=client -o json` prints for the same command.
 """
 from __future__ import annotations
@@ -23,8 +23,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingresslab.cluster import discovery, pki
-from ingresslab.cluster.protobuf import KINDS, MAGIC, SCHEMA, decode_k8s_protobuf
+from ingresslab.cluster.apiserver import discovery, pki
+from ingresslab.cluster.apiserver.protobuf import KINDS, MAGIC, SCHEMA, decode_k8s_protobuf
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 

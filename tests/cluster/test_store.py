@@ -5,9 +5,9 @@ import asyncio
 
 import pytest
 
-from ingresslab.cluster.errors import ApiError
-from ingresslab.cluster.selectors import FieldSelector, LabelSelector
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.apimachinery.selectors import FieldSelector, LabelSelector
+from ingresslab.cluster.storage.store import Store
 
 
 def cm(name, ns="default", **labels):

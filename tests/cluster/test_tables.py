@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ingresslab.cluster.tables import COLUMNS, format_endpoints, human_duration, to_table
+from ingresslab.cluster.apiserver.tables import COLUMNS, format_endpoints, human_duration, to_table
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ingresslab.cluster.defaults import apply_defaults
-from ingresslab.cluster.errors import Cause, invalid
-from ingresslab.cluster.validation import (dns1035_label, dns1123_label, dns1123_subdomain, qualified_name,
+from ingresslab.cluster.apiserver.defaults import apply_defaults
+from ingresslab.cluster.apimachinery.errors import Cause, invalid
+from ingresslab.cluster.apiserver.validation import (dns1035_label, dns1123_label, dns1123_subdomain, qualified_name,
                                            selector_matches, validate)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingresslab.cluster import warmstart
+from ingresslab.cluster.node import warmstart
 
 PROBE = '''
 import json, os, sys
@@ -86,7 +86,7 @@ def test_the_lab_runs_its_ingress_controller_in_the_warm_interpreter(lab):
     ps = subprocess.run(["ps", "-eww", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
     rows = [line.split(None, 2) for line in ps.splitlines()]
     warm = [int(pid) for pid, _, args in rows
-            if "ingresslab.cluster.warmstart ingresslab.ingress.controller" in args and str(lab.home) in args]
+            if "ingresslab.cluster.node.warmstart ingresslab.ingress.controller" in args and str(lab.home) in args]
     assert len(warm) == 1
     masters = [int(ppid) for _, ppid, args in rows if args.startswith("nginx: master") and str(lab.home) in args]
     assert masters == warm

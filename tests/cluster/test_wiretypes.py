@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingresslab.cluster import wiretypes
+from ingresslab.cluster.apiserver import wiretypes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_the_table_matches_the_installed_official_client():
 
 
 def test_the_lab_side_never_imports_the_client_models():
-    code = ("import sys; from ingresslab.cluster import wiretypes; "
+    code = ("import sys; from ingresslab.cluster.apiserver import wiretypes; "
             "wiretypes.decode('Deployment', 'v1', {'spec': {'replicas': 1}}); "
             "print(any(m.startswith('kubernetes') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

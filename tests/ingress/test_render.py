@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ingresslab.cluster.network import bind_port
+from ingresslab.cluster.node.network import bind_port
 
 from ingresslab.ingress.model import (DEFAULT_BACKEND_NAME, Backend, Certificate, Configuration, Endpoint,
                                       Location, Server, Settings, TCPService, upstream_name)

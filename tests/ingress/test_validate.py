@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingresslab.cluster.errors import ApiError
+from ingresslab.cluster.apimachinery.errors import ApiError
 from ingresslab.ingress import validate as v
 from ingresslab.ingress.validate import (admit_ingress, catastrophic_repeat, nginx_unsafe, validate_ingress,
                                          validate_ingress_api)

@@ -27,8 +27,8 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from ingresslab.cluster.errors import ApiError
-from ingresslab.cluster.store import Store
+from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.storage.store import Store
 
 from .conftest import own_lab
 

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ingresslab.cluster.network import bind_port
+from ingresslab.cluster.node.network import bind_port
 from ingresslab.ingress.controller import offset_low_ports
 from ingresslab.ingress.model import Configuration
 from ingresslab.ingress.nginx import NginxProcess, lua_available, stream_available

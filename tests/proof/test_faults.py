@@ -254,7 +254,7 @@ def test_controller_killed_loses_no_request_nginx_keeps_serving_and_is_adopted(l
 
 
 def data_planes(home) -> list[int]:
-    return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.cluster.dataplane" in line]
+    return [int(line.split()[0]) for line in processes_under(home) if "ingresslab.cluster.node.proxy.dataplane" in line]
 
 
 def test_kube_proxy_killed_comes_back_and_the_nodeport_answers_again(labs):

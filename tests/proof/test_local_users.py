@@ -32,7 +32,7 @@ import pytest
 from polling import eventually
 
 from ingresslab import home as homes
-from ingresslab.cluster import network
+from ingresslab.cluster.node import network
 from ingresslab.ingress import nginx as nginx_module
 
 from .conftest import ingress_entry, processes_under

@@ -19,9 +19,9 @@ from __future__ import annotations
 import copy
 import math
 
-from ..store import Event, Store, now_rfc3339
-from .base import Controller, controller_of, meta, owned_by, owner_reference, pod_template_hash
-from .events import EventRecorder
+from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
+from ingresslab.cluster.client.controller import Controller, controller_of, meta, owned_by, owner_reference, pod_template_hash
+from ingresslab.cluster.client.record import EventRecorder
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..selectors import LabelSelector
-from ..store import Event, Store
-from .base import Controller, meta, owner_reference, pod_is_ready, random_suffix
+from ingresslab.cluster.apimachinery.selectors import LabelSelector
+from ingresslab.cluster.storage.store import Event, Store
+from ingresslab.cluster.client.controller import Controller, meta, owner_reference, pod_is_ready, random_suffix
 
 SLICES = "endpointslices.discovery.k8s.io"
 SERVICE_NAME = "kubernetes.io/service-name"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable, Iterable
 
-from .. import errors
-from ..store import Event
-from .base import Controller, meta
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.storage.store import Event
+from ingresslab.cluster.client.controller import Controller, meta
 
 BATCH_SECONDS = 0.01    # work between two yields to the loop: well under the 100 ms a request may wait
 # Owners before what they own: a Deployment's ReplicaSets and a ReplicaSet's Pods would otherwise be replaced.

@@ -10,10 +10,10 @@ from __future__ import annotations
 import platform
 import uuid
 
-from ..network import Network, Node
-from ..store import Event, Store, now_rfc3339
-from .base import Controller
-from .events import EventRecorder
+from ingresslab.cluster.node.network import Network, Node
+from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
+from ingresslab.cluster.client.controller import Controller
+from ingresslab.cluster.client.record import EventRecorder
 
 KUBELET_VERSION = "v1.30.0-ingresslab"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())

@@ -12,10 +12,11 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timezone
 
-from .. import defaults, errors
-from ..store import Event, Store
-from .base import Controller, controller_of, meta, owned_by, owner_reference, pod_is_ready, random_suffix
-from .events import EventRecorder
+from ingresslab.cluster.apiserver import defaults
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.storage.store import Event, Store
+from ingresslab.cluster.client.controller import Controller, controller_of, meta, owned_by, owner_reference, pod_is_ready, random_suffix
+from ingresslab.cluster.client.record import EventRecorder
 
 COMPONENT = "replicaset-controller"
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}

@@ -17,11 +17,11 @@ import copy
 import ipaddress
 import random
 
-from .. import errors
-from ..errors import Cause
-from ..network import NODE_PORT_RANGE, Network
-from ..store import Event, Store
-from .base import Controller, meta
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apimachinery.errors import Cause
+from ingresslab.cluster.node.network import NODE_PORT_RANGE, Network
+from ingresslab.cluster.storage.store import Event, Store
+from ingresslab.cluster.client.controller import Controller, meta
 
 NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
 KUBERNETES_SERVICE = {

@@ -21,8 +21,8 @@ import logging
 import secrets
 from collections.abc import Hashable, Iterable
 
-from .. import errors
-from ..store import Event, Store
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.storage.store import Event, Store
 
 log = logging.getLogger("ingresslab.controllers")
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .controllers.base import Controller, meta
-from .dataplane import DataPlaneError, ForwarderProcess
-from .forwarder import PRESERVE_CLIENT, BindError, ForwardRule
-from .iptables import render_iptables_save
-from .network import Network, bind_port
-from .store import Event, Store
+from ingresslab.cluster.client.controller import Controller, meta
+from ingresslab.cluster.node.proxy.dataplane import DataPlaneError, ForwarderProcess
+from ingresslab.cluster.node.proxy.forwarder import PRESERVE_CLIENT, BindError, ForwardRule
+from ingresslab.cluster.node.proxy.iptables import render_iptables_save
+from ingresslab.cluster.node.network import Network, bind_port
+from ingresslab.cluster.storage.store import Event, Store
 
 log = logging.getLogger("ingresslab.kubeproxy")
 

@@ -1,7 +1,7 @@
 """kube-proxy's data plane in its own process, as on a real node, where kube-proxy is a daemon of its own.
 
 The lab process decides the rules (`kubeproxy.KubeProxy`, from Services and EndpointSlices); this module carries
-the traffic. `ForwarderProcess` (lab side) starts `python -m ingresslab.cluster.dataplane` and gives it the whole
+the traffic. `ForwarderProcess` (lab side) starts `python -m ingresslab.cluster.node.proxy.dataplane` and gives it the whole
 rule table after each change; the child runs a `forwarder.Forwarder` on its own event loop and appends every
 connection record to the kube-proxy log itself.
 
@@ -27,11 +27,11 @@ import logging
 import os
 import sys
 
-from .forwarder import BindError, ForwardRule, Forwarder, check_rules
+from ingresslab.cluster.node.proxy.forwarder import BindError, ForwardRule, Forwarder, check_rules
 
 log = logging.getLogger("ingresslab.kubeproxy")
 
-MODULE = "ingresslab.cluster.dataplane"
+MODULE = "ingresslab.cluster.node.proxy.dataplane"
 REPLY_TIMEOUT = 15.0
 LINE_LIMIT = 64 * 1024 * 1024   # one JSON line holds a whole rule table (or every bind failure of one)
 
@@ -108,7 +108,7 @@ class ForwarderProcess:
             raise BindError(failed)
 
     async def _spawn(self) -> None:
-        from .processes import die_with_parent, python_module
+        from ingresslab.cluster.node.children import die_with_parent, python_module
         argv = python_module(MODULE) + (["--log", self.log_path] if self.log_path else [])
         self._proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True,

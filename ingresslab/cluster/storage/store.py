@@ -32,9 +32,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import errors
-from .resources import by_key
-from .selectors import FieldSelector, LabelSelector
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apimachinery.resources import by_key
+from ingresslab.cluster.apimachinery.selectors import FieldSelector, LabelSelector
 
 EVENT_LOG_SIZE = 50_000
 RECOVERY = ("The lab will not start on it, so as not to lose what it holds: restore cluster.db from a copy, or run "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import re
 
-from ingresslab.cluster.errors import ApiError, bad_request
+from ingresslab.cluster.apimachinery.errors import ApiError, bad_request
 
 # ---------------------------------------------------------------------------------------------------- merge-key table
 SCALARS = None  # a `patchStrategy: merge` list of primitives: union on patch, `$deleteFromPrimitiveList` removes.

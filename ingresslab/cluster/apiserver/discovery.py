@@ -13,7 +13,7 @@ import hashlib
 import json
 from functools import lru_cache
 
-from .resources import PREFERRED, RESOURCES, Resource
+from ingresslab.cluster.apimachinery.resources import PREFERRED, RESOURCES, Resource
 
 KUBE_VERSION = {
     "major": "1", "minor": "30", "gitVersion": "v1.30.0-ingresslab", "gitCommit": "0000000000000000000000000000000000000000",

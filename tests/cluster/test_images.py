@@ -13,7 +13,7 @@ import time
 import pytest
 from tornado.websocket import websocket_connect
 
-from ingresslab.cluster.apps import IMAGES, UnknownImage, normalize_image, start_app
+from ingresslab.cluster.node.images import IMAGES, UnknownImage, normalize_image, start_app
 from cluster_harness import run_async
 
 POD = "coffee-7dbb5795f6-vglbv"

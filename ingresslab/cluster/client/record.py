@@ -15,8 +15,8 @@ import logging
 import time
 from collections import OrderedDict
 
-from .. import errors
-from ..store import Store, now_rfc3339
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.storage.store import Store, now_rfc3339
 
 log = logging.getLogger("ingresslab.events")
 

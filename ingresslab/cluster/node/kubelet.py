@@ -2,7 +2,7 @@
 
 An unscheduled pod goes to the node with the fewest pods (`spec.nodeName`, event Scheduled). The kubelet then gives
 it the lowest free address of that node's pod CIDR (an address goes back to the pool when its pod is gone), starts
-each container's image with `apps.start_app` on that address at each container port (ports below 1024 at the lab's
+each container's image with `images.start_app` on that address at each container port (ports below 1024 at the lab's
 offset when not root, `network.bind_port`), and posts the status a real kubelet posts: phase Running, podIP,
 hostIP, conditions, containerStatuses, events Pulled/Created/Started. An image the lab does not know leaves the pod
 Pending in ErrImagePull with a Warning event; any other start failure is retried with a growing back-off. A deleted
@@ -26,11 +26,12 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import apps, errors
-from .controllers.base import Controller, meta
-from .controllers.events import EventRecorder
-from .network import Network, Node, bind_port
-from .store import Event, Store, now_rfc3339
+from ingresslab.cluster.node import images
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.client.controller import Controller, meta
+from ingresslab.cluster.client.record import EventRecorder
+from ingresslab.cluster.node.network import Network, Node, bind_port
+from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 
 RING_LINES = 10_000
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff steps
@@ -129,7 +130,7 @@ class _Pod:
     def __init__(self, pod: dict, node: Node, ip: str):
         self.uid = meta(pod)["uid"]
         self.node, self.ip = node, ip
-        self.handles: list[apps.AppHandle] = []
+        self.handles: list[images.AppHandle] = []
         self.logs: dict[str, PodLog] = {}
         self.waiting: str | None = "ContainerCreating"     # why containers are not running, if they are not
         self.retry_at: float | None = None
@@ -147,7 +148,7 @@ def _file_safe(name: str) -> str:
 
 def _qualified(image: str) -> str:
     """The image as containerStatuses show it: `docker.io/nginxdemos/nginx-hello:plain-text`."""
-    name = apps.normalize_image(image)
+    name = images.normalize_image(image)
     first = name.split("/")[0]
     if "/" not in name:
         return f"docker.io/library/{name}"
@@ -254,16 +255,16 @@ class Kubelet(Controller):
                 env = self._env(pod, container, node, held.ip)
                 ports = [int(p["containerPort"]) for p in container.get("ports") or []
                          if (p.get("protocol") or "TCP") == "TCP" and p.get("containerPort")]
-                default = apps.IMAGES.get(apps.normalize_image(image))
+                default = images.IMAGES.get(images.normalize_image(image))
                 bound = ports or ([default.port, *default.extra_ports] if default else [])
                 if default is not None:
                     self.recorder.normal(pod, "Pulled", f'Container image "{image}" already present on machine',
                                          **host)
-                handle = await apps.start_app(image, pod_ip=held.ip, ports=ports,
+                handle = await images.start_app(image, pod_ip=held.ip, ports=ports,
                                               bind_ports={p: bind_port(p) for p in bound}, pod_name=key[1],
                                               namespace=key[0], env=env, log=held.logs[cname].append,
                                               args=expand_args(container, env))
-            except apps.UnknownImage as exc:
+            except images.UnknownImage as exc:
                 self.recorder.normal(pod, "Pulling", f'Pulling image "{image}"', **host)
                 self.recorder.warning(pod, "Failed", f'Failed to pull image "{image}": {exc}', **host)
                 self.recorder.warning(pod, "Failed", "Error: ErrImagePull", **host)

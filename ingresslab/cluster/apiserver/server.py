@@ -26,11 +26,19 @@ import tornado.web
 import yaml
 from tornado.iostream import StreamClosedError
 
-from . import conversion, defaults, discovery, errors, patch, protobuf, tables, validation, wiretypes
-from .errors import ApiError, Cause
-from .resources import RESOURCES, Resource, lookup, storage_resource
-from .selectors import FieldSelector, LabelSelector
-from .store import Store
+from ingresslab.cluster.apiserver import conversion
+from ingresslab.cluster.apiserver import defaults
+from ingresslab.cluster.apiserver import discovery
+from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apiserver import patch
+from ingresslab.cluster.apiserver import protobuf
+from ingresslab.cluster.apiserver import tables
+from ingresslab.cluster.apiserver import validation
+from ingresslab.cluster.apiserver import wiretypes
+from ingresslab.cluster.apimachinery.errors import ApiError, Cause
+from ingresslab.cluster.apimachinery.resources import RESOURCES, Resource, lookup, storage_resource
+from ingresslab.cluster.apimachinery.selectors import FieldSelector, LabelSelector
+from ingresslab.cluster.storage.store import Store
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_HEADERS = 1024 * 1024

@@ -3,7 +3,7 @@
 A node pulls an image before it can start a container, and can pull it ahead of time. The lab's equivalent is
 importing: the Ingress controller's process spends about 0.75 s importing the `kubernetes` client and its API
 classes before it can list anything, and that used to sit on the critical path of `ingresslab up`. So the lab
-process starts `python -m ingresslab.cluster.warmstart MODULE --preload M1,M2 --for HOME` as the first thing it
+process starts `python -m ingresslab.cluster.node.warmstart MODULE --preload M1,M2 --for HOME` as the first thing it
 does, while it still starts itself; the child imports those modules and then waits. When the kubelet starts a
 pod whose command is `python -m MODULE ARGS…` (`processes.ProcessApp`), it takes the waiting child instead of a
 new interpreter and sends it one JSON line on stdin: `{"argv": [ARGS…], "env": {…}, "cwd": "…"}`. The child
@@ -21,7 +21,7 @@ import json
 import os
 import sys
 
-MODULE = "ingresslab.cluster.warmstart"
+MODULE = "ingresslab.cluster.node.warmstart"
 UNBUFFERED = {"PYTHONUNBUFFERED": "1"}   # pods' stdout is a pipe: line by line into the pod log, as they expect
 
 
@@ -41,7 +41,7 @@ class WarmStart:
     async def start(self) -> "WarmStart":
         import asyncio
 
-        from .processes import die_with_parent
+        from ingresslab.cluster.node.children import die_with_parent
         env = {**os.environ, **UNBUFFERED}
         self.startup_env = python_startup_env(env)
         self.proc = await asyncio.create_subprocess_exec(

@@ -1,6 +1,6 @@
 """Pods whose container is a real process: the lab's way to run a program (the Ingress controller) as a pod.
 
-Most images run inside the cluster process (`apps.py`). A process image instead starts a child program with the
+Most images run inside the cluster process (`images.py`). A process image instead starts a child program with the
 container's arguments and environment, as a container runtime would: the child's stdout and stderr become the
 pod's log (`kubectl logs`), it is restarted with a growing back-off when it exits on its own (the pod's restart
 count), and closing the pod sends SIGTERM, then SIGKILL after a grace period. The layer above registers such
@@ -11,14 +11,15 @@ module knows nothing of what the program is. A pod may start in an interpreter t
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from . import apps, warmstart
+from ingresslab.cluster.node import images
+from ingresslab.cluster.node import warmstart
+from ingresslab.cluster.node.children import die_with_parent, python_module  # noqa: F401 (re-exported)
 
 GRACE_SECONDS = 10.0
 
@@ -30,11 +31,11 @@ class ProcessSpec:
 
 
 # (pod, bound ports {containerPort: bound port}, container args) → what to run
-Launcher = Callable[[apps.PodContext, dict[int, int], list[str]], ProcessSpec]
+Launcher = Callable[[images.PodContext, dict[int, int], list[str]], ProcessSpec]
 
 
 class ProcessApp:
-    def __init__(self, pod: apps.PodContext, spec: ProcessSpec, on_restart: Callable[[], None] | None = None):
+    def __init__(self, pod: images.PodContext, spec: ProcessSpec, on_restart: Callable[[], None] | None = None):
         self.pod = pod
         self.spec = spec
         self.on_restart = on_restart
@@ -105,34 +106,14 @@ class ProcessApp:
                 self._task.cancel()
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def die_with_parent(parent: int) -> Callable[[], None]:
-    """Runs in the child between fork and exec: SIGTERM it when the lab process dies, even by SIGKILL — a container
-    does not outlive a crashed lab (its own session keeps it out of the lab's process group otherwise)."""
-    def preexec() -> None:
-        if _libc is not None:
-            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:   # the lab died before prctl took effect
-            os._exit(1)
-    return preexec
-
-
 def register_process_image(name: str, port: int, launcher: Launcher, description: str, *,
                            ports: tuple[int, ...] = ()) -> None:
     """Make `name` an image the lab understands, run as a child process (see the module docstring)."""
 
-    async def start(pod: apps.PodContext, bound: dict[int, int], args: list[str]) -> ProcessApp:
+    async def start(pod: images.PodContext, bound: dict[int, int], args: list[str]) -> ProcessApp:
         app = ProcessApp(pod, launcher(pod, bound, args))
         await app.start()
         return app
 
-    apps.register(apps.Image(apps.normalize_image(name), port, None, description, start=start,
+    images.register(images.Image(images.normalize_image(name), port, None, description, start=start,
                              extra_ports=tuple(ports)))
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    """argv running a module of this installation with the same interpreter."""
-    return [sys.executable, "-m", module, *args]

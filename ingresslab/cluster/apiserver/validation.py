@@ -19,8 +19,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from .errors import Cause
-from .resources import by_key
+from ingresslab.cluster.apimachinery.errors import Cause
+from ingresslab.cluster.apimachinery.resources import by_key
 
 NODE_PORT_RANGE = (30000, 32767)
 MAX_SECRET_BYTES = 1024 * 1024
