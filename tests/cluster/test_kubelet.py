@@ -141,6 +141,7 @@ async def test_logs_are_kept_in_memory_and_on_disk_and_can_be_followed(tmp_path)
         follower = c.kubelet.follow("default", "talker")
         for i in range(3):
             await get(ip, bind_port(8080), f"/n{i}")
+        await c.kubelet.sync_logs()     # the lines come from the pods' process in batches
         lines = c.kubelet.logs("default", "talker")
         assert [line.split('"')[1] for line in lines] == [f"GET /n{i} HTTP/1.0" for i in range(3)]
         assert c.kubelet.logs("default", "talker", tail=1) == lines[-1:]
@@ -175,6 +176,7 @@ async def test_pods_in_the_store_come_back_on_their_addresses_when_the_lab_start
             assert after["status"]["podIP"] == before["status"]["podIP"]
             assert after["status"]["containerStatuses"][0]["restartCount"] == 1
             assert "Server name: keeper" in await get(after["status"]["podIP"], bind_port(8080), "/second")
+            await c.kubelet.sync_logs()
             paths = [line.split('"')[1].split()[1] for line in c.kubelet.logs("default", "keeper")]
             assert paths == ["/first", "/second"]
     finally:

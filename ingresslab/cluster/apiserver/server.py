@@ -82,6 +82,7 @@ class Admission:
 
 
 class PodLogs(Protocol):
+    async def sync_logs(self) -> None: ...
     def logs(self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None,
              since_seconds: int | None = None, timestamps: bool = False) -> list[str]: ...
     def follow(self, namespace: str, pod: str, *, container: str | None = None) -> AsyncIterator[str]: ...
@@ -724,6 +725,7 @@ class Handler(tornado.web.RequestHandler):
         follow = self._arg("follow") in ("true", "1")
         # The follower collects from the moment it is made: make it before reading the past lines.
         agen = self.server.pod_logs.follow(t.namespace or "", t.name, container=container) if follow else None
+        await self.server.pod_logs.sync_logs()      # lines still on their way from the pods' process
         lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container,
                                           tail=int(tail) if tail else None,
                                           since_seconds=int(since) if since else None,

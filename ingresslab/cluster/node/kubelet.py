@@ -26,7 +26,7 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ingresslab.cluster.node import images
+from ingresslab.cluster.node import cri, images
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
@@ -395,6 +395,10 @@ class Kubelet(Controller):
                 held.waiting if held else "", (held.waiting if held else None) or "ContainerCreating")
             raise errors.bad_request(f'container "{cname}" in pod "{pod}" is waiting to start: {reason}')
         return held.logs[cname]
+
+    async def sync_logs(self) -> None:
+        """Until the lines the pods logged so far are here (they come from the pods' process in batches)."""
+        await cri.runtime().sync()
 
     def logs(self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None,
              since_seconds: int | None = None, timestamps: bool = False) -> list[str]:
