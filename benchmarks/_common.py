@@ -333,7 +333,7 @@ def routed(ip: str, port: int, host: str, path: str = "/", *, pod_prefix: str, t
 class Proc:
     pid: int
     ppid: int
-    role: str           # "lab", "kube-proxy", "controller", "nginx master", "nginx worker", "other"
+    role: str           # "lab", "kube-proxy", "pods", "controller", "nginx master", "nginx worker", "other"
     cmdline: str
 
 
@@ -376,6 +376,8 @@ def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
             role = "lab"
         elif "ingresslab.cluster.node.proxy.dataplane" in cmd:
             role = "kube-proxy"
+        elif "ingresslab.cluster.node.containerd" in cmd:
+            role = "pods"
         elif "ingresslab.ingress.controller" in cmd:
             role = "controller"
         elif cmd.startswith("nginx: master"):

@@ -1,4 +1,5 @@
-"""What each hop costs: requests/s and latency percentiles with `wrk`, through one, two, three and four hops.
+"""What each hop costs: requests/s and latency percentiles with `wrk`, through one, two, three and four hops,
+beside the machine's own limits measured in the same rounds.
 
 One hello pod behind a Service and two Ingresses (one with `nginx.ingress.kubernetes.io/service-upstream: "true"`).
 wrk (keep-alive connections, `--latency`) drives, at 1 and at 16 connections:
@@ -8,10 +9,12 @@ wrk (keep-alive connections, `--latency`) drives, at 1 and at 16 connections:
     (c) NodePort      a node's IP and the controller Service's NodePort    client → kube-proxy → nginx → pod
     (d) + svc-upstr.  (c) with service-upstream: nginx → ClusterIP → pod   … → nginx → kube-proxy → pod
 
-Rounds are interleaved (every path once per round, the median kept), since a 2-core machine is noisy; compare
-ratios more than absolute numbers. Ratios are of requests/s; Δp50 is the added median latency.
+and two anchors (`anchors.py`): a bare asyncio responder and nginx `return 200` with one worker, each in a process
+of its own. Rounds are interleaved (every path and anchor once per round, the median kept), since a 2-core machine
+is noisy; compare ratios more than absolute numbers. Ratios are of requests/s; Δp50 is the added median latency.
 
-Targets, at 16 connections: (c) adds ≤ 0.5 ms to (b)'s p50, and keeps ≥ 30 % of (b)'s requests/s.
+Targets: a pod ≥ 50 % of the bare responder at 16 connections and ≥ 70 % at 1; (b) ≥ 40 % and (c) ≥ 25 % of it at
+16 connections; (c) adds ≤ 0.5 ms to (b)'s p50 and keeps ≥ 30 % of (b)'s requests/s.
 
     python benchmarks/hop_cost.py           # 3 rounds × 5 s per path and concurrency
     python benchmarks/hop_cost.py --quick   # 1 round × 1 s
@@ -32,12 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _common as c
+import anchors
 import kubernetes
 from ingresslab.cluster.node.network import bind_port
 
 HOST, HOST_SU = "hop.bench", "hop-su.bench"
 TARGET_ADDED_P50_S = 0.0005
 TARGET_RPS_SHARE = 0.30
+TARGET_OF_BARE = {("a", 16): 0.50, ("a", 1): 0.70, ("b", 16): 0.40, ("c", 16): 0.25}
 CONNECTIONS = (1, 16)
 
 MANIFEST = c.hello_app("hop", "hop-svc") + """---
@@ -69,7 +74,8 @@ class WrkResult:
     p99: float
     requests: int
     errors: int         # non-2xx/3xx answers plus socket errors
-    lab_cpu: float = 0.0    # CPU seconds per request: the lab process (pods, API, controllers) …
+    lab_cpu: float = 0.0    # CPU seconds per request: the lab process (API, controllers) …
+    pods_cpu: float = 0.0   # … the pods' process …
     proxy_cpu: float = 0.0  # … kube-proxy's data plane (its own process) …
     nginx_cpu: float = 0.0  # … nginx (master and workers) …
     wrk_cpu: float = 0.0    # … and the client
@@ -106,6 +112,8 @@ def run_wrk(target: Target, connections: int, seconds: int, *, home: Path | None
     c.require_loopback(target.ip)
     procs = c.lab_processes(home, lab_pid) if home else []
     lab_pids = [p.pid for p in procs if p.role == "lab"]
+    pod_pids = [p.pid for p in procs if p.role == "pods"]
+    pods_before = sum(c.cpu_seconds(p) for p in pod_pids)
     proxy_pids = [p.pid for p in procs if p.role == "kube-proxy"]
     nginx_pids = [p.pid for p in procs if p.role.startswith("nginx")]
     before = ([c.cpu_seconds(p) for p in lab_pids], [c.cpu_seconds(p) for p in nginx_pids],
@@ -123,9 +131,10 @@ def run_wrk(target: Target, connections: int, seconds: int, *, home: Path | None
     lab = sum(c.cpu_seconds(p) for p in lab_pids) - sum(before[0])
     nginx = sum(c.cpu_seconds(p) for p in nginx_pids) - sum(before[1])
     proxy = sum(c.cpu_seconds(p) for p in proxy_pids) - sum(before[3])
+    pods = sum(c.cpu_seconds(p) for p in pod_pids) - pods_before
     client = (after.ru_utime + after.ru_stime) - (before[2].ru_utime + before[2].ru_stime)
     n = result.requests
-    return dataclasses.replace(result, lab_cpu=lab / n, proxy_cpu=proxy / n, nginx_cpu=nginx / n, wrk_cpu=client / n)
+    return dataclasses.replace(result, lab_cpu=lab / n, pods_cpu=pods / n, proxy_cpu=proxy / n, nginx_cpu=nginx / n, wrk_cpu=client / n)
 
 
 def targets(lab) -> list[Target]:
@@ -215,10 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rounds, seconds = (1, 1) if args.quick else (3, 5)
     profile = None
-    with c.fresh_lab(args.tmp) as lab:
+    with c.fresh_lab(args.tmp) as lab, anchors.bare_responder() as bare, anchors.nginx_return_200() as plain:
         lab.apply(MANIFEST)
         c.wait_until(lambda: c.pods_ready(lab, "app=hop", 1), timeout=30, what="the hop pod")
         paths = targets(lab)
+        limits = [Target("bare", "bare asyncio responder", bare[0], bare[1], HOST),
+                  Target("n200", "nginx return 200, 1 worker", plain[0], plain[1], HOST)]
         for t in paths:
             c.wait_until(lambda t=t: c.routed(t.ip, t.port, t.host, pod_prefix="hop-"), timeout=30,
                          what=f"{t.label} to answer")
@@ -226,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         lab_pid = lab.status()["pid"]
         for r in range(rounds):
             for conns in CONNECTIONS:
-                for t in paths:
+                for t in limits + paths:
                     if not args.quick:
                         run_wrk(t, conns, 1)   # warm-up: connections, keep-alive pools, caches
                     results.setdefault((t.key, conns), []).append(
@@ -243,21 +254,31 @@ def main(argv: list[str] | None = None) -> int:
             return statistics.median(field(x) for x in runs)
 
         return WrkResult(rps, med(lambda x: x.p50), med(lambda x: x.p99), sum(x.requests for x in runs),
-                         sum(x.errors for x in runs), med(lambda x: x.lab_cpu), med(lambda x: x.proxy_cpu),
+                         sum(x.errors for x in runs), med(lambda x: x.lab_cpu), med(lambda x: x.pods_cpu),
+                         med(lambda x: x.proxy_cpu),
                          med(lambda x: x.nginx_cpu),
                          med(lambda x: x.wrk_cpu))
 
     rows, verdicts = [], []
     for conns in CONNECTIONS:
         a, b = pick("a", conns), pick("b", conns)
-        for t in paths:
+        bare_rps, n200_rps = pick("bare", conns).rps, pick("n200", conns).rps
+        for t in limits + paths:
             x = pick(t.key, conns)
+            mine = t in paths
             rows.append([t.label, conns, f"{x.rps:,.0f}", c.ms(x.p50, 2), c.ms(x.p99, 2), x.errors,
-                         f"{x.rps / a.rps:.2f}", f"{x.rps / b.rps:.2f}" if t.key != "a" else "",
-                         f"{(x.p50 - b.p50) * 1000:+.2f} ms" if t.key not in ("a", "b") else "",
-                         f"{x.lab_cpu * 1e6:.0f}", f"{x.lab_cpu * x.rps:.0%}", f"{x.proxy_cpu * 1e6:.0f}",
-                         f"{x.nginx_cpu * 1e6:.0f}",
+                         f"{x.rps / bare_rps:.2f}", f"{x.rps / n200_rps:.2f}",
+                         f"{x.rps / a.rps:.2f}" if mine else "", f"{x.rps / b.rps:.2f}" if mine and t.key != "a" else "",
+                         f"{(x.p50 - b.p50) * 1000:+.2f} ms" if t.key in ("c", "d") else "",
+                         f"{x.pods_cpu * 1e6:.0f}" if mine else "", f"{x.lab_cpu * 1e6:.1f}" if mine else "",
+                         f"{x.proxy_cpu * 1e6:.0f}" if mine else "", f"{x.nginx_cpu * 1e6:.0f}" if mine else "",
                          f"{x.wrk_cpu * 1e6:.0f}"])
+        for (key, at), share in TARGET_OF_BARE.items():
+            if at == conns:
+                got = pick(key, conns).rps / bare_rps
+                label = next(t.label for t in paths if t.key == key)
+                verdicts.append(c.Verdict(f"{label}: requests/s ÷ the bare responder's, {conns} connection(s)",
+                                          f"{got:.0%}", f"≥ {share:.0%}", got >= share))
         if conns == 1:
             added = pick("c", conns).p50 - b.p50
             verdicts.append(c.Verdict("(c) adds to (b)'s p50 at 1 connection (the hop itself)",
@@ -269,18 +290,17 @@ def main(argv: list[str] | None = None) -> int:
                                       f"≤ +{TARGET_ADDED_P50_S * 1000:.1f} ms", added <= TARGET_ADDED_P50_S))
             verdicts.append(c.Verdict("(c) requests/s as a share of (b)'s at 16 connections", f"{share:.0%}",
                                       f"≥ {TARGET_RPS_SHARE:.0%}", share >= TARGET_RPS_SHARE))
-    c.table(["path", "conns", "req/s", "p50", "p99", "errors", "÷(a)", "÷(b)", "Δp50 vs (b)", "lab µs/req",
-             "lab busy", "kube-proxy µs/req", "nginx µs/req", "wrk µs/req"], rows,
+    c.table(["path", "conns", "req/s", "p50", "p99", "errors", "÷bare", "÷nginx200", "÷(a)", "÷(b)", "Δp50 vs (b)",
+             "pods µs/req", "API µs/req", "kube-proxy µs/req", "nginx µs/req", "wrk µs/req"], rows,
             title=f"wrk, keep-alive, {rounds} round(s) × {seconds} s per row (median of rounds); ÷ = requests/s "
-                  "ratio;\nµs/req = CPU time per request from /proc (lab = the pods, API and controllers on one "
-                  "event loop; kube-proxy = its data plane, a process of its own); lab busy = the lab's share of "
-                  "one core")
+                  "ratio (bare = the bare asyncio responder, nginx200 = nginx `return 200`);\nµs/req = CPU time "
+                  "per request from /proc (pods = the pods' process; API = the lab process: API server and "
+                  "controllers, which receive the pods' log lines; kube-proxy = its data plane)")
     b16, c16 = pick("b", 16), pick("c", 16)
     print(f"Where (c)'s extra time goes at 16 connections: kube-proxy's forwarder spends "
-          f"{c16.proxy_cpu * 1e6:.0f} µs of CPU per request in its own process.\n  The lab process, which serves "
-          f"the pod, spends {b16.lab_cpu * 1e6:.0f} µs per request on (b) and {c16.lab_cpu * 1e6:.0f} µs on (c) "
-          f"({(c16.lab_cpu - b16.lab_cpu) * 1e6:+.0f} µs). The lab's one event loop is the busiest thing on the "
-          f"machine: CPU added there would show about 16-fold in p50 at 16 connections.\n")
+          f"{c16.proxy_cpu * 1e6:.0f} µs of CPU per request in its own process; nginx {c16.nginx_cpu * 1e6:.0f} µs; "
+          f"the pod {c16.pods_cpu * 1e6:.0f} µs; the API process {c16.lab_cpu * 1e6:.1f} µs (the pod's log line)."
+          f"\n")
     if profile:
         print(profile)
         print()

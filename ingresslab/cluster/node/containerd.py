@@ -26,6 +26,7 @@ import os
 import socket
 import sys
 
+from ingresslab.cluster.node.children import run_loop
 from ingresslab.cluster.node.workloads import FACTORIES, PodInfo
 
 LOG_BATCH_SECONDS = 0.002
@@ -128,4 +129,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     sys.stdout = sys.stderr      # nothing but protocol messages on fd 1
-    asyncio.run(main())
+    run_loop(main())

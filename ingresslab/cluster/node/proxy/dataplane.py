@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     _raise_open_files_limit()
     logging.basicConfig(level=logging.WARNING, format="kube-proxy data plane: %(message)s")
     try:
-        asyncio.run(_serve(args.log))
+        from ingresslab.cluster.node.children import run_loop
+        run_loop(_serve(args.log))
     except KeyboardInterrupt:
         pass
     return 0
