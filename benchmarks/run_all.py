@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "scale", "controller_kill",
+SCRIPTS = ("render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "pods", "footprint", "scale", "controller_kill",
            "nbval_time")
 
 

@@ -1,4 +1,4 @@
-"""The embedded cluster: a small Kubernetes that speaks the real API, on loopback addresses, in one process.
+"""The embedded cluster: a small Kubernetes that speaks the real API, on loopback addresses, in a few processes.
 
 Laid out as Kubernetes itself is, so each file sits where its component lives:
 

@@ -1,7 +1,8 @@
 """Every running part of one cluster beside the API server: kube-controller-manager's controllers, the scheduler
 and kubelet of each node, and kube-proxy, as one `Controllers` value.
 
-All run on the cluster process's one asyncio loop, beside the store they follow (`client.controller.Controller`):
+All run on the cluster process's asyncio loop, beside the store they follow (`client.controller.Controller`); the pods
+themselves run in a process of their own (`node/containerd.py`):
 
     nodes            node-1, node-2 registered with their addresses       (controllers/nodes.py)
     deployments  →   ReplicaSets per pod template, rollouts, status       (controllers/deployments.py)

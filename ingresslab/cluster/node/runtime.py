@@ -1,7 +1,7 @@
 """Pods whose container is a real process: the lab's way to run a program (the Ingress controller) as a pod.
 
-Most images run inside the cluster process (`images.py`). A process image instead starts a child program with the
-container's arguments and environment, as a container runtime would: the child's stdout and stderr become the
+Most images run in the pods' own process (`images.py`, `containerd.py`). A process image instead starts a child
+program with the container's arguments and environment, as a container runtime would: the child's stdout and stderr become the
 pod's log (`kubectl logs`), it is restarted with a growing back-off when it exits on its own (the pod's restart
 count), and closing the pod sends SIGTERM, then SIGKILL after a grace period. The layer above registers such
 images (`register_process_image`) with a function that turns the pod into an argv and an environment, so this
