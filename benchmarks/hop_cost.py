@@ -9,7 +9,7 @@ wrk (keep-alive connections, `--latency`) drives, at 1 and at 16 connections:
     (c) NodePort      a node's IP and the controller Service's NodePort    client → kube-proxy → nginx → pod
     (d) + svc-upstr.  (c) with service-upstream: nginx → ClusterIP → pod   … → nginx → kube-proxy → pod
 
-and two anchors (`anchors.py`): a bare asyncio responder and nginx `return 200` with one worker, each in a process
+and two anchors (`_anchors.py`): a bare asyncio responder and nginx `return 200` with one worker, each in a process
 of its own. Rounds are interleaved (every path and anchor once per round, the median kept), since a 2-core machine
 is noisy; compare ratios more than absolute numbers. Ratios are of requests/s; Δp50 is the added median latency.
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _common as c
-import anchors
+import _anchors as anchors
 import kubernetes
 from ingresslab.cluster.node.network import bind_port
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ["render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "footprint", "scale", "controller_kill",
+SCRIPTS = ["render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "pods", "footprint", "scale", "controller_kill",
            "nbval_time"]
 
 
