@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             if at == conns:
                 got = pick(key, conns).rps / bare_rps
                 label = next(t.label for t in paths if t.key == key)
-                verdicts.append(c.Verdict(f"{label}: requests/s ÷ the bare responder's, {conns} connection(s)",
+                verdicts.append(c.Verdict(f"{label}, requests/s ÷ the bare responder's, {conns} connection(s)",
                                           f"{got:.0%}", f"≥ {share:.0%}", got >= share))
         if conns == 1:
             added = pick("c", conns).p50 - b.p50
