@@ -464,6 +464,8 @@ def check(rules: list, value, old, path: str, schema: dict) -> list[Cause]:
             node = compile_rule(rule["rule"])
         except SyntaxError:
             continue
+        if not _supported(rule["rule"]):
+            continue
         transition = _uses(node, "oldSelf")
         if transition and old is None and not rule.get("optionalOldSelf"):
             continue
@@ -544,6 +546,11 @@ def unsupported_rules(schema, path: str = "") -> list[str]:
                 walk(s[key], f"{p}[]" if key == "items" else f"{p}[*]")
     walk(schema, path)
     return out
+
+
+@lru_cache(maxsize=2048)
+def _supported(rule: str) -> bool:
+    return not (_names(compile_rule(rule)) - FUNCTIONS - set(MACROS))
 
 
 def _names(node: Node) -> set[str]:

@@ -147,8 +147,9 @@ def _validate(schema: dict, value, old, path: str, errs: list[Cause], cel, *, ro
         return
     if not _type_ok(schema, value):
         kind = _kind_of(value)
-        errs.append(Cause(path, f'Invalid value: "{kind}": {path} in body must be of type {schema.get("type")}: '
-                                f'"{kind}"', "FieldValueTypeInvalid"))
+        expected = "integer,string" if schema.get("x-kubernetes-int-or-string") else schema.get("type")
+        errs.append(Cause(path, f'Invalid value: "{kind}": {path} in body must be of type {expected}: "{kind}"',
+                          "FieldValueTypeInvalid"))
         return
     if value is None:
         return

@@ -506,7 +506,8 @@ class Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache, private")
         for text in self._warnings:
-            self.add_header("Warning", '299 - "%s"' % text.replace('"', "'"))
+            # RFC 7234 quoted-string, as kube-apiserver writes it (kubectl prints the text with its quotes)
+            self.add_header("Warning", '299 - "%s"' % text.replace("\\", "\\\\").replace('"', '\\"'))
         self.finish(body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
 
     def _error(self, exc: ApiError) -> None:
