@@ -323,6 +323,29 @@ def test_a_watch_sees_custom_objects_added_modified_and_deleted(crd, custom, lab
     assert [e for e in events if e[1] == "w"] == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
 
 
+def test_deletecollection_and_namespace_deletion_take_custom_objects(crd, custom, lab):
+    core = kubernetes.client.CoreV1Api(lab.api)
+    core.create_namespace({"metadata": {"name": "crd-doomed"}})
+    for name in ("a", "b", "c"):
+        body = crontab(name)
+        body["metadata"]["labels"] = {"batch": "yes" if name != "c" else "no"}
+        custom.create_namespaced_custom_object(GROUP, "v1", "crd-doomed", "crontabs", body)
+    custom.delete_collection_namespaced_custom_object(GROUP, "v1", "crd-doomed", "crontabs",
+                                                      label_selector="batch=yes")
+    left = custom.list_namespaced_custom_object(GROUP, "v1", "crd-doomed", "crontabs")["items"]
+    assert [o["metadata"]["name"] for o in left] == ["c"]
+    core.delete_namespace("crd-doomed")
+
+    def gone():
+        try:
+            core.read_namespace("crd-doomed")
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+    eventually(gone, what="the namespace and its CronTab deleted")
+    assert custom.list_cluster_custom_object(GROUP, "v1", "crontabs", label_selector="batch=no")["items"] == []
+
+
 def test_deleting_a_crd_deletes_its_objects(lab, kubectl, custom, ns):
     body = yaml.safe_load(CRONTAB_CRD)
     body["metadata"]["name"] = "gadgets.stable.example.com"
