@@ -145,6 +145,20 @@ def test_a_crd_needs_exactly_one_storage_version_and_a_structural_schema(lab, ku
            "must not be empty for specified object fields" in proc.stderr
 
 
+def test_a_cel_rule_the_lab_cannot_evaluate_is_said_plainly(lab, kubectl):
+    body = yaml.safe_load(CRONTAB_CRD)
+    body["metadata"]["name"] = "links.stable.example.com"
+    body["spec"]["names"] = {"plural": "links", "kind": "Link"}
+    spec = body["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["x-kubernetes-validations"] = [{"rule": "isURL(self.image)", "message": "image must be a URL"}]
+    proc = kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    try:
+        assert "Warning: version v1: x-kubernetes-validations rule at spec: isURL(self.image) is not evaluated by " \
+               "this lab" in proc.stderr
+    finally:
+        kubectl("delete", "crd", "links.stable.example.com")
+
+
 def test_a_group_without_a_dot_is_refused(lab):
     ext = kubernetes.client.ApiextensionsV1Api(lab.api)
     body = yaml.safe_load(CRONTAB_CRD)

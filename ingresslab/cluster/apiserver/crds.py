@@ -253,6 +253,17 @@ def validate_crd(crd: dict, old: dict | None) -> list[Cause]:
     return errs
 
 
+def crd_warnings(crd: dict) -> list[str]:
+    """Said plainly when a CRD is written: the CEL rules this lab will not evaluate (they use functions it lacks)."""
+    out = []
+    for v in (crd.get("spec") or {}).get("versions") or ():
+        top = (v.get("schema") or {}).get("openAPIV3Schema") if isinstance(v, dict) else None
+        for where in cel.unsupported_rules(top or {}):
+            out.append(f"version {v.get('name')}: x-kubernetes-validations rule at {where} is not evaluated by "
+                       f"this lab (it uses CEL functions the lab does not implement)")
+    return out
+
+
 # --------------------------------------------------------------------------------------------- establishing
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -204,6 +204,7 @@ class ApiServer:
         stored = self.store.create(r.key, obj)
         if r.key == crds.CRD_KEY:   # CRD hook: accept its names and serve its kind
             stored = crds.establish(self.store, stored)
+            warnings.extend(crds.crd_warnings(stored))
         return stored, warnings
 
     def _decode_for(self, r: Resource, body: dict, warnings: list[str],
@@ -251,6 +252,7 @@ class ApiServer:
         stored = self.store.update(sr.key, obj)
         if sr.key == crds.CRD_KEY:   # CRD hook: new versions, schemas or names are served at once
             stored = crds.establish(self.store, stored)
+            warnings.extend(crds.crd_warnings(stored))
         return stored, warnings
 
     @staticmethod
