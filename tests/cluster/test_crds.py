@@ -432,3 +432,23 @@ def test_crds_and_their_objects_survive_a_restart_of_the_lab(tmp_path, kubectl_p
         assert ext.read_custom_resource_definition("httproutes.gateway.networking.k8s.io").metadata.uid == uid
     finally:
         lab.down()
+
+
+def test_a_crd_in_a_built_in_group_version_joins_its_discovery_and_openapi(lab, kubectl):
+    body = yaml.safe_load(CRONTAB_CRD)
+    body["metadata"] = {"name": "probes.networking.k8s.io",
+                        "annotations": {"api-approved.kubernetes.io": "unapproved, a test of the lab"}}
+    body["spec"].update(group="networking.k8s.io", names={"plural": "probes", "kind": "Probe"})
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    try:
+        resources = kubectl("api-resources", "--api-group", "networking.k8s.io").stdout
+        assert re.search(r"^ingresses\s", resources, re.M) and re.search(r"^probes\s.*Probe$", resources, re.M)
+        assert "KIND:       Probe" in kubectl("explain", "probes.spec").stdout
+        doc = json.loads(kubectl("get", "--raw", "/openapi/v3/apis/networking.k8s.io/v1").stdout)
+        assert "/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses" in doc["paths"]   # the built-in kept
+        assert "io.k8s.networking.v1.Probe" in doc["components"]["schemas"]
+        kubectl("apply", "-f", "-", input=yaml.safe_dump({**crontab("p"), "apiVersion": "networking.k8s.io/v1",
+                                                          "kind": "Probe"}))
+        assert kubectl("get", "probes", "--no-headers").stdout.startswith("p ")
+    finally:
+        kubectl("delete", "crd", "probes.networking.k8s.io")

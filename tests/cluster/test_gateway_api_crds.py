@@ -47,7 +47,8 @@ def test_the_lab_installs_the_five_standard_channel_crds_established(lab):
         assert crd.spec.names.kind == kind and crd.metadata.annotations[
             "gateway.networking.k8s.io/bundle-version"] == "v1.6.1"
         assert [v.name for v in crd.spec.versions if v.storage] == [storage]
-        assert {c.type: c.status for c in crd.status.conditions} == {"NamesAccepted": "True", "Established": "True"}
+        assert {c.type: c.status for c in crd.status.conditions} == {
+            "NamesAccepted": "True", "Established": "True", "KubernetesAPIApprovalPolicyConformant": "True"}
 
 
 def test_api_resources_lists_the_gateway_kinds_with_their_short_names(kubectl):
@@ -194,3 +195,25 @@ def test_a_gatewayclass_controller_name_is_immutable(custom, kubectl):
                                                                     "DESCRIPTION"]
     finally:
         custom.delete_cluster_custom_object(GROUP, "v1", "gatewayclasses", "immutable-test")
+
+
+def test_a_crd_in_a_kubernetes_group_needs_the_api_approval_annotation(lab):
+    ext = kubernetes.client.ApiextensionsV1Api(lab.api)
+    body = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "meshes.mesh.k8s.io"},
+            "spec": {"group": "mesh.k8s.io", "scope": "Namespaced", "names": {"plural": "meshes", "kind": "Mesh"},
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+    with pytest.raises(ApiException) as err:
+        ext.create_custom_resource_definition(body)
+    assert causes(err.value) == [("metadata.annotations[api-approved.kubernetes.io]",
+                                  'Required value: protected groups must have approval annotation '
+                                  '"api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111')]
+    body["metadata"]["annotations"] = {"api-approved.kubernetes.io": "unapproved, experimental"}
+    ext.create_custom_resource_definition(body)
+    try:
+        got = ext.read_custom_resource_definition("meshes.mesh.k8s.io")
+        approval = next(c for c in got.status.conditions if c.type == "KubernetesAPIApprovalPolicyConformant")
+        assert (approval.status, approval.reason) == ("False", "UnapprovedAnnotation")
+    finally:
+        ext.delete_custom_resource_definition("meshes.mesh.k8s.io")

@@ -39,6 +39,9 @@ _DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric charac
 _SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
                   "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
                   "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+APPROVAL = "api-approved.kubernetes.io"
+_APPROVAL_MISSING = (f'protected groups must have approval annotation "{APPROVAL}", see '
+                     f'https://github.com/kubernetes/enhancements/pull/1111')
 COLUMN_TYPES = ("integer", "number", "string", "boolean", "date")
 COLUMN_FORMATS = ("int32", "int64", "float", "double", "byte", "date", "date-time", "password", "name")
 
@@ -240,6 +243,8 @@ def validate_crd(crd: dict, old: dict | None) -> list[Cause]:
     elif strategy == "Webhook":
         errs.append(Cause.forbidden("spec.conversion.strategy", "conversion webhooks are not available in this lab: "
                                     "use strategy None (versions whose schemas differ only in what they accept)"))
+    if old is None and _protected(group):
+        errs.extend(_approval_errors(crd))
     if old is not None:
         old_spec = old.get("spec") or {}
         for field in ("group", "scope"):
@@ -262,6 +267,33 @@ def crd_warnings(crd: dict) -> list[str]:
             out.append(f"version {v.get('name')}: x-kubernetes-validations rule at {where} is not evaluated by "
                        f"this lab (it uses CEL functions the lab does not implement)")
     return out
+
+
+def _protected(group: str) -> bool:
+    """Groups of the Kubernetes community (`*.k8s.io`, `*.kubernetes.io`): a CRD there needs the approval mark."""
+    return group in ("k8s.io", "kubernetes.io") or group.endswith((".k8s.io", ".kubernetes.io"))
+
+
+def _approval(crd: dict) -> tuple[str, str]:
+    """(state, message) of the API approval annotation, as apiextensions' GetAPIApprovalState words it."""
+    value = ((crd.get("metadata") or {}).get("annotations") or {}).get(APPROVAL)
+    if value is None:
+        return "missing", _APPROVAL_MISSING
+    if value.startswith("unapproved"):
+        return "bypassed", f'not approved: "{value}"'
+    if re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        return "approved", f"approved in {value}"
+    return "invalid", f'invalid approval annotation value "{value}", must be a URL or start with "unapproved"'
+
+
+def _approval_errors(crd: dict) -> list[Cause]:
+    state, message = _approval(crd)
+    field = f"metadata.annotations[{APPROVAL}]"
+    if state == "missing":
+        return [Cause.required(field, message)]
+    if state == "invalid":
+        return [Cause.invalid(field, crd["metadata"]["annotations"][APPROVAL], message)]
+    return []
 
 
 # --------------------------------------------------------------------------------------------- establishing
@@ -321,6 +353,12 @@ def establish(store, crd: dict) -> dict:
         status.setdefault("acceptedNames", {"plural": "", "kind": ""})
         conditions = [_condition("NamesAccepted", False, *conflict, old_conditions),
                       _condition("Established", False, "NotAccepted", "not all names are accepted", old_conditions)]
+    if _protected(spec.get("group") or ""):
+        state, message = _approval(crd)
+        reason = {"approved": "ApprovedAnnotation", "bypassed": "UnapprovedAnnotation",
+                  "missing": "MissingAnnotation"}.get(state, "InvalidAnnotation")
+        conditions.append(_condition("KubernetesAPIApprovalPolicyConformant", state == "approved", reason, message,
+                                     old_conditions))
     status["conditions"] = conditions
     stored = list(status.get("storedVersions") or [])
     if storage not in stored:

@@ -14,13 +14,15 @@ Neighbours: `crds.py` (which kinds are served), `server.py` (the "CRD hook" line
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 from datetime import datetime
 
-from ingresslab.cluster.apimachinery.resources import Resource, custom_resources
+from ingresslab.cluster.apimachinery.resources import RESOURCES, Resource, custom_resources
 from ingresslab.cluster.apiserver import crds
+from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apiserver import tables
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -64,22 +66,36 @@ def _group_doc(group: str, versions: list[str]) -> dict:
 
 
 def add_groups(group_list: dict) -> dict:
-    """The built-in APIGroupList with the CRDs' groups appended."""
-    known = {g["name"] for g in group_list.get("groups", [])}
+    """The built-in APIGroupList with the CRDs' groups appended (a CRD in a built-in group adds its versions)."""
+    group_list = copy.deepcopy(group_list)   # never change a document discovery.py may keep
+    known = {g["name"]: g for g in group_list.get("groups", [])}
     for group, versions in _groups().items():
         if group not in known:
             group_list["groups"].append(_group_doc(group, versions))
+        else:
+            _merge_versions(known[group], versions)
     return group_list
 
 
-def api_group(group: str) -> dict | None:
+def _merge_versions(doc: dict, versions: list[str]) -> None:
+    have = {v["version"] for v in doc["versions"]}
+    doc["versions"] += [{"groupVersion": f"{doc['name']}/{v}", "version": v} for v in versions if v not in have]
+
+
+def api_group(group: str, builtin: dict | None = None) -> dict | None:
+    """The APIGroup document of `group`: the built-in one (`builtin`) with the CRDs' versions added, or the CRDs'."""
     versions = _groups().get(group)
     if not versions:
-        return None
+        return builtin
+    if builtin is not None:
+        builtin = copy.deepcopy(builtin)
+        _merge_versions(builtin, versions)
+        return builtin
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(group, versions)}
 
 
-def api_resource_list(group: str, version: str) -> dict | None:
+def api_resource_list(group: str, version: str, builtin: dict | None = None) -> dict | None:
+    """The APIResourceList of a group-version: the built-in one (`builtin`) with the CRDs' kinds added, or theirs."""
     entries = []
     for r in custom_resources():
         if r.group != group or r.version != version:
@@ -100,7 +116,11 @@ def api_resource_list(group: str, version: str) -> dict | None:
                 sub_entry.update(group="autoscaling", version="v1")
             entries.append(sub_entry)
     if not entries:
-        return None
+        return builtin
+    if builtin is not None:
+        builtin = copy.deepcopy(builtin)
+        builtin["resources"] += entries
+        return builtin
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
             "resources": entries}
 
@@ -147,6 +167,11 @@ def openapi_group_version(group: str, version: str) -> str | None:
         return None
     doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"}, "paths": paths,
            "components": {"schemas": schemas}}
+    if any(r.group == group and r.version == version for r in RESOURCES):   # a CRD in a built-in group-version
+        builtin = json.loads(discovery.openapi_v3_group_version(group, version))
+        builtin.setdefault("paths", {}).update(paths)
+        builtin.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+        doc = builtin
     return json.dumps(doc, separators=(",", ":"))
 
 

@@ -558,15 +558,15 @@ class Handler(tornado.web.RequestHandler):
         if path.rstrip("/") == "/openapi/v3":
             return self._send(200, crdviews.add_to_index(discovery.openapi_v3_index()))   # CRD hook
         rel = path[len("/openapi/v3/"):]
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] == "apis":   # CRD hook: a CRD's group-version (with any built-in kinds of it)
+            body = crdviews.openapi_group_version(parts[1], parts[2])
+            if body is not None:
+                return self._send(200, body)
         for r in RESOURCES:
             gv = f"apis/{r.group}/{r.version}" if r.group else f"api/{r.version}"
             if rel == gv:
                 return self._send(200, discovery.openapi_v3_group_version(r.group, r.version))
-        parts = rel.split("/")
-        if len(parts) == 3 and parts[0] == "apis":   # CRD hook: a CRD's group-version
-            body = crdviews.openapi_group_version(parts[1], parts[2])
-            if body is not None:
-                return self._send(200, body)
         raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
     def _discovery(self, doc: dict) -> None:
@@ -576,10 +576,10 @@ class Handler(tornado.web.RequestHandler):
         elif what == "apis":
             body = crdviews.add_groups(discovery.api_group_list())   # CRD hook (also below)
         elif what == "group":
-            body = discovery.api_group(doc["group"]) or crdviews.api_group(doc["group"])
+            body = crdviews.api_group(doc["group"], discovery.api_group(doc["group"]))
         else:
-            body = discovery.api_resource_list(doc["group"], doc["version"]) or \
-                crdviews.api_resource_list(doc["group"], doc["version"])
+            body = crdviews.api_resource_list(doc["group"], doc["version"],
+                                              discovery.api_resource_list(doc["group"], doc["version"]))
         if body is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         self._send(200, body)
