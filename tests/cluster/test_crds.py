@@ -452,3 +452,24 @@ def test_a_crd_in_a_built_in_group_version_joins_its_discovery_and_openapi(lab, 
         assert kubectl("get", "probes", "--no-headers").stdout.startswith("p ")
     finally:
         kubectl("delete", "crd", "probes.networking.k8s.io")
+
+
+def test_a_crd_cannot_take_over_a_built_in_kind(lab, kubectl):
+    body = yaml.safe_load(CRONTAB_CRD)
+    body["metadata"] = {"name": "ingresses.networking.k8s.io",
+                        "annotations": {"api-approved.kubernetes.io": "unapproved, a test of the lab"}}
+    body["spec"].update(group="networking.k8s.io", names={"plural": "ingresses", "kind": "Ingress"})
+    survivor = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "survivor"},
+                "spec": {"defaultBackend": {"service": {"name": "nowhere", "port": {"number": 80}}}}}
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(survivor))
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    try:
+        ext = kubernetes.client.ApiextensionsV1Api(lab.api)
+        conditions = {c.type: (c.status, c.reason) for c in
+                      ext.read_custom_resource_definition("ingresses.networking.k8s.io").status.conditions}
+        assert conditions["NamesAccepted"] == ("False", "PluralConflict")
+        assert conditions["Established"][0] == "False"
+    finally:
+        kubectl("delete", "crd", "ingresses.networking.k8s.io")
+    assert kubectl("get", "ingress", "survivor", "-o", "jsonpath={.kind}").stdout == "Ingress"   # untouched
+    kubectl("delete", "ingress", "survivor")

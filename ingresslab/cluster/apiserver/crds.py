@@ -312,6 +312,11 @@ def _name_conflict(crd: dict, store) -> tuple[str, str] | None:
     """(reason, message) when another CRD of the group already serves one of these names, else None."""
     spec = crd["spec"]
     names = spec.get("names") or {}
+    for builtin in resources.RESOURCES:   # a built-in kind always wins; its objects are never a CRD's to delete
+        if builtin.group == spec.get("group") and builtin.plural == names.get("plural"):
+            return "PluralConflict", f'"{builtin.plural}" is already in use'
+        if builtin.group == spec.get("group") and builtin.kind == names.get("kind"):
+            return "KindConflict", f'"{builtin.kind}" is already in use'
     for other in store.iter_raw(CRD_KEY):
         if other["metadata"]["name"] == crd["metadata"]["name"]:
             continue
