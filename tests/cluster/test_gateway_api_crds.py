@@ -208,7 +208,8 @@ def test_a_crd_in_a_kubernetes_group_needs_the_api_approval_annotation(lab):
         ext.create_custom_resource_definition(body)
     assert causes(err.value) == [("metadata.annotations[api-approved.kubernetes.io]",
                                   'Required value: protected groups must have approval annotation '
-                                  '"api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111')]
+                                  '"api-approved.kubernetes.io", see '
+                                  'https://github.com/kubernetes/enhancements/pull/1111')]
     body["metadata"]["annotations"] = {"api-approved.kubernetes.io": "unapproved, experimental"}
     ext.create_custom_resource_definition(body)
     try:

@@ -8,7 +8,8 @@ from ingresslab.cluster.apiserver import cel, schema
 SCHEMA = {"type": "object", "properties": {
     "spec": {"type": "object", "properties": {
         "name": {"type": "string", "default": "x"},
-        "ports": {"type": "array", "maxItems": 2, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port"],
+        "ports": {"type": "array", "maxItems": 2, "x-kubernetes-list-type": "map",
+                  "x-kubernetes-list-map-keys": ["port"],
                   "items": {"type": "object", "required": ["port"], "properties": {
                       "port": {"type": "integer", "format": "int32", "minimum": 1, "maximum": 65535},
                       "protocol": {"type": "string", "default": "TCP", "enum": ["TCP", "UDP"]}}}},

@@ -8,8 +8,8 @@ does Pods. Deleting a CRD deletes its objects first. A cluster restarted on its 
 (`sync`, called when the API server is made).
 
 What a CRD's schema does to the objects of its kind on the write path (`decode`, `admit_defaults`, `validate`):
-unknown fields pruned (`fieldValidation`: Strict → 400, Warn → a warning, Ignore), `status` dropped on create when the
-status subresource is on, schema defaults, then schema validation and CEL rules (`schema.py`, `cel.py`). Objects are
+unknown fields pruned (`fieldValidation`: Strict → 400, Warn → a warning, Ignore), `status` dropped on create when
+the status subresource is on, schema defaults, then schema validation and CEL rules (`schema.py`, `cel.py`). Objects are
 stored in the storage version and served in the version asked for (conversion strategy `None`: only `apiVersion`
 changes). The `scale` subresource reads and writes the paths the CRD names.
 
@@ -30,7 +30,6 @@ from ingresslab.cluster.apiserver import cel
 from ingresslab.cluster.apiserver import schema as schemas
 
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
-CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
