@@ -218,3 +218,25 @@ def test_a_crd_in_a_kubernetes_group_needs_the_api_approval_annotation(lab):
         assert (approval.status, approval.reason) == ("False", "UnapprovedAnnotation")
     finally:
         ext.delete_custom_resource_definition("meshes.mesh.k8s.io")
+
+
+def test_addresses_timeouts_and_the_128_matches_bound(custom, ns):
+    gw = {"apiVersion": f"{GROUP}/v1", "kind": "Gateway", "metadata": {"name": "addr"}, "spec": {
+        "gatewayClassName": "x", "listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}],
+        "addresses": [{"value": "not-an-ip"}, {"type": "Hostname", "value": "Bad_Name"}]}}
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(GROUP, "v1", ns, "gateways", gw)
+    found = causes(err.value)
+    assert ("spec.addresses[0]", 'Invalid value: "object": spec.addresses[0] in body must validate one and only one '
+                                 "schema (oneOf)") in found
+    assert any(f == "spec.addresses[1]" and "Hostname value must be empty or contain only valid characters" in m
+               for f, m in found)
+    many = route("many", rules=[{"matches": [{"path": {"value": f"/{i}"}} for i in range(40)],
+                                 "timeouts": {"request": "1s", "backendRequest": "2s"}}] * 4)
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(GROUP, "v1", ns, "httproutes", many)
+    found = causes(err.value)
+    assert ("spec.rules[0].timeouts", 'Invalid value: "object": backendRequest timeout cannot be longer than request '
+                                      "timeout") in found
+    assert ("spec.rules", 'Invalid value: "array": While 16 rules and 64 matches per rule are allowed, the total '
+                          "number of matches across all rules in a route must be less than 128") in found

@@ -159,6 +159,7 @@ def _validate(schema: dict, value, old, path: str, errs: list[Cause], cel, *, ro
         _object(schema, value, old if isinstance(old, dict) else None, path, errs, cel, root)
     elif isinstance(value, list):
         _array(schema, value, old if isinstance(old, list) else None, path, errs, cel)
+    shown = _kind_of(value) if isinstance(value, (dict, list)) else value
     for combinator in ("allOf", "anyOf", "oneOf"):
         subs = schema.get(combinator)
         if not subs:
@@ -172,16 +173,16 @@ def _validate(schema: dict, value, old, path: str, errs: list[Cause], cel, *, ro
             for sub_errs in results:
                 errs.extend(sub_errs)
         elif combinator == "anyOf" and all(results):
-            errs.append(_invalid(path, value, "must validate at least one schema (anyOf)"))
+            errs.append(_invalid(path, shown, "must validate at least one schema (anyOf)"))
             errs.extend(results[0])
         elif combinator == "oneOf" and sum(1 for r in results if not r) != 1:
-            errs.append(_invalid(path, value, "must validate one and only one schema (oneOf)"))
+            errs.append(_invalid(path, shown, "must validate one and only one schema (oneOf)"))
     if isinstance(schema.get("not"), dict):
         sub_errs = []
         _validate({**schema["not"], "type": schema["not"].get("type") or schema.get("type")}, value, old, path,
                   sub_errs, None)
         if not sub_errs:
-            errs.append(_invalid(path, value, "must not validate the schema (not)"))
+            errs.append(_invalid(path, shown, "must not validate the schema (not)"))
     rules = schema.get("x-kubernetes-validations")
     if rules and cel is not None and _type_errors(errs) == blocking:   # CEL cannot run over a wrongly typed value
         errs.extend(cel(rules, value, old, path, schema))
