@@ -473,3 +473,39 @@ def test_a_crd_cannot_take_over_a_built_in_kind(lab, kubectl):
         kubectl("delete", "crd", "ingresses.networking.k8s.io")
     assert kubectl("get", "ingress", "survivor", "-o", "jsonpath={.kind}").stdout == "Ingress"   # untouched
     kubectl("delete", "ingress", "survivor")
+
+
+def test_a_new_version_is_served_at_once_and_a_stored_one_cannot_be_dropped(lab, kubectl):
+    custom = kubernetes.client.CustomObjectsApi(lab.api)
+    ext = kubernetes.client.ApiextensionsV1Api(lab.api)
+    body = yaml.safe_load(CRONTAB_CRD)
+    body["metadata"]["name"] = "sprockets.stable.example.com"
+    body["spec"]["names"] = {"plural": "sprockets", "kind": "Sprocket"}
+    body["spec"]["versions"] = body["spec"]["versions"][:1]
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    try:
+        with pytest.raises(ApiException):
+            custom.list_namespaced_custom_object(GROUP, "v2", "default", "sprockets")
+        v2 = {**body["spec"]["versions"][0], "name": "v2", "storage": False}
+        body["spec"]["versions"].append(v2)
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+        assert custom.list_namespaced_custom_object(GROUP, "v2", "default", "sprockets")["items"] == []
+        body["spec"]["versions"] = [{**v2, "storage": True}]
+        proc = kubectl("apply", "-f", "-", input=yaml.safe_dump(body), check=False)
+        assert 'status.storedVersions[0]: Invalid value: "v1": must appear in spec.versions' in proc.stderr
+        assert ext.read_custom_resource_definition("sprockets.stable.example.com").status.stored_versions == ["v1"]
+    finally:
+        kubectl("delete", "crd", "sprockets.stable.example.com")
+
+
+def test_field_validation_ignore_drops_unknown_fields_silently(crd, lab, ns):
+    custom = kubernetes.client.CustomObjectsApi(lab.api)
+    data, code, headers = custom.create_namespaced_custom_object_with_http_info(
+        GROUP, "v1", ns, "crontabs", crontab("quiet", extra=True), field_validation="Ignore")
+    assert code == 201 and "extra" not in data["spec"] and "Warning" not in headers
+    data, code, _ = custom.create_namespaced_custom_object_with_http_info(
+        GROUP, "v1", ns, "crontabs", crontab("dry"), dry_run="All")
+    assert code == 201 and data["spec"]["replicas"] == 1   # defaulted, validated, not stored
+    with pytest.raises(ApiException) as err:
+        custom.get_namespaced_custom_object(GROUP, "v1", ns, "crontabs", "dry")
+    assert err.value.status == 404
