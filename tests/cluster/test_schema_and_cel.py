@@ -85,6 +85,9 @@ def test_non_structural_schemas_are_refused(bad, field, message):
     ("false && self.missing == 1", {}, False),
     ("7 / 2 == 3 && -7 % 3 == -1", None, True),
     ("self.a == 1 ? 'one' : 'other'", {"a": 1}, "one"),
+    ("self.map(p, p.port).sum() <= 100 && self.map(p, p.port).isSorted()", [{"port": 10}, {"port": 80}], True),
+    ("self.split('/')[0].size() < 253 && self.substring(4) == 'x/y'", "ab.c/x/y", False),
+    ("self.find('[0-9]+') == '42' && self.replace('-', '') == 'v42'", "v-42", True),
 ])
 def test_cel_subset(rule, value, expected):
     assert cel.evaluate(rule, value) == expected

@@ -6,7 +6,9 @@ This module reads the part of CEL that Kubernetes' own CRDs and the Gateway API 
 including raw and triple-quoted ones, lists, maps), `! - * / % + < <= > >= == != in && || ?:`, field and index
 access with Kubernetes' escaping (`__namespace__`), `has()`, the macros `all`, `exists`, `exists_one`, `filter`,
 `map`, and the functions `size`, `startsWith`, `endsWith`, `contains`, `matches`, `lowerAscii`, `upperAscii`, `int`,
-`uint`, `double`, `string`, `duration`. `&&` and `||` absorb errors as CEL does (`false && error` is false).
+`uint`, `double`, `string`, `duration`, with Kubernetes' string and list libraries (`split`, `join`, `trim`,
+`indexOf`, `lastIndexOf`, `substring`, `replace`, `charAt`, `find`, `findAll`, `sum`, `min`, `max`, `isSorted`).
+`&&` and `||` absorb errors as CEL does (`false && error` is false).
 
 What it does not read (other extension libraries: `url()`, `ip()`, `quantity()`, `format`, …) is not evaluated: such
 a rule is skipped, and `unsupported_rules` names them so a caller can say so plainly. Nothing here executes code.
@@ -46,7 +48,8 @@ _RESERVED = {"as", "break", "const", "continue", "else", "for", "function", "if"
              "namespace", "return", "var", "void", "while", "in", "true", "false", "null"}
 MACROS = ("all", "exists", "exists_one", "filter", "map")
 FUNCTIONS = {"size", "startsWith", "endsWith", "contains", "matches", "lowerAscii", "upperAscii", "int", "uint",
-             "double", "string", "duration", "has", "trim", "split", "join", "indexOf"}
+             "double", "string", "duration", "has", "trim", "split", "join", "indexOf", "lastIndexOf", "substring",
+             "replace", "charAt", "find", "findAll", "sum", "min", "max", "isSorted"}
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -269,9 +272,40 @@ def _call(name: str, target, args: list):
         if name == "split":
             return target.split(args[0])
         if name == "indexOf":
-            return target.find(args[0])
-    if isinstance(target, list) and name == "join":
-        return (args[0] if args else "").join(target)
+            return target.find(args[0], *args[1:2])
+        if name == "lastIndexOf":
+            return target.rfind(args[0])
+        if name == "substring":
+            if not 0 <= args[0] <= (args[1] if len(args) > 1 else len(target)) <= len(target):
+                raise CelError(f"index out of range: {args[0]}")
+            return target[args[0]:args[1]] if len(args) > 1 else target[args[0]:]
+        if name == "replace":
+            return target.replace(args[0], args[1], *([args[2]] if len(args) > 2 and args[2] >= 0 else []))
+        if name == "charAt":
+            if not 0 <= args[0] <= len(target):
+                raise CelError(f"index out of range: {args[0]}")
+            return target[args[0]:args[0] + 1]
+        if name in ("find", "findAll"):
+            try:
+                found = re.findall(f"(?:{args[0]})", target) if name == "findAll" else re.search(args[0], target)
+            except re.error:
+                raise Unsupported(name) from None
+            return found if name == "findAll" else (found.group() if found else "")
+    if isinstance(target, list):
+        if name == "join":
+            return (args[0] if args else "").join(target)
+        if name == "indexOf":
+            return target.index(args[0]) if args[0] in target else -1
+        if name == "lastIndexOf":
+            return len(target) - 1 - target[::-1].index(args[0]) if args[0] in target else -1
+        if name == "sum":
+            return sum(target)
+        if name in ("min", "max"):
+            if not target:
+                raise CelError(f"{name} called on an empty list")
+            return min(target) if name == "min" else max(target)
+        if name == "isSorted":
+            return all(a <= b for a, b in zip(target, target[1:]))
     if name in FUNCTIONS:
         raise CelError(f"no such overload: {type(target).__name__}.{name}")
     raise Unsupported(name)
