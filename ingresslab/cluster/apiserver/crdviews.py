@@ -170,7 +170,9 @@ def openapi_group_version(group: str, version: str) -> str | None:
     if any(r.group == group and r.version == version for r in RESOURCES):   # a CRD in a built-in group-version
         builtin = json.loads(discovery.openapi_v3_group_version(group, version))
         builtin.setdefault("paths", {}).update(paths)
-        builtin.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+        known = builtin.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in schemas.items():   # the built-in document's own definitions (ObjectMeta) win
+            known.setdefault(name, definition)
         doc = builtin
     return json.dumps(doc, separators=(",", ":"))
 
