@@ -87,6 +87,40 @@ def _deploy_ingress_controller(cluster: Cluster) -> None:
             logging.warning("could not create %s %s: %s", doc["kind"], doc["metadata"]["name"], exc)
 
 
+GATEWAY_API_CRDS = "gateway-api-crds.yaml"
+MANIFEST_DIGEST = "ingresslab.dev/manifest-sha256"
+"""Annotation on each CRD the lab installs: the digest of its manifest, so a restart skips unchanged CRDs and a
+newer lab replaces older ones."""
+
+
+def _install_gateway_api(cluster: Cluster) -> None:
+    """Install (or bring up to date) the Gateway API CRDs of manifests/gateway-api-crds.yaml, through the API's own
+    write path (validated as any CRD a learner applies). Objects of an updated CRD stay."""
+    import hashlib
+
+    import yaml
+
+    from .cluster.apimachinery.errors import ApiError
+    from .cluster.apimachinery.resources import by_kind
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = (MANIFESTS / GATEWAY_API_CRDS).read_text()
+    for item in yaml.load(text, Loader=loader)["items"]:
+        doc = json.loads(json.dumps(item))   # no YAML anchors shared between objects
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+        doc["metadata"].setdefault("annotations", {})[MANIFEST_DIGEST] = digest
+        r = by_kind(doc["apiVersion"], doc["kind"])
+        name = doc["metadata"]["name"]
+        stored = cluster.store.get(r.key, "", name)
+        try:
+            if stored is None:
+                cluster.api.create(r, None, doc)
+            elif (stored["metadata"].get("annotations") or {}).get(MANIFEST_DIGEST) != digest:
+                doc["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
+                cluster.api.update(r, None, name, doc)
+        except ApiError as exc:
+            logging.warning("could not install %s: %s", name, exc)
+
+
 async def _wait_for_controller(cluster: Cluster, timeout: float, *, since: float) -> dict:
     """Until the controller pod's nginx has served its first configuration in this run (a status file left by an
     earlier run does not count), or the time is up."""
@@ -154,6 +188,7 @@ async def run(home: Path, state: dict | None = None) -> int:
         _register_controller_image(cluster)
         _plug_ingress_admission(cluster)
         info = await cluster.start()
+        _install_gateway_api(cluster)
         _deploy_ingress_controller(cluster)
         kubeconfig = homes.write_kubeconfig(home, info.api_url, info.token, info.ca_cert)
         state.update(phase="ready", api=info.api_url, api_port=int(info.api_url.rsplit(":", 1)[1]),

@@ -1,6 +1,8 @@
 """The kinds the embedded API serves: one declaration per resource, read by discovery, routing, the store and tables.
 
-Adding a kind is adding a line here; nothing else in the API knows resource names.
+Adding a kind is adding a line here; nothing else in the API knows resource names. Kinds that CustomResourceDefinitions
+add at run time are registered here too (`register_custom`), by `apiserver/crds.py`: the lookups below then find
+them as they find the built-in ones. One cluster is served per process, so the registry is the process's.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class Resource:
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     served_only: bool = False   # served for old manifests, stored as another version (extensions/v1beta1)
+    custom: bool = False        # defined by a CustomResourceDefinition (apiserver/crds.py)
+    categories: tuple[str, ...] = ()
 
     @property
     def singular(self) -> str:
@@ -49,16 +53,43 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",)),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
+             namespaced=False, short_names=("crd", "crds"), subresources=("status",), categories=("api-extensions",)),
     Resource("extensions", "v1beta1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",),
              served_only=True),
 )
 
 # The version each group prefers (discovery's preferredVersion).
-PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1"}
+PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1",
+             "apiextensions.k8s.io": "v1"}
+
+# --- kinds added by CustomResourceDefinitions (apiserver/crds.py keeps these in step with the stored CRDs) ----------
+_CUSTOM: dict[str, tuple[Resource, ...]] = {}     # store key → the served versions, preferred first
+_CUSTOM_STORAGE: dict[str, Resource] = {}         # store key → the storage version
+
+
+def register_custom(served: tuple[Resource, ...], storage: Resource) -> None:
+    """Serve a custom kind in `served` (preferred version first); objects are stored as `storage`."""
+    _CUSTOM[storage.key] = served
+    _CUSTOM_STORAGE[storage.key] = storage
+
+
+def unregister_custom(key: str) -> None:
+    _CUSTOM.pop(key, None)
+    _CUSTOM_STORAGE.pop(key, None)
+
+
+def custom_resources() -> tuple[Resource, ...]:
+    return tuple(r for served in _CUSTOM.values() for r in served)
+
+
+def served_resources() -> tuple[Resource, ...]:
+    """Every resource served now: the built-in ones, then those of the established CRDs."""
+    return RESOURCES + custom_resources()
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:
-    for r in RESOURCES:
+    for r in served_resources():
         if r.group == group and r.version == version and r.plural == plural:
             return r
     return None
@@ -66,16 +97,19 @@ def lookup(group: str, version: str, plural: str) -> Resource | None:
 
 def by_kind(api_version: str, kind: str) -> Resource | None:
     group, _, version = api_version.rpartition("/")
-    for r in RESOURCES:
+    for r in served_resources():
         if r.group == group and r.version == version and r.kind == kind:
             return r
     return None
 
 
 def storage_resource(r: Resource) -> Resource:
-    """The resource an object is stored as (extensions/v1beta1 Ingress → networking.k8s.io/v1)."""
+    """The resource an object is stored as (extensions/v1beta1 Ingress → networking.k8s.io/v1; a custom kind's
+    served version → its CRD's storage version)."""
     if r.served_only:
         return lookup("networking.k8s.io", "v1", r.plural)  # type: ignore[return-value]
+    if r.custom:
+        return _CUSTOM_STORAGE.get(r.key, r)
     return r
 
 
@@ -83,4 +117,6 @@ def by_key(key: str) -> Resource:
     for r in RESOURCES:
         if r.key == key and not r.served_only:
             return r
+    if key in _CUSTOM_STORAGE:
+        return _CUSTOM_STORAGE[key]
     raise KeyError(key)

@@ -68,6 +68,8 @@ def _resource_entry(r: Resource) -> dict:
         entry["categories"] = ["all"]
     if r.key in ("pods", "services", "replicasets.apps", "deployments.apps"):
         entry["categories"] = ["all"]
+    if r.categories:
+        entry["categories"] = list(r.categories)
     return entry
 
 

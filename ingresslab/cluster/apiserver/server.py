@@ -6,7 +6,8 @@ write path mirrors a real API server's: decode → convert (old Ingress versions
 allocator) → store. Every failure is an `ApiError`, answered as a Status object.
 
 Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `tables.py` (`kubectl get`
-columns), `patch.py` (the three patch types), `defaults.py`/`validation.py` (built-in rules), `conversion.py`.
+columns), `patch.py` (the three patch types), `defaults.py`/`validation.py` (built-in rules), `conversion.py`;
+`crds.py`/`crdviews.py` for CustomResourceDefinitions and their kinds (the lines marked "CRD hook").
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import yaml
 from tornado.iostream import StreamClosedError
 
 from ingresslab.cluster.apiserver import conversion
+from ingresslab.cluster.apiserver import crds
+from ingresslab.cluster.apiserver import crdviews
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apimachinery import errors
@@ -148,6 +151,7 @@ class ApiServer:
         self.pod_logs = pod_logs
         self.server_address = server_address
         self.requests = 0
+        crds.sync(store)   # CRD hook: serve the kinds of the CRDs this store holds (after a restart too)
 
     def app(self) -> tornado.web.Application:
         return tornado.web.Application([(r"/.*", Handler, {"server": self})], compress_response=False)
@@ -156,7 +160,11 @@ class ApiServer:
     def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:
         """defaults → validation → admission, as a real API server runs them before storing."""
         obj = defaults.apply_defaults(r.key, obj)
+        if r.key == crds.CRD_KEY:   # CRD hook: a CRD's own defaults; a custom object's schema defaults
+            obj = crds.default_crd(obj)
+        obj = crds.admit_defaults(r, op, obj)
         causes = list(validation.validate(r.key, obj, old))
+        causes += crds.validate_crd(obj, old) if r.key == crds.CRD_KEY else crds.validate(r, obj, old)
         if not causes:
             for fn in self.admission.validators.get(r.key, []):
                 causes.extend(fn(op, obj, old))
@@ -166,9 +174,10 @@ class ApiServer:
             obj = fn(op, obj, old)
         return obj
 
-    def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False) -> tuple[dict, list[str]]:
+    def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False,
+               field_validation: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, r, warnings = self._decode_for(r, body, warnings)
+        obj, r, warnings = self._decode_for(r, body, warnings, field_validation)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -193,9 +202,14 @@ class ApiServer:
         obj = self.prepare(r, "CREATE", obj, None)
         if dry_run:
             return obj, warnings
-        return self.store.create(r.key, obj), warnings
+        stored = self.store.create(r.key, obj)
+        if r.key == crds.CRD_KEY:   # CRD hook: accept its names and serve its kind
+            stored = crds.establish(self.store, stored)
+            warnings.extend(crds.crd_warnings(stored))
+        return stored, warnings
 
-    def _decode_for(self, r: Resource, body: dict, warnings: list[str]) -> tuple[dict, Resource, list[str]]:
+    def _decode_for(self, r: Resource, body: dict, warnings: list[str],
+                    field_validation: str = "") -> tuple[dict, Resource, list[str]]:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was in an unknown format: expected an object")
         expected = r.api_version
@@ -206,7 +220,8 @@ class ApiServer:
         if sent_kind and sent_kind != r.kind:
             raise errors.bad_request(f"the kind in the data ({sent_kind}) does not match the expected kind ({r.kind})")
         obj = copy.deepcopy(body)
-        problem = wiretypes.decode(r.kind, r.version, obj)
+        problem = None if r.custom else wiretypes.decode(r.kind, r.version, obj)
+        warnings.extend(crds.decode(r, obj, field_validation))   # CRD hook: prune what the schema does not declare
         if problem:
             raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {problem}')
         if r.served_only:
@@ -217,9 +232,9 @@ class ApiServer:
         return obj, r, warnings
 
     def update(self, r: Resource, namespace: str | None, name: str, body: dict, *, sub: str | None = None,
-               dry_run: bool = False) -> tuple[dict, list[str]]:
+               dry_run: bool = False, field_validation: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, sr, warnings = self._decode_for(r, body, warnings)
+        obj, sr, warnings = self._decode_for(r, body, warnings, field_validation)
         meta = obj.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
@@ -232,10 +247,14 @@ class ApiServer:
             meta["namespace"] = namespace
         old = self.store.require(sr.key, namespace or "", name)
         obj = self._scope_to_subresource(sr, obj, old, sub)
-        obj = self.prepare(sr, "UPDATE", obj, old)
+        obj = self.prepare(r if r.custom else sr, "UPDATE", obj, old)
         if dry_run:
             return obj, warnings
-        return self.store.update(sr.key, obj), warnings
+        stored = self.store.update(sr.key, obj)
+        if sr.key == crds.CRD_KEY:   # CRD hook: new versions, schemas or names are served at once
+            stored = crds.establish(self.store, stored)
+            warnings.extend(crds.crd_warnings(stored))
+        return stored, warnings
 
     @staticmethod
     def _scope_to_subresource(r: Resource, obj: dict, old: dict, sub: str | None) -> dict:
@@ -256,10 +275,14 @@ class ApiServer:
         return obj
 
     def patch(self, r: Resource, namespace: str | None, name: str, body: bytes, content_type: str, *,
-              sub: str | None = None, dry_run: bool = False) -> tuple[dict, list[str]]:
+              sub: str | None = None, dry_run: bool = False, field_validation: str = "") -> tuple[dict, list[str]]:
         sr = storage_resource(r)
         old = self.store.require(sr.key, namespace or "", name)
         current = conversion.ingress_v1_to_v1beta1(old) if r.served_only else old
+        if r.custom:   # CRD hook: patched as the version asked for; no strategic merge for custom kinds
+            current = crds.present(r, old)
+            if content_type.split(";")[0].strip() == "application/strategic-merge-patch+json":
+                raise crds.strategic_merge_refused(r)
         doc = _decode_json(body, "patch")
         ctype = content_type.split(";")[0].strip()
         if ctype == "application/merge-patch+json":
@@ -280,10 +303,13 @@ class ApiServer:
             raise errors.bad_request("the patch produced an object whose metadata is not an object")
         patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
             "resourceVersion") or old["metadata"]["resourceVersion"]
-        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run)
+        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation)
 
     def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
         sr = storage_resource(r)
+        if sr.key == crds.CRD_KEY:   # CRD hook: its objects go first, then its kind is no longer served
+            self.store.require(sr.key, "", name)
+            crds.remove(self.store, name)
         gone = self.store.delete(sr.key, namespace or "", name)
         for fn in self.admission.on_delete.get(sr.key, []):
             fn(gone)
@@ -483,7 +509,8 @@ class Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache, private")
         for text in self._warnings:
-            self.add_header("Warning", '299 - "%s"' % text.replace('"', "'"))
+            # RFC 7234 quoted-string, as kube-apiserver writes it (kubectl prints the text with its quotes)
+            self.add_header("Warning", '299 - "%s"' % text.replace("\\", "\\\\").replace('"', '\\"'))
         self.finish(body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
 
     def _error(self, exc: ApiError) -> None:
@@ -530,8 +557,13 @@ class Handler(tornado.web.RequestHandler):
             self.set_header("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
             return self.finish(discovery.openapi_v2_protobuf())
         if path.rstrip("/") == "/openapi/v3":
-            return self._send(200, discovery.openapi_v3_index())
+            return self._send(200, crdviews.add_to_index(discovery.openapi_v3_index()))   # CRD hook
         rel = path[len("/openapi/v3/"):]
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0] == "apis":   # CRD hook: a CRD's group-version (with any built-in kinds of it)
+            body = crdviews.openapi_group_version(parts[1], parts[2])
+            if body is not None:
+                return self._send(200, body)
         for r in RESOURCES:
             gv = f"apis/{r.group}/{r.version}" if r.group else f"api/{r.version}"
             if rel == gv:
@@ -543,11 +575,12 @@ class Handler(tornado.web.RequestHandler):
         if what == "api":
             body = discovery.api_versions(self.server.server_address)
         elif what == "apis":
-            body = discovery.api_group_list()
+            body = crdviews.add_groups(discovery.api_group_list())   # CRD hook (also below)
         elif what == "group":
-            body = discovery.api_group(doc["group"])
+            body = crdviews.api_group(doc["group"], discovery.api_group(doc["group"]))
         else:
-            body = discovery.api_resource_list(doc["group"], doc["version"])
+            body = crdviews.api_resource_list(doc["group"], doc["version"],
+                                              discovery.api_resource_list(doc["group"], doc["version"]))
         if body is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         self._send(200, body)
@@ -565,13 +598,14 @@ class Handler(tornado.web.RequestHandler):
                 return await self._pod_log(t)
             obj = self.store.require(sr.key, t.namespace or "", t.name)
             if t.sub == "scale":
-                return self._send(200, _scale_of(obj))
+                return self._send(200, crds.scale_of(r, obj) if r.custom else _scale_of(obj))
             return self._send_object(r, obj)
         if method == "POST":
             if t.name is not None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
-            obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run)
+            obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run,
+                                                     field_validation=self._arg("fieldValidation") or "")
             return self._send_object(r, obj, 201)
         if method == "PUT":
             if t.name is None:
@@ -579,7 +613,8 @@ class Handler(tornado.web.RequestHandler):
             body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
             if t.sub == "scale":
                 return self._put_scale(t, body)
-            obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run)
+            obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run,
+                                                     field_validation=self._arg("fieldValidation") or "")
             return self._send_object(r, obj)
         if method == "PATCH":
             if t.name is None:
@@ -590,7 +625,8 @@ class Handler(tornado.web.RequestHandler):
             if t.sub == "scale":
                 return self._patch_scale(t, ctype)
             obj, self._warnings = self.server.patch(r, t.namespace, t.name, self.request.body, ctype, sub=t.sub,
-                                                    dry_run=dry_run)
+                                                    dry_run=dry_run,
+                                                    field_validation=self._arg("fieldValidation") or "")
             return self._send_object(r, obj)
         if method == "DELETE":
             if t.name is None:
@@ -601,6 +637,8 @@ class Handler(tornado.web.RequestHandler):
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _present(self, r: Resource, obj: dict) -> dict:
+        if r.custom:   # CRD hook: served in the version asked for
+            return crds.present(r, obj)
         return conversion.ingress_v1_to_v1beta1(obj) if r.served_only else obj
 
     def _send_object(self, r: Resource, obj: dict, code: int = 200) -> None:
@@ -610,6 +648,9 @@ class Handler(tornado.web.RequestHandler):
 
     def _table(self, r: Resource, objs: list[dict]) -> dict:
         include = self._arg("includeObject", "Metadata") or "Metadata"
+        if r.custom or r.key == crds.CRD_KEY:   # CRD hook: printer columns
+            return crdviews.to_table(r, [self._present(r, o) for o in objs], now=datetime.now(timezone.utc),
+                                     include_object=include, resource_version=str(self.store.resource_version))
         return tables.to_table(storage_resource(r).key, [self._present(r, o) for o in objs],
                                now=datetime.now(timezone.utc), include_object=include,
                                resource_version=str(self.store.resource_version))
@@ -766,7 +807,7 @@ class Handler(tornado.web.RequestHandler):
     def _patch_scale(self, t: Target, ctype: str) -> None:
         sr = storage_resource(t.resource)
         obj = self.store.require(sr.key, t.namespace or "", t.name)
-        current = _scale_of(obj)
+        current = crds.scale_of(t.resource, obj) if t.resource.custom else _scale_of(obj)
         doc = _decode_json(self.request.body, "patch")
         kind = ctype.split(";")[0].strip()
         if kind == "application/json-patch+json":
@@ -785,6 +826,10 @@ class Handler(tornado.web.RequestHandler):
         obj = self.store.require(sr.key, t.namespace or "", t.name)
         if version and version != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(sr.plural, sr.group, t.name or "")
+        if t.resource.custom:   # CRD hook: the replicas path the CRD names
+            obj = crds.set_replicas(t.resource, obj, replicas)
+            obj = self.server.prepare(t.resource, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
+            return self._send(200, crds.scale_of(t.resource, self.store.update(sr.key, obj)))
         obj["spec"]["replicas"] = replicas
         obj = self.server.prepare(sr, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
         self._send(200, _scale_of(self.store.update(sr.key, obj)))
