@@ -42,6 +42,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Resource("", "v1", "secrets", "Secret"),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
     Resource("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
     Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",), subresources=("status", "scale")),
@@ -49,12 +50,17 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",)),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    # Reviews are answered, never stored (apiserver/auth.py): create is their only verb, as on a real server.
+    Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+             namespaced=False, verbs=("create",)),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False,
+             verbs=("create",)),
     Resource("extensions", "v1beta1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",),
              served_only=True),
 )
 
 # The version each group prefers (discovery's preferredVersion).
-PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1"}
+PREFERRED = {"authorization.k8s.io": "v1", "authentication.k8s.io": "v1", "apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1"}
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:

@@ -29,6 +29,7 @@ from tornado.iostream import StreamClosedError
 from ingresslab.cluster.apiserver import conversion
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
+from ingresslab.cluster.apiserver import fieldvalidation
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
@@ -165,9 +166,10 @@ class ApiServer:
             obj = fn(op, obj, old)
         return obj
 
-    def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False) -> tuple[dict, list[str]]:
+    def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False,
+               field_validation: str = "Warn", decoded: Decoded | None = None) -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, r, warnings = self._decode_for(r, body, warnings)
+        obj, r, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -194,7 +196,8 @@ class ApiServer:
             return obj, warnings
         return self.store.create(r.key, obj), warnings
 
-    def _decode_for(self, r: Resource, body: dict, warnings: list[str]) -> tuple[dict, Resource, list[str]]:
+    def _decode_for(self, r: Resource, body: dict, warnings: list[str], field_validation: str = "Warn",
+                    decoded: Decoded | None = None) -> tuple[dict, Resource, list[str]]:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was in an unknown format: expected an object")
         expected = r.api_version
@@ -204,6 +207,10 @@ class ApiServer:
                 f"the API version in the data ({sent_version}) does not match the expected API version ({expected})")
         if sent_kind and sent_kind != r.kind:
             raise errors.bad_request(f"the kind in the data ({sent_kind}) does not match the expected kind ({r.kind})")
+        # Unknown and duplicate fields: refused (Strict), or dropped with a warning (Warn) or silently (Ignore).
+        warnings.extend(fieldvalidation.check(
+            r.group, r.version, r.kind, body, decoded.duplicates if decoded else None, field_validation,
+            yaml_body=bool(decoded and decoded.yaml)))
         obj = copy.deepcopy(body)
         problem = wiretypes.decode(r.kind, r.version, obj)
         if problem:
@@ -216,9 +223,10 @@ class ApiServer:
         return obj, r, warnings
 
     def update(self, r: Resource, namespace: str | None, name: str, body: dict, *, sub: str | None = None,
-               dry_run: bool = False) -> tuple[dict, list[str]]:
+               dry_run: bool = False, field_validation: str = "Warn",
+               decoded: Decoded | None = None) -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, sr, warnings = self._decode_for(r, body, warnings)
+        obj, sr, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
@@ -255,7 +263,7 @@ class ApiServer:
         return obj
 
     def patch(self, r: Resource, namespace: str | None, name: str, body: bytes, content_type: str, *,
-              sub: str | None = None, dry_run: bool = False) -> tuple[dict, list[str]]:
+              sub: str | None = None, dry_run: bool = False, field_validation: str = "Warn") -> tuple[dict, list[str]]:
         sr = storage_resource(r)
         old = self.store.require(sr.key, namespace or "", name)
         current = conversion.ingress_v1_to_v1beta1(old) if r.served_only else old
@@ -279,7 +287,7 @@ class ApiServer:
             raise errors.bad_request("the patch produced an object whose metadata is not an object")
         patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
             "resourceVersion") or old["metadata"]["resourceVersion"]
-        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run)
+        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation)
 
     def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
         sr = storage_resource(r)
@@ -303,10 +311,20 @@ def _not_json(constant: str):
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\U0000[dD][89a-fA-F]")
 
 
-def _strict_json(body: bytes):
+@dataclass
+class Decoded:
+    """What decoding a body found beside the document: keys given twice (for field validation), YAML or JSON."""
+    duplicates: fieldvalidation.Duplicates = field(default_factory=fieldvalidation.Duplicates)
+    yaml: bool = False
+
+
+def _strict_json(body: bytes, decoded: Decoded | None = None):
     """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash."""
     try:
-        return json.loads(body, parse_float=_finite, parse_constant=_not_json)
+        doc, dups = fieldvalidation.parse_json(body, parse_float=_finite, parse_constant=_not_json)
+        if decoded is not None:
+            decoded.duplicates = dups
+        return doc
     except RecursionError:
         raise ValueError(f"the document nests deeper than {wiretypes.MAX_DEPTH} levels") from None
 
@@ -363,8 +381,9 @@ def _decode_json(body: bytes, what: str):
     return doc
 
 
-def decode_body(body: bytes, content_type: str) -> dict:
-    """JSON (also when no Content-Type is sent, as kubernetes-client does) or YAML."""
+def decode_body(body: bytes, content_type: str, decoded: Decoded | None = None) -> dict:
+    """JSON (also when no Content-Type is sent, as kubernetes-client does) or YAML. `decoded` (if given) learns
+    which keys were repeated, for field validation."""
     if len(body) > MAX_BODY:
         raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
     if not body.strip():
@@ -381,8 +400,10 @@ def decode_body(body: bytes, content_type: str) -> dict:
     try:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             doc = yaml.safe_load(body)
+            if decoded is not None:
+                decoded.yaml = True
         else:
-            doc = _strict_json(body)
+            doc = _strict_json(body, decoded)
     except RecursionError:
         raise errors.bad_request(f"the body of the request could not be decoded: the document nests deeper than "
                                  f"{wiretypes.MAX_DEPTH} levels") from None
@@ -482,7 +503,10 @@ class Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache, private")
         for text in self._warnings:
-            self.add_header("Warning", '299 - "%s"' % text.replace('"', "'"))
+            # RFC 7234 quoted-string, as kube-apiserver writes it: client-go unquotes it, and kubectl prints
+            # `Warning: unknown field "spec.bogus"`.
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
+            self.add_header("Warning", '299 - "%s"' % quoted)
         self.finish(body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
 
     def _error(self, exc: ApiError) -> None:
@@ -510,7 +534,7 @@ class Handler(tornado.web.RequestHandler):
             return self._send(200, "ok", "text/plain")
         try:
             self._check_query()
-            if path == "/version":
+            if path in ("/version", "/version/"):
                 return self._send(200, discovery.KUBE_VERSION)
             if path.startswith("/openapi/"):
                 return self._openapi(path)
@@ -555,6 +579,8 @@ class Handler(tornado.web.RequestHandler):
     async def _resource(self, method: str, t: Target) -> None:
         r, sr = t.resource, storage_resource(t.resource)
         dry_run = self._arg("dryRun") == "All"
+        validation_mode = fieldvalidation.mode_of(self._arg("fieldValidation")) if method in (
+            "POST", "PUT", "PATCH") else "Warn"
         if method in ("GET", "HEAD"):
             if t.name is None:
                 if t.watch_prefix or self._arg("watch") in ("true", "1"):
@@ -569,16 +595,20 @@ class Handler(tornado.web.RequestHandler):
         if method == "POST":
             if t.name is not None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
-            obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run)
+            decoded = Decoded()
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""), decoded)
+            obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run,
+                                                     field_validation=validation_mode, decoded=decoded)
             return self._send_object(r, obj, 201)
         if method == "PUT":
             if t.name is None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            decoded = Decoded()
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""), decoded)
             if t.sub == "scale":
                 return self._put_scale(t, body)
-            obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run)
+            obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run,
+                                                     field_validation=validation_mode, decoded=decoded)
             return self._send_object(r, obj)
         if method == "PATCH":
             if t.name is None:
@@ -589,7 +619,7 @@ class Handler(tornado.web.RequestHandler):
             if t.sub == "scale":
                 return self._patch_scale(t, ctype)
             obj, self._warnings = self.server.patch(r, t.namespace, t.name, self.request.body, ctype, sub=t.sub,
-                                                    dry_run=dry_run)
+                                                    dry_run=dry_run, field_validation=validation_mode)
             return self._send_object(r, obj)
         if method == "DELETE":
             if t.name is None:
