@@ -55,8 +55,8 @@ RESOURCES: tuple[Resource, ...] = (
              namespaced=False, verbs=("create",)),
     Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False,
              verbs=("create",)),
-    Resource("extensions", "v1beta1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",),
-             served_only=True),
+    # No short name: `ing` must mean networking.k8s.io alone (kubectl warns when a short name matches two groups).
+    Resource("extensions", "v1beta1", "ingresses", "Ingress", subresources=("status",), served_only=True),
 )
 
 # The version each group prefers (discovery's preferredVersion).

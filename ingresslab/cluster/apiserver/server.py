@@ -26,11 +26,14 @@ import tornado.web
 import yaml
 from tornado.iostream import StreamClosedError
 
+from ingresslab.cluster.apiserver import admission as builtin_admission
+from ingresslab.cluster.apiserver import auth
 from ingresslab.cluster.apiserver import conversion
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apiserver import fieldvalidation
 from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apiserver import pagination
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
 from ingresslab.cluster.apiserver import tables
@@ -154,8 +157,10 @@ class ApiServer:
 
     # --------------------------------------------------------------------------------------- write pipeline
     def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:
-        """defaults → validation → admission, as a real API server runs them before storing."""
+        """defaults → built-in mutating admission → validation → admission hooks, as a real API server runs them
+        before storing (the hooks of the layers above stand for webhooks, which run after the built-in plugins)."""
         obj = defaults.apply_defaults(r.key, obj)
+        obj = builtin_admission.admit(self.store, r.key, op, obj)
         causes = list(validation.validate(r.key, obj, old))
         if not causes:
             for fn in self.admission.validators.get(r.key, []):
@@ -213,6 +218,8 @@ class ApiServer:
             yaml_body=bool(decoded and decoded.yaml)))
         obj = copy.deepcopy(body)
         problem = wiretypes.decode(r.kind, r.version, obj)
+        if not problem and r.key in ("secrets", "configmaps"):
+            problem = validation.bytes_problem(obj, "data" if r.key == "secrets" else "binaryData")
         if problem:
             raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {problem}')
         if r.served_only:
@@ -592,6 +599,11 @@ class Handler(tornado.web.RequestHandler):
             if t.sub == "scale":
                 return self._send(200, _scale_of(obj))
             return self._send_object(r, obj)
+        if method == "POST" and r.key in auth.REVIEWS and t.name is None:
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            return self._send(201, auth.review(r, body))
+        if r.key in auth.REVIEWS:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if method == "POST":
             if t.name is not None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
@@ -662,11 +674,16 @@ class Handler(tornado.web.RequestHandler):
         labels, fields = self._selectors()
         sr = storage_resource(t.resource)
         items = self.store.list(sr.key, t.namespace if sr.namespaced else None, labels=labels, fields=fields)
+        items, list_meta = pagination.page(
+            items, limit=pagination.parse_limit(self._arg("limit")), token=self._arg("continue"),
+            current_rv=int(self.store.resource_version), oldest_rv=self.store.oldest_version(),
+            filtered=labels is not None or fields is not None)
         if self._wants_table():
-            return self._send(200, self._table(t.resource, items))
+            table = self._table(t.resource, items)
+            table["metadata"] = list_meta
+            return self._send(200, table)
         self._send(200, {"kind": _list_kind(t.resource), "apiVersion": t.resource.api_version,
-                         "metadata": {"resourceVersion": str(self.store.resource_version)},
-                         "items": [self._present(t.resource, o) for o in items]})
+                         "metadata": list_meta, "items": [self._present(t.resource, o) for o in items]})
 
     def _delete_collection(self, t: Target) -> None:
         labels, fields = self._selectors()
