@@ -32,6 +32,7 @@ from ingresslab.cluster.apiserver import conversion
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apiserver import fieldvalidation
+from ingresslab.cluster.apiserver import managedfields
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.apiserver import pagination
 from ingresslab.cluster.apiserver import patch
@@ -172,7 +173,8 @@ class ApiServer:
         return obj
 
     def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False,
-               field_validation: str = "Warn", decoded: Decoded | None = None) -> tuple[dict, list[str]]:
+               field_validation: str = "Warn", decoded: Decoded | None = None,
+               manager: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
         obj, r, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
@@ -197,6 +199,8 @@ class ApiServer:
         for server_owned in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(server_owned, None)
         obj = self.prepare(r, "CREATE", obj, None)
+        if manager:
+            obj = managedfields.record(r.group, r.version, r.kind, None, obj, manager)
         if dry_run:
             return obj, warnings
         return self.store.create(r.key, obj), warnings
@@ -231,7 +235,7 @@ class ApiServer:
 
     def update(self, r: Resource, namespace: str | None, name: str, body: dict, *, sub: str | None = None,
                dry_run: bool = False, field_validation: str = "Warn",
-               decoded: Decoded | None = None) -> tuple[dict, list[str]]:
+               decoded: Decoded | None = None, manager: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
         obj, sr, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
@@ -247,6 +251,9 @@ class ApiServer:
         old = self.store.require(sr.key, namespace or "", name)
         obj = self._scope_to_subresource(sr, obj, old, sub)
         obj = self.prepare(sr, "UPDATE", obj, old)
+        if manager:
+            obj.setdefault("metadata", {})["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields"))
+            obj = managedfields.record(sr.group, sr.version, sr.kind, old, obj, manager, subresource=sub)
         if dry_run:
             return obj, warnings
         return self.store.update(sr.key, obj), warnings
@@ -270,7 +277,8 @@ class ApiServer:
         return obj
 
     def patch(self, r: Resource, namespace: str | None, name: str, body: bytes, content_type: str, *,
-              sub: str | None = None, dry_run: bool = False, field_validation: str = "Warn") -> tuple[dict, list[str]]:
+              sub: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
+              manager: str = "") -> tuple[dict, list[str]]:
         sr = storage_resource(r)
         old = self.store.require(sr.key, namespace or "", name)
         current = conversion.ingress_v1_to_v1beta1(old) if r.served_only else old
@@ -286,15 +294,51 @@ class ApiServer:
             raise ApiError(415, "UnsupportedMediaType",
                            f'the body of the request was in an unknown format - accepted media types include: '
                            f'application/json-patch+json, application/merge-patch+json, '
-                           f'application/strategic-merge-patch+json (got "{ctype}"; server-side apply is not '
-                           f'supported by this lab)')
+                           f'application/strategic-merge-patch+json, application/apply-patch+yaml, '
+                           f'application/apply-patch+cbor (got "{ctype}")')
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced something that is not an object")
         if not isinstance(patched.get("metadata", {}), dict):
             raise errors.bad_request("the patch produced an object whose metadata is not an object")
         patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
             "resourceVersion") or old["metadata"]["resourceVersion"]
-        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation)
+        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation,
+                           manager=manager)
+
+    def apply(self, r: Resource, namespace: str | None, name: str, body: bytes, *, manager: str | None,
+              force: bool, dry_run: bool = False, field_validation: str = "Warn") -> tuple[dict, list[str], bool]:
+        """Server-side apply (`application/apply-patch+yaml`): creates the object or merges the applied
+        configuration into it, by field ownership (`managedfields.py`). Returns (object, warnings, created)."""
+        if r.served_only:
+            raise ApiError(415, "UnsupportedMediaType", f"server-side apply is served for {storage_resource(r).api_version}"
+                           f" Ingresses; send {r.api_version} objects with another patch type")
+        if not manager:
+            raise errors.invalid("PatchOptions", "", [Cause.required("fieldManager", "is required for apply patch")],
+                                 "meta.k8s.io")
+        decoded = Decoded(yaml=True)
+        applied = decode_body(body, "application/yaml", decoded)
+        for what, value in (("apiVersion", applied.get("apiVersion")), ("kind", applied.get("kind"))):
+            if not value:
+                raise errors.bad_request(f"error decoding YAML: Object '{what[0].upper() + what[1:]}' is missing")
+        warnings: list[str] = []
+        self._decode_for(r, applied, warnings, field_validation, decoded)    # version, kind and unknown fields
+        meta = applied.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
+                                     % (meta["name"], name))
+        meta["name"] = name
+        if r.namespaced:
+            meta["namespace"] = namespace
+        live = self.store.get(r.key, namespace or "", name)
+        result = managedfields.apply(r.group, r.version, r.kind, live, applied, manager, force=force, name=name)
+        if live is None:
+            obj, more = self.create(r, namespace, result, dry_run=dry_run, field_validation="Ignore")
+            return obj, warnings + more, True
+        result["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        obj, more = self.update(r, namespace, name, result, dry_run=dry_run, field_validation="Ignore")
+        return obj, warnings + more, False
 
     def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
         sr = storage_resource(r)
@@ -527,6 +571,9 @@ class Handler(tornado.web.RequestHandler):
     def _arg(self, name: str, default: str | None = None) -> str | None:
         return self.get_query_argument(name, default)
 
+    def _manager(self) -> str:
+        return managedfields.manager_from(self._arg("fieldManager"), self.request.headers.get("User-Agent", ""))
+
     def _wants_table(self) -> bool:
         return "as=Table" in self.request.headers.get("Accept", "")
 
@@ -610,7 +657,8 @@ class Handler(tornado.web.RequestHandler):
             decoded = Decoded()
             body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""), decoded)
             obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run,
-                                                     field_validation=validation_mode, decoded=decoded)
+                                                     field_validation=validation_mode, decoded=decoded,
+                                                     manager=self._manager())
             return self._send_object(r, obj, 201)
         if method == "PUT":
             if t.name is None:
@@ -620,7 +668,8 @@ class Handler(tornado.web.RequestHandler):
             if t.sub == "scale":
                 return self._put_scale(t, body)
             obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run,
-                                                     field_validation=validation_mode, decoded=decoded)
+                                                     field_validation=validation_mode, decoded=decoded,
+                                                     manager=self._manager())
             return self._send_object(r, obj)
         if method == "PATCH":
             if t.name is None:
@@ -630,8 +679,15 @@ class Handler(tornado.web.RequestHandler):
             ctype = self.request.headers.get("Content-Type", "")
             if t.sub == "scale":
                 return self._patch_scale(t, ctype)
+            if ctype.split(";")[0].strip() == "application/apply-patch+yaml" and t.sub is None:
+                obj, self._warnings, created = self.server.apply(
+                    r, t.namespace, t.name, self.request.body, manager=self._arg("fieldManager"),
+                    force=self._arg("force") == "true", dry_run=dry_run,
+                    field_validation=fieldvalidation.mode_of(self._arg("fieldValidation")))
+                return self._send_object(r, obj, 201 if created else 200)
             obj, self._warnings = self.server.patch(r, t.namespace, t.name, self.request.body, ctype, sub=t.sub,
-                                                    dry_run=dry_run, field_validation=validation_mode)
+                                                    dry_run=dry_run, field_validation=validation_mode,
+                                                    manager=self._manager())
             return self._send_object(r, obj)
         if method == "DELETE":
             if t.name is None:
@@ -830,8 +886,10 @@ class Handler(tornado.web.RequestHandler):
         obj = self.store.require(sr.key, t.namespace or "", t.name)
         if version and version != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(sr.plural, sr.group, t.name or "")
+        old = self.store.get(sr.key, t.namespace or "", t.name)
         obj["spec"]["replicas"] = replicas
-        obj = self.server.prepare(sr, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
+        obj = self.server.prepare(sr, "UPDATE", obj, old)
+        obj = managedfields.record(sr.group, sr.version, sr.kind, old, obj, self._manager(), subresource="scale")
         self._send(200, _scale_of(self.store.update(sr.key, obj)))
 
     # ------------------------------------------------------------------------ verbs
