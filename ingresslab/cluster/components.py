@@ -61,8 +61,10 @@ class Controllers:
 
     @property
     def all(self) -> list[Controller]:
-        return [self.nodes, self.services, self.deployments, self.replicasets, self.kubelet, self.endpointslices,
-                self.kubeproxy, self.namespaces, self.serviceaccounts, self.root_ca]
+        # The per-namespace keepers start first and stop last: stopping follows this list backwards, and the
+        # order the others stop in (kube-proxy and the kubelet last) is theirs.
+        return [self.serviceaccounts, self.root_ca, self.nodes, self.services, self.deployments, self.replicasets,
+                self.kubelet, self.endpointslices, self.kubeproxy, self.namespaces]
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no controller has work queued or running (retries scheduled for later do not count)."""
