@@ -1,12 +1,15 @@
 """The Kubernetes REST API over HTTP, on a loopback port: what `kubectl` and the `kubernetes` client talk to.
 
 One tornado handler parses every URL into (resource, namespace, name, subresource) and dispatches on the verb. The
-write path mirrors a real API server's: decode → convert (old Ingress versions) → defaults → validation → admission
-(validators and mutators registered by the layers above, e.g. the Ingress controller's checks and the Service IP
-allocator) → store. Every failure is an `ApiError`, answered as a Status object.
+write path mirrors a real API server's: decode → field validation (unknown/duplicate fields by `fieldValidation`) →
+convert (old Ingress versions) → defaults → built-in mutating admission (DefaultIngressClass, ServiceAccount) →
+validation → admission hooks (validators and mutators registered by the layers above, e.g. the Ingress controller's
+checks and the Service IP allocator) → managedFields → store. Every failure is an `ApiError`, answered as a Status.
 
-Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `tables.py` (`kubectl get`
-columns), `patch.py` (the three patch types), `defaults.py`/`validation.py` (built-in rules), `conversion.py`.
+Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `schemas.py` (every kind's
+schema), `fieldvalidation.py`, `tables.py` (`kubectl get` columns), `patch.py` (the three patch types),
+`managedfields.py` (field ownership, server-side apply), `admission.py`, `auth.py` (whoami, can-i),
+`pagination.py` (limit/continue), `defaults.py`/`validation.py` (built-in rules), `conversion.py`.
 """
 from __future__ import annotations
 
