@@ -80,7 +80,7 @@ class Cluster:
         self._http.add_sockets([sock])
         # Controllers start after the API serves: pods brought back from an earlier run may be API clients.
         self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
-                                                   api_port=port)
+                                                   api_port=port, ca_pem=pki.ca_cert.read_text())
         api.pod_logs = self.controllers.kubelet
         self.info = ClusterInfo(self.api_url, self.token, pki.ca_cert, network.slot, network)
         return self.info

@@ -13,6 +13,8 @@ themselves run in a process of their own (`node/containerd.py`):
     kube-proxy   →   ClusterIP and NodePort forwarding, iptables view      (node/proxy/kubeproxy.py)
     events           what each of them did, for `kubectl describe`         (client/record.py)
     namespace        empties a Terminating namespace, then deletes it      (controllers/namespaces.py)
+    serviceaccount,  the `default` ServiceAccount and the `kube-root-ca.crt`
+    root-ca-cert-publisher  ConfigMap in every namespace                  (controllers/serviceaccounts.py)
 
 `await start_controllers(store, network, home=…)` starts them all; `await controllers.stop()` stops them and
 closes every pod server and forwarder listener. The API server calls `controllers.allocator` (a `ServiceAllocator`)
@@ -31,6 +33,7 @@ from ingresslab.cluster.controllers.endpointslices import EndpointSliceControlle
 from ingresslab.cluster.controllers.namespaces import NamespaceController
 from ingresslab.cluster.controllers.nodes import NodeController
 from ingresslab.cluster.controllers.replicasets import ReplicaSetController
+from ingresslab.cluster.controllers.serviceaccounts import RootCACertPublisher, ServiceAccountController
 from ingresslab.cluster.controllers.services import ServiceAllocator, ServiceController
 from ingresslab.cluster.node.kubelet import Kubelet
 from ingresslab.cluster.node.network import Network
@@ -54,11 +57,15 @@ class Controllers:
     kubelet: Kubelet
     kubeproxy: KubeProxy
     namespaces: NamespaceController
+    serviceaccounts: ServiceAccountController
+    root_ca: RootCACertPublisher
 
     @property
     def all(self) -> list[Controller]:
-        return [self.nodes, self.services, self.deployments, self.replicasets, self.kubelet, self.endpointslices,
-                self.kubeproxy, self.namespaces]
+        # The per-namespace keepers start first and stop last: stopping follows this list backwards, and the
+        # order the others stop in (kube-proxy and the kubelet last) is theirs.
+        return [self.serviceaccounts, self.root_ca, self.nodes, self.services, self.deployments, self.replicasets,
+                self.kubelet, self.endpointslices, self.kubeproxy, self.namespaces]
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no controller has work queued or running (retries scheduled for later do not count)."""
@@ -79,11 +86,12 @@ class Controllers:
 
 
 async def start_controllers(store: Store, network: Network, *, home: Path, admission=None,
-                            api_port: int | None = None, api_host: str = "127.0.0.1") -> Controllers:
+                            api_port: int | None = None, api_host: str = "127.0.0.1",
+                            ca_pem: str = "") -> Controllers:
     """Start every controller on the running loop and wait until pods restored from the store run again.
 
     `admission` (the API server's `Admission`) gets the Service allocator's validator and mutator; `api_port` puts
-    the API server's address behind the `kubernetes` Service."""
+    the API server's address behind the `kubernetes` Service; `ca_pem` is the CA that `kube-root-ca.crt` publishes."""
 
     home = Path(home)
     recorder = EventRecorder(store)
@@ -100,6 +108,8 @@ async def start_controllers(store: Store, network: Network, *, home: Path, admis
         kubelet=Kubelet(store, network, recorder, home=home),
         kubeproxy=KubeProxy(store, network, home=home),
         namespaces=NamespaceController(store),
+        serviceaccounts=ServiceAccountController(store),
+        root_ca=RootCACertPublisher(store, ca_pem),
     )
     try:
         for controller in controllers.all:

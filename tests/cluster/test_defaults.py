@@ -93,7 +93,7 @@ def test_a_pod_gets_the_pod_spec_and_container_defaults():
     assert spec["enableServiceLinks"] is True
     assert spec["containers"] == [{"name": "app", "image": "nginx:1.25", "imagePullPolicy": "IfNotPresent",
                                    "terminationMessagePath": "/dev/termination-log",
-                                   "terminationMessagePolicy": "File"}]
+                                   "terminationMessagePolicy": "File", "resources": {}}]
 
 
 def test_a_pod_gets_what_the_priority_and_toleration_admission_plugins_add():

@@ -1,9 +1,9 @@
-"""schema.py and cel.py on their own: pruning, defaults, validation messages, structural rules, and the CEL subset."""
+"""structural.py and cel.py on their own: pruning, defaults, validation messages, structural rules, and the CEL subset."""
 from __future__ import annotations
 
 import pytest
 
-from ingresslab.cluster.apiserver import cel, schema
+from ingresslab.cluster.apiserver import cel, structural
 
 SCHEMA = {"type": "object", "properties": {
     "spec": {"type": "object", "properties": {
@@ -22,22 +22,22 @@ def test_pruning_drops_undeclared_fields_and_keeps_preserved_ones():
     obj = {"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "n", "x": 1},
            "spec": {"name": "a", "extra": 1, "ports": [{"port": 1, "bogus": 2}], "free": {"any": {"thing": 1}}},
            "top": True}
-    assert schema.prune(SCHEMA, obj) == ["spec.extra", "spec.ports[0].bogus", "top"]
+    assert structural.prune(SCHEMA, obj) == ["spec.extra", "spec.ports[0].bogus", "top"]
     assert obj == {"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "n", "x": 1},
                    "spec": {"name": "a", "ports": [{"port": 1}], "free": {"any": {"thing": 1}}}}
 
 
 def test_defaults_apply_top_down_and_null_gets_the_default_after_pruning():
     obj = {"spec": {"name": None, "ports": [{"port": 80}]}}
-    schema.prune(SCHEMA, obj)
-    schema.apply_defaults(SCHEMA, obj)
+    structural.prune(SCHEMA, obj)
+    structural.apply_defaults(SCHEMA, obj)
     assert obj == {"spec": {"name": "x", "ports": [{"port": 80, "protocol": "TCP"}]}}
 
 
 def test_validation_messages_follow_kube_openapi():
     obj = {"spec": {"ports": [{"port": 0}, {"port": 0, "protocol": "SCTP"}], "labels": {"k": "long"},
                     "either": 1.5}}
-    got = [(c.field, c.message) for c in schema.validate(SCHEMA, obj)]
+    got = [(c.field, c.message) for c in structural.validate(SCHEMA, obj)]
     assert got == [
         ("spec.ports[0].port", "Invalid value: 0: spec.ports[0].port in body should be greater than or equal to 1"),
         ("spec.ports[1]", 'Duplicate value: map[string]interface {}{"port":0}'),
@@ -49,7 +49,7 @@ def test_validation_messages_follow_kube_openapi():
 
 def test_too_many_items_is_one_cause_for_the_list():
     obj = {"spec": {"ports": [{"port": 1}, {"port": 2}, {"port": 3}]}}
-    assert [(c.field, c.message, c.reason) for c in schema.validate(SCHEMA, obj)] == [
+    assert [(c.field, c.message, c.reason) for c in structural.validate(SCHEMA, obj)] == [
         ("spec.ports", "Too many: 3: must have at most 2 items", "FieldValueTooMany")]
 
 
@@ -67,7 +67,7 @@ def test_too_many_items_is_one_cause_for_the_list():
      'Invalid value: "integer": default in body must be of type string: "integer"'),
 ])
 def test_non_structural_schemas_are_refused(bad, field, message):
-    assert (field, message) in [(c.field, c.message) for c in schema.structural_problems(bad, "s")]
+    assert (field, message) in [(c.field, c.message) for c in structural.structural_problems(bad, "s")]
 
 
 @pytest.mark.parametrize("rule, value, expected", [

@@ -20,7 +20,7 @@ def deployment(**spec) -> dict:
 
 def test_a_string_where_an_integer_belongs_is_go_s_unmarshal_error():
     assert wiretypes.decode("Deployment", "v1", deployment(replicas="two")) == (
-        "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int64")
+        "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32")
 
 
 def test_nested_lists_and_maps_are_checked_with_their_path():
@@ -28,7 +28,7 @@ def test_nested_lists_and_maps_are_checked_with_their_path():
     bad["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
     assert wiretypes.decode("Deployment", "v1", bad) == (
         "json: cannot unmarshal string into Go struct field ContainerPort.spec.template.spec.containers.ports"
-        ".containerPort of type int64")
+        ".containerPort of type int32")
     labels = deployment()
     labels["metadata"]["labels"] = {"app": 5}
     assert "of type string" in wiretypes.decode("Deployment", "v1", labels)
@@ -68,3 +68,13 @@ def test_the_lab_side_never_imports_the_client_models():
             "print(any(m.startswith('kubernetes') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_integers_are_int32_unless_go_declares_them_int64():
+    bad = deployment()
+    bad["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = "soon"
+    assert wiretypes.decode("Deployment", "v1", bad) == (
+        "json: cannot unmarshal string into Go struct field PodSpec.spec.template.spec.terminationGracePeriodSeconds"
+        " of type int64")
+    assert wiretypes.decode("Deployment", "v1", deployment(replicas=2 ** 31)) == (
+        "json: cannot unmarshal number into Go struct field DeploymentSpec.spec.replicas of type int32")

@@ -46,6 +46,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Resource("", "v1", "secrets", "Secret"),
     Resource("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     Resource("", "v1", "events", "Event", short_names=("ev",)),
     Resource("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
     Resource("apps", "v1", "deployments", "Deployment", short_names=("deploy",), subresources=("status", "scale")),
@@ -55,13 +56,18 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
              namespaced=False, short_names=("crd", "crds"), subresources=("status",), categories=("api-extensions",)),
-    Resource("extensions", "v1beta1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",),
-             served_only=True),
+    # Reviews are answered, never stored (apiserver/auth.py): create is their only verb, as on a real server.
+    Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+             namespaced=False, verbs=("create",)),
+    Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False,
+             verbs=("create",)),
+    # No short name: `ing` must mean networking.k8s.io alone (kubectl warns when a short name matches two groups).
+    Resource("extensions", "v1beta1", "ingresses", "Ingress", subresources=("status",), served_only=True),
 )
 
 # The version each group prefers (discovery's preferredVersion).
-PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1",
-             "apiextensions.k8s.io": "v1"}
+PREFERRED = {"authorization.k8s.io": "v1", "authentication.k8s.io": "v1", "apps": "v1", "networking.k8s.io": "v1",
+             "discovery.k8s.io": "v1", "extensions": "v1beta1", "apiextensions.k8s.io": "v1"}
 
 # --- kinds added by CustomResourceDefinitions (apiserver/crds.py keeps these in step with the stored CRDs) ----------
 _CUSTOM: dict[str, tuple[Resource, ...]] = {}     # store key → the served versions, preferred first

@@ -13,7 +13,7 @@ access with Kubernetes' escaping (`__namespace__`), `has()`, the macros `all`, `
 What it does not read (other extension libraries: `url()`, `ip()`, `quantity()`, `format`, …) is not evaluated: such
 a rule is skipped, and `unsupported_rules` names them so a caller can say so plainly. Nothing here executes code.
 
-Neighbours: `schema.py` calls `check` while it validates an object; `crds.py` calls `rule_problems` on a CRD.
+Neighbours: `structural.py` (structural schemas of CRDs) calls `check` while it validates an object; `crds.py` calls `rule_problems` on a CRD.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ does Pods. Deleting a CRD deletes its objects first. A cluster restarted on its 
 
 What a CRD's schema does to the objects of its kind on the write path (`decode`, `admit_defaults`, `validate`):
 unknown fields pruned (`fieldValidation`: Strict → 400, Warn → a warning, Ignore), `status` dropped on create when
-the status subresource is on, schema defaults, then schema validation and CEL rules (`schema.py`, `cel.py`). Objects are
+the status subresource is on, schema defaults, then schema validation and CEL rules (`structural.py`, `cel.py`). Objects are
 stored in the storage version and served in the version asked for (conversion strategy `None`: only `apiVersion`
 changes). The `scale` subresource reads and writes the paths the CRD names.
 
@@ -27,7 +27,7 @@ from ingresslab.cluster.apimachinery import resources
 from ingresslab.cluster.apimachinery.errors import ApiError, Cause
 from ingresslab.cluster.apimachinery.resources import Resource
 from ingresslab.cluster.apiserver import cel
-from ingresslab.cluster.apiserver import schema as schemas
+from ingresslab.cluster.apiserver import structural
 
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -153,7 +153,7 @@ def _version_errors(spec: dict) -> list[Cause]:
         if top is None:
             errs.append(Cause.required(f"{path}.schema.openAPIV3Schema", "schemas are required"))
         else:
-            errs.extend(schemas.structural_problems(top, f"{path}.schema.openAPIV3Schema"))
+            errs.extend(structural.structural_problems(top, f"{path}.schema.openAPIV3Schema"))
             errs.extend(cel.rule_problems(top, f"{path}.schema.openAPIV3Schema"))
         errs.extend(_subresource_errors(v.get("subresources") or {}, f"{path}.subresources"))
         errs.extend(_column_errors(v.get("additionalPrinterColumns") or [], f"{path}.additionalPrinterColumns"))
@@ -425,7 +425,7 @@ def decode(r: Resource, obj: dict, field_validation: str) -> list[str]:
     kind = kind_of(r)
     if kind is None:
         return []
-    unknown = schemas.prune(kind.schema(r.version), obj)
+    unknown = structural.prune(kind.schema(r.version), obj)
     if not unknown:
         return []
     texts = [f'unknown field "{path}"' for path in unknown]
@@ -444,7 +444,7 @@ def admit_defaults(r: Resource, op: str, obj: dict) -> dict:
         return obj
     if op == "CREATE" and "status" in r.subresources:
         obj.pop("status", None)
-    schemas.apply_defaults(kind.schema(r.version), obj)
+    structural.apply_defaults(kind.schema(r.version), obj)
     return obj
 
 
@@ -452,7 +452,7 @@ def validate(r: Resource, obj: dict, old: dict | None) -> list[Cause]:
     kind = kind_of(r)
     if kind is None:
         return []
-    return schemas.validate(kind.schema(r.version), obj, old=old, cel=cel.check)
+    return structural.validate(kind.schema(r.version), obj, old=old, cel=cel.check)
 
 
 def present(r: Resource, obj: dict) -> dict:

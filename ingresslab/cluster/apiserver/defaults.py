@@ -95,6 +95,8 @@ def _container(c: dict) -> None:
         c["terminationMessagePath"] = "/dev/termination-log"
     if not c.get("terminationMessagePolicy"):
         c["terminationMessagePolicy"] = "File"
+    if c.get("resources") is None:
+        c["resources"] = {}        # a struct in Go, so always written, if only as `resources: {}`
     for port in c.get("ports") or []:
         if not port.get("protocol"):
             port["protocol"] = "TCP"

@@ -3,9 +3,9 @@
 kubectl maps `svc` to `services` and `Ingress` in `networking.k8s.io/v1` to a URL through `/api`, `/apis` and
 `/apis/<group>/<version>`; it decides whether the server validates fields itself (`fieldValidation=Strict`) by
 looking for that query parameter on the PATCH operations of `/openapi/v3/<group-version>`. When the server
-validates, kubectl skips client-side schema validation, and for `kubectl apply` it falls back to the strategic-merge
-metadata compiled into it for built-in kinds — so a small OpenAPI document is enough for `create -f` and `apply -f`
-with default flags. Everything here is derived from `resources.RESOURCES`.
+validates, kubectl skips client-side schema validation. The same documents carry each kind's component schemas
+(`schemas.py`: descriptions for `kubectl explain`, `x-kubernetes-group-version-kind`, and the patch strategies
+kubectl's `apply` computes strategic merge patches from). Paths come from `resources.RESOURCES`.
 """
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import json
 from functools import lru_cache
 
 from ingresslab.cluster.apimachinery.resources import PREFERRED, RESOURCES, Resource
+from ingresslab.cluster.apiserver import schemas
 
 KUBE_VERSION = {
-    "major": "1", "minor": "30", "gitVersion": "v1.30.0-ingresslab", "gitCommit": "0000000000000000000000000000000000000000",
-    "gitTreeState": "clean", "buildDate": "2026-11-01T00:00:00Z", "goVersion": "go1.22", "compiler": "gc",
-    "platform": "linux/amd64",
+    # kubectl warns when the server is more than one minor version away from it; the lab is tested with 1.37.
+    "major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37", "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "36", "gitVersion": "v1.37.0-ingresslab",
+    "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+    "buildDate": "2026-11-01T00:00:00Z", "goVersion": "go1.25.0", "compiler": "gc", "platform": "linux/amd64",
 }
 
 
@@ -115,9 +118,13 @@ def _operation(r: Resource, action: str) -> dict:
     }
 
 
-@lru_cache(maxsize=None)
 def openapi_v3_group_version(group: str, version: str) -> str:
-    """The OpenAPI document of one group-version, as compact JSON (cached: it never changes)."""
+    """The OpenAPI document of one group-version, as compact JSON (cached until a kind is registered)."""
+    return _openapi_v3_group_version(group, version, schemas.registry().generation)
+
+
+@lru_cache(maxsize=64)
+def _openapi_v3_group_version(group: str, version: str, generation: int) -> str:
     paths = {}
     for r in RESOURCES:
         if r.group != group or r.version != version:
@@ -129,7 +136,7 @@ def openapi_v3_group_version(group: str, version: str) -> str:
             "get": _operation(r, "get"), "put": _operation(r, "put"),
             "patch": _operation(r, "patch"), "delete": _operation(r, "delete")}
     doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes (ingresslab)", "version": KUBE_VERSION["gitVersion"]},
-           "paths": paths, "components": {"schemas": {}}}
+           "paths": paths, "components": {"schemas": schemas.registry().components_for(group, version)}}
     return json.dumps(doc, separators=(",", ":"))
 
 

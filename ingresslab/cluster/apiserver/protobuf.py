@@ -9,7 +9,7 @@ which those clients' `Accept: application/vnd.kubernetes.protobuf,application/js
 The wire format: the 4 bytes `k8s\\x00`, then a runtime.Unknown message {1 typeMeta {1 apiVersion, 2 kind}, 2 raw,
 3 contentEncoding, 4 contentType} whose `raw` is the typed object, itself protobuf. `SCHEMA` below is a table of
 facts (field number, JSON name, type) read from the public generated.proto files of k8s.io/api (core/v1, apps/v1,
-networking/v1) and k8s.io/apimachinery (meta/v1, runtime, intstr, resource); Kubernetes never renumbers a field.
+networking/v1, authorization/v1, authentication/v1) and k8s.io/apimachinery (meta/v1, runtime, intstr, resource); Kubernetes never renumbers a field.
 
 Go's JSON rules are mirrored so the result equals what `kubectl create ... -o json` prints. Go's marshaller writes
 every non-pointer field, so a zero scalar on the wire is dropped (as `omitempty` drops it) unless the field is a
@@ -197,13 +197,24 @@ NetworkPolicyEgressRule: 1 ports [NetworkPolicyPort]; 2 to [NetworkPolicyPeer]
 NetworkPolicyPeer: 1 podSelector LabelSelector; 2 namespaceSelector LabelSelector; 3 ipBlock IPBlock
 NetworkPolicyPort: 1 protocol s p; 2 port IntOrString; 3 endPort i p
 IPBlock: 1 cidr s; 2 except [s]
+
+ServiceAccount: 1 metadata ObjectMeta; 2 secrets [ObjectReference]; 3 imagePullSecrets [LocalObjectReference];
+  4 automountServiceAccountToken b p
+ObjectReference: 1 kind s; 2 namespace s; 3 name s; 4 uid s; 5 apiVersion s; 6 resourceVersion s; 7 fieldPath s
+SelfSubjectAccessReview: 1 metadata ObjectMeta; 2 spec SelfSubjectAccessReviewSpec
+SelfSubjectAccessReviewSpec: 1 resourceAttributes ResourceAttributes; 2 nonResourceAttributes NonResourceAttributes
+ResourceAttributes: 1 namespace s; 2 verb s; 3 group s; 4 version s; 5 resource s; 6 subresource s; 7 name s
+NonResourceAttributes: 1 path s; 2 verb s
+SelfSubjectReview: 1 metadata ObjectMeta
 """
 
 # The top-level kinds a body may carry, by apiVersion; each names its message in SCHEMA.
 KINDS: dict[tuple[str, str], str] = {
     (api_version, kind): kind
     for api_version, kinds in {
-        "v1": ("ConfigMap", "Secret", "Namespace", "Service", "Pod", "PodTemplate"),
+        "v1": ("ConfigMap", "Secret", "Namespace", "Service", "Pod", "PodTemplate", "ServiceAccount"),
+        "authorization.k8s.io/v1": ("SelfSubjectAccessReview",),
+        "authentication.k8s.io/v1": ("SelfSubjectReview",),
         "apps/v1": ("Deployment", "ReplicaSet"),
         "networking.k8s.io/v1": ("Ingress", "IngressClass", "NetworkPolicy"),
     }.items() for kind in kinds

@@ -1,12 +1,15 @@
 """The Kubernetes REST API over HTTP, on a loopback port: what `kubectl` and the `kubernetes` client talk to.
 
 One tornado handler parses every URL into (resource, namespace, name, subresource) and dispatches on the verb. The
-write path mirrors a real API server's: decode → convert (old Ingress versions) → defaults → validation → admission
-(validators and mutators registered by the layers above, e.g. the Ingress controller's checks and the Service IP
-allocator) → store. Every failure is an `ApiError`, answered as a Status object.
+write path mirrors a real API server's: decode → field validation (unknown/duplicate fields by `fieldValidation`) →
+convert (old Ingress versions) → defaults → built-in mutating admission (DefaultIngressClass, ServiceAccount) →
+validation → admission hooks (validators and mutators registered by the layers above, e.g. the Ingress controller's
+checks and the Service IP allocator) → managedFields → store. Every failure is an `ApiError`, answered as a Status.
 
-Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `tables.py` (`kubectl get`
-columns), `patch.py` (the three patch types), `defaults.py`/`validation.py` (built-in rules), `conversion.py`;
+Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `schemas.py` (every kind's
+schema), `fieldvalidation.py`, `tables.py` (`kubectl get` columns), `patch.py` (the three patch types),
+`managedfields.py` (field ownership, server-side apply), `admission.py`, `auth.py` (whoami, can-i),
+`pagination.py` (limit/continue), `defaults.py`/`validation.py` (built-in rules), `conversion.py`;
 `crds.py`/`crdviews.py` for CustomResourceDefinitions and their kinds (the lines marked "CRD hook").
 """
 from __future__ import annotations
@@ -27,12 +30,17 @@ import tornado.web
 import yaml
 from tornado.iostream import StreamClosedError
 
+from ingresslab.cluster.apiserver import admission as builtin_admission
+from ingresslab.cluster.apiserver import auth
 from ingresslab.cluster.apiserver import conversion
 from ingresslab.cluster.apiserver import crds
 from ingresslab.cluster.apiserver import crdviews
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
+from ingresslab.cluster.apiserver import fieldvalidation
+from ingresslab.cluster.apiserver import managedfields
 from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apiserver import pagination
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
 from ingresslab.cluster.apiserver import tables
@@ -158,11 +166,13 @@ class ApiServer:
 
     # --------------------------------------------------------------------------------------- write pipeline
     def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:
-        """defaults → validation → admission, as a real API server runs them before storing."""
+        """defaults → built-in mutating admission → validation → admission hooks, as a real API server runs them
+        before storing (the hooks of the layers above stand for webhooks, which run after the built-in plugins)."""
         obj = defaults.apply_defaults(r.key, obj)
         if r.key == crds.CRD_KEY:   # CRD hook: a CRD's own defaults; a custom object's schema defaults
             obj = crds.default_crd(obj)
         obj = crds.admit_defaults(r, op, obj)
+        obj = builtin_admission.admit(self.store, r.key, op, obj)
         causes = list(validation.validate(r.key, obj, old))
         causes += crds.validate_crd(obj, old) if r.key == crds.CRD_KEY else crds.validate(r, obj, old)
         if not causes:
@@ -175,9 +185,10 @@ class ApiServer:
         return obj
 
     def create(self, r: Resource, namespace: str | None, body: dict, *, dry_run: bool = False,
-               field_validation: str = "") -> tuple[dict, list[str]]:
+               field_validation: str = "Warn", decoded: Decoded | None = None,
+               manager: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, r, warnings = self._decode_for(r, body, warnings, field_validation)
+        obj, r, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -200,6 +211,8 @@ class ApiServer:
         for server_owned in ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp"):
             meta.pop(server_owned, None)
         obj = self.prepare(r, "CREATE", obj, None)
+        if manager:
+            obj = managedfields.record(r.group, r.version, r.kind, None, obj, manager)
         if dry_run:
             return obj, warnings
         stored = self.store.create(r.key, obj)
@@ -208,8 +221,8 @@ class ApiServer:
             warnings.extend(crds.crd_warnings(stored))
         return stored, warnings
 
-    def _decode_for(self, r: Resource, body: dict, warnings: list[str],
-                    field_validation: str = "") -> tuple[dict, Resource, list[str]]:
+    def _decode_for(self, r: Resource, body: dict, warnings: list[str], field_validation: str = "Warn",
+                    decoded: Decoded | None = None) -> tuple[dict, Resource, list[str]]:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request was in an unknown format: expected an object")
         expected = r.api_version
@@ -219,9 +232,15 @@ class ApiServer:
                 f"the API version in the data ({sent_version}) does not match the expected API version ({expected})")
         if sent_kind and sent_kind != r.kind:
             raise errors.bad_request(f"the kind in the data ({sent_kind}) does not match the expected kind ({r.kind})")
+        # Unknown and duplicate fields: refused (Strict), or dropped with a warning (Warn) or silently (Ignore).
+        warnings.extend(fieldvalidation.check(
+            r.group, r.version, r.kind, body, decoded.duplicates if decoded else None, field_validation,
+            yaml_body=bool(decoded and decoded.yaml)))
         obj = copy.deepcopy(body)
         problem = None if r.custom else wiretypes.decode(r.kind, r.version, obj)
         warnings.extend(crds.decode(r, obj, field_validation))   # CRD hook: prune what the schema does not declare
+        if not problem and r.key in ("secrets", "configmaps"):
+            problem = validation.bytes_problem(obj, "data" if r.key == "secrets" else "binaryData")
         if problem:
             raise errors.bad_request(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: {problem}')
         if r.served_only:
@@ -232,9 +251,10 @@ class ApiServer:
         return obj, r, warnings
 
     def update(self, r: Resource, namespace: str | None, name: str, body: dict, *, sub: str | None = None,
-               dry_run: bool = False, field_validation: str = "") -> tuple[dict, list[str]]:
+               dry_run: bool = False, field_validation: str = "Warn",
+               decoded: Decoded | None = None, manager: str = "") -> tuple[dict, list[str]]:
         warnings: list[str] = []
-        obj, sr, warnings = self._decode_for(r, body, warnings, field_validation)
+        obj, sr, warnings = self._decode_for(r, body, warnings, field_validation, decoded)
         meta = obj.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
             raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
@@ -248,6 +268,9 @@ class ApiServer:
         old = self.store.require(sr.key, namespace or "", name)
         obj = self._scope_to_subresource(sr, obj, old, sub)
         obj = self.prepare(r if r.custom else sr, "UPDATE", obj, old)
+        if manager:
+            obj.setdefault("metadata", {})["managedFields"] = copy.deepcopy(old["metadata"].get("managedFields"))
+            obj = managedfields.record(sr.group, sr.version, sr.kind, old, obj, manager, subresource=sub)
         if dry_run:
             return obj, warnings
         stored = self.store.update(sr.key, obj)
@@ -275,7 +298,8 @@ class ApiServer:
         return obj
 
     def patch(self, r: Resource, namespace: str | None, name: str, body: bytes, content_type: str, *,
-              sub: str | None = None, dry_run: bool = False, field_validation: str = "") -> tuple[dict, list[str]]:
+              sub: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
+              manager: str = "") -> tuple[dict, list[str]]:
         sr = storage_resource(r)
         old = self.store.require(sr.key, namespace or "", name)
         current = conversion.ingress_v1_to_v1beta1(old) if r.served_only else old
@@ -295,15 +319,51 @@ class ApiServer:
             raise ApiError(415, "UnsupportedMediaType",
                            f'the body of the request was in an unknown format - accepted media types include: '
                            f'application/json-patch+json, application/merge-patch+json, '
-                           f'application/strategic-merge-patch+json (got "{ctype}"; server-side apply is not '
-                           f'supported by this lab)')
+                           f'application/strategic-merge-patch+json, application/apply-patch+yaml, '
+                           f'application/apply-patch+cbor (got "{ctype}")')
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch produced something that is not an object")
         if not isinstance(patched.get("metadata", {}), dict):
             raise errors.bad_request("the patch produced an object whose metadata is not an object")
         patched.setdefault("metadata", {})["resourceVersion"] = patched.get("metadata", {}).get(
             "resourceVersion") or old["metadata"]["resourceVersion"]
-        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation)
+        return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run, field_validation=field_validation,
+                           manager=manager)
+
+    def apply(self, r: Resource, namespace: str | None, name: str, body: bytes, *, manager: str | None,
+              force: bool, dry_run: bool = False, field_validation: str = "Warn") -> tuple[dict, list[str], bool]:
+        """Server-side apply (`application/apply-patch+yaml`): creates the object or merges the applied
+        configuration into it, by field ownership (`managedfields.py`). Returns (object, warnings, created)."""
+        if r.served_only:
+            raise ApiError(415, "UnsupportedMediaType", f"server-side apply is served for {storage_resource(r).api_version}"
+                           f" Ingresses; send {r.api_version} objects with another patch type")
+        if not manager:
+            raise errors.invalid("PatchOptions", "", [Cause.required("fieldManager", "is required for apply patch")],
+                                 "meta.k8s.io")
+        decoded = Decoded(yaml=True)
+        applied = decode_body(body, "application/yaml", decoded)
+        for what, value in (("apiVersion", applied.get("apiVersion")), ("kind", applied.get("kind"))):
+            if not value:
+                raise errors.bad_request(f"error decoding YAML: Object '{what[0].upper() + what[1:]}' is missing")
+        warnings: list[str] = []
+        self._decode_for(r, applied, warnings, field_validation, decoded)    # version, kind and unknown fields
+        meta = applied.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("name") and meta["name"] != name:
+            raise errors.bad_request("the name of the object (%s) does not match the name on the URL (%s)"
+                                     % (meta["name"], name))
+        meta["name"] = name
+        if r.namespaced:
+            meta["namespace"] = namespace
+        live = self.store.get(r.key, namespace or "", name)
+        result = managedfields.apply(r.group, r.version, r.kind, live, applied, manager, force=force, name=name)
+        if live is None:
+            obj, more = self.create(r, namespace, result, dry_run=dry_run, field_validation="Ignore")
+            return obj, warnings + more, True
+        result["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        obj, more = self.update(r, namespace, name, result, dry_run=dry_run, field_validation="Ignore")
+        return obj, warnings + more, False
 
     def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
         sr = storage_resource(r)
@@ -330,10 +390,20 @@ def _not_json(constant: str):
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\U0000[dD][89a-fA-F]")
 
 
-def _strict_json(body: bytes):
+@dataclass
+class Decoded:
+    """What decoding a body found beside the document: keys given twice (for field validation), YAML or JSON."""
+    duplicates: fieldvalidation.Duplicates = field(default_factory=fieldvalidation.Duplicates)
+    yaml: bool = False
+
+
+def _strict_json(body: bytes, decoded: Decoded | None = None):
     """json.loads as Go reads JSON: no NaN/Infinity, no numbers beyond float64; too deep is an error, not a crash."""
     try:
-        return json.loads(body, parse_float=_finite, parse_constant=_not_json)
+        doc, dups = fieldvalidation.parse_json(body, parse_float=_finite, parse_constant=_not_json)
+        if decoded is not None:
+            decoded.duplicates = dups
+        return doc
     except RecursionError:
         raise ValueError(f"the document nests deeper than {wiretypes.MAX_DEPTH} levels") from None
 
@@ -390,8 +460,9 @@ def _decode_json(body: bytes, what: str):
     return doc
 
 
-def decode_body(body: bytes, content_type: str) -> dict:
-    """JSON (also when no Content-Type is sent, as kubernetes-client does) or YAML."""
+def decode_body(body: bytes, content_type: str, decoded: Decoded | None = None) -> dict:
+    """JSON (also when no Content-Type is sent, as kubernetes-client does) or YAML. `decoded` (if given) learns
+    which keys were repeated, for field validation."""
     if len(body) > MAX_BODY:
         raise ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
     if not body.strip():
@@ -408,8 +479,10 @@ def decode_body(body: bytes, content_type: str) -> dict:
     try:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             doc = yaml.safe_load(body)
+            if decoded is not None:
+                decoded.yaml = True
         else:
-            doc = _strict_json(body)
+            doc = _strict_json(body, decoded)
     except RecursionError:
         raise errors.bad_request(f"the body of the request could not be decoded: the document nests deeper than "
                                  f"{wiretypes.MAX_DEPTH} levels") from None
@@ -509,8 +582,10 @@ class Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache, private")
         for text in self._warnings:
-            # RFC 7234 quoted-string, as kube-apiserver writes it (kubectl prints the text with its quotes)
-            self.add_header("Warning", '299 - "%s"' % text.replace("\\", "\\\\").replace('"', '\\"'))
+            # RFC 7234 quoted-string, as kube-apiserver writes it: client-go unquotes it, and kubectl prints
+            # `Warning: unknown field "spec.bogus"`.
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
+            self.add_header("Warning", '299 - "%s"' % quoted)
         self.finish(body if isinstance(body, str) else json.dumps(body, separators=(",", ":")))
 
     def _error(self, exc: ApiError) -> None:
@@ -523,6 +598,9 @@ class Handler(tornado.web.RequestHandler):
 
     def _arg(self, name: str, default: str | None = None) -> str | None:
         return self.get_query_argument(name, default)
+
+    def _manager(self) -> str:
+        return managedfields.manager_from(self._arg("fieldManager"), self.request.headers.get("User-Agent", ""))
 
     def _wants_table(self) -> bool:
         return "as=Table" in self.request.headers.get("Accept", "")
@@ -538,7 +616,7 @@ class Handler(tornado.web.RequestHandler):
             return self._send(200, "ok", "text/plain")
         try:
             self._check_query()
-            if path == "/version":
+            if path in ("/version", "/version/"):
                 return self._send(200, discovery.KUBE_VERSION)
             if path.startswith("/openapi/"):
                 return self._openapi(path)
@@ -589,6 +667,8 @@ class Handler(tornado.web.RequestHandler):
     async def _resource(self, method: str, t: Target) -> None:
         r, sr = t.resource, storage_resource(t.resource)
         dry_run = self._arg("dryRun") == "All"
+        validation_mode = fieldvalidation.mode_of(self._arg("fieldValidation")) if method in (
+            "POST", "PUT", "PATCH") else "Warn"
         if method in ("GET", "HEAD"):
             if t.name is None:
                 if t.watch_prefix or self._arg("watch") in ("true", "1"):
@@ -600,21 +680,30 @@ class Handler(tornado.web.RequestHandler):
             if t.sub == "scale":
                 return self._send(200, crds.scale_of(r, obj) if r.custom else _scale_of(obj))
             return self._send_object(r, obj)
+        if method == "POST" and r.key in auth.REVIEWS and t.name is None:
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            return self._send(201, auth.review(r, body))
+        if r.key in auth.REVIEWS:
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if method == "POST":
             if t.name is not None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            decoded = Decoded()
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""), decoded)
             obj, self._warnings = self.server.create(r, t.namespace, body, dry_run=dry_run,
-                                                     field_validation=self._arg("fieldValidation") or "")
+                                                     field_validation=validation_mode, decoded=decoded,
+                                                     manager=self._manager())
             return self._send_object(r, obj, 201)
         if method == "PUT":
             if t.name is None:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            decoded = Decoded()
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""), decoded)
             if t.sub == "scale":
                 return self._put_scale(t, body)
             obj, self._warnings = self.server.update(r, t.namespace, t.name, body, sub=t.sub, dry_run=dry_run,
-                                                     field_validation=self._arg("fieldValidation") or "")
+                                                     field_validation=validation_mode, decoded=decoded,
+                                                     manager=self._manager())
             return self._send_object(r, obj)
         if method == "PATCH":
             if t.name is None:
@@ -624,9 +713,15 @@ class Handler(tornado.web.RequestHandler):
             ctype = self.request.headers.get("Content-Type", "")
             if t.sub == "scale":
                 return self._patch_scale(t, ctype)
+            if ctype.split(";")[0].strip() == "application/apply-patch+yaml" and t.sub is None:
+                obj, self._warnings, created = self.server.apply(
+                    r, t.namespace, t.name, self.request.body, manager=self._arg("fieldManager"),
+                    force=self._arg("force") == "true", dry_run=dry_run,
+                    field_validation=fieldvalidation.mode_of(self._arg("fieldValidation")))
+                return self._send_object(r, obj, 201 if created else 200)
             obj, self._warnings = self.server.patch(r, t.namespace, t.name, self.request.body, ctype, sub=t.sub,
-                                                    dry_run=dry_run,
-                                                    field_validation=self._arg("fieldValidation") or "")
+                                                    dry_run=dry_run, field_validation=validation_mode,
+                                                    manager=self._manager())
             return self._send_object(r, obj)
         if method == "DELETE":
             if t.name is None:
@@ -674,11 +769,16 @@ class Handler(tornado.web.RequestHandler):
         labels, fields = self._selectors()
         sr = storage_resource(t.resource)
         items = self.store.list(sr.key, t.namespace if sr.namespaced else None, labels=labels, fields=fields)
+        items, list_meta = pagination.page(
+            items, limit=pagination.parse_limit(self._arg("limit")), token=self._arg("continue"),
+            current_rv=int(self.store.resource_version), oldest_rv=self.store.oldest_version(),
+            filtered=labels is not None or fields is not None)
         if self._wants_table():
-            return self._send(200, self._table(t.resource, items))
+            table = self._table(t.resource, items)
+            table["metadata"] = list_meta
+            return self._send(200, table)
         self._send(200, {"kind": _list_kind(t.resource), "apiVersion": t.resource.api_version,
-                         "metadata": {"resourceVersion": str(self.store.resource_version)},
-                         "items": [self._present(t.resource, o) for o in items]})
+                         "metadata": list_meta, "items": [self._present(t.resource, o) for o in items]})
 
     def _delete_collection(self, t: Target) -> None:
         labels, fields = self._selectors()
@@ -826,12 +926,14 @@ class Handler(tornado.web.RequestHandler):
         obj = self.store.require(sr.key, t.namespace or "", t.name)
         if version and version != obj["metadata"]["resourceVersion"]:
             raise errors.conflict(sr.plural, sr.group, t.name or "")
+        old = self.store.get(sr.key, t.namespace or "", t.name)
         if t.resource.custom:   # CRD hook: the replicas path the CRD names
             obj = crds.set_replicas(t.resource, obj, replicas)
-            obj = self.server.prepare(t.resource, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
+            obj = self.server.prepare(t.resource, "UPDATE", obj, old)
             return self._send(200, crds.scale_of(t.resource, self.store.update(sr.key, obj)))
         obj["spec"]["replicas"] = replicas
-        obj = self.server.prepare(sr, "UPDATE", obj, self.store.get(sr.key, t.namespace or "", t.name))
+        obj = self.server.prepare(sr, "UPDATE", obj, old)
+        obj = managedfields.record(sr.group, sr.version, sr.kind, old, obj, self._manager(), subresource="scale")
         self._send(200, _scale_of(self.store.update(sr.key, obj)))
 
     # ------------------------------------------------------------------------ verbs

@@ -104,6 +104,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "secrets": _cols(NAME, ("Type", "Used to facilitate programmatic handling of secret data."),
                      ("Data", "Data contains the secret data."), AGE),
     "configmaps": _cols(NAME, ("Data", "Data contains the configuration data."), AGE),
+    "serviceaccounts": _cols(NAME, ("Secrets", "Secrets is a list of the secrets in the same namespace that pods "
+                                    "running using this ServiceAccount are allowed to use."), AGE),
     "namespaces": _cols(NAME, ("Status", "The status of the namespace"), AGE),
     "nodes": _cols(
         NAME, ("Status", "The status of the node"), ("Roles", "The roles of the node"), AGE,
@@ -486,6 +488,7 @@ _CELLS: dict[str, Callable[[dict, datetime], list]] = {
     "configmaps": lambda cm, now: [_meta(cm).get("name", ""),
                                    len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm, now)],
     "namespaces": lambda ns, now: [_meta(ns).get("name", ""), _status(ns).get("phase", ""), _age(ns, now)],
+    "serviceaccounts": lambda sa, now: [_meta(sa).get("name", ""), len(sa.get("secrets") or []), _age(sa, now)],
 }
 
 

@@ -27,6 +27,17 @@ _LIST = re.compile(r"(?:List\[|list\[)(.+)\]")
 _DICT = re.compile(r"(?:Dict\[str, ?|dict\(str, ?)(.+)[\])]")
 _GO_TYPES = {"int": "int64", "str": "string", "bool": "bool", "float": "float64", "datetime": "Time", "date": "Time"}
 _INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_INT32 = (-(2 ** 31), 2 ** 31 - 1)
+INT64_FIELDS = frozenset({
+    "generation", "observedGeneration", "deletionGracePeriodSeconds", "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds", "runAsUser", "runAsGroup", "fsGroup", "supplementalGroups", "tolerationSeconds",
+    "expirationSeconds", "gracePeriodSeconds"})
+"""The integer fields Go declares int64 in the kinds served; every other integer is an int32 there (the client's
+models say only `int`, so Go's error message needs this list to name the type right)."""
+
+
+def _int_type(path: str) -> tuple[str, tuple[int, int]]:
+    return ("int64", _INT64) if path.rsplit(".", 1)[-1] in INT64_FIELDS else ("int32", _INT32)
 
 
 TABLE_PATH = Path(__file__).with_name("wiretypes.json")
@@ -105,7 +116,7 @@ def _check(value, type_name: str, path: str, struct: str) -> str | None:
 
     if (m := _LIST.fullmatch(type_name)) is not None:
         if not isinstance(value, list):
-            return fail("[]" + _go(m.group(1)))
+            return fail("[]" + (_int_type(path)[0] if m.group(1) == "int" else _go(m.group(1))))
         _fill_nulls(value, m.group(1))
         return next(filter(None, (_check(v, m.group(1), path, struct) for v in value)), None)
     if (m := _DICT.fullmatch(type_name)) is not None:
@@ -116,8 +127,9 @@ def _check(value, type_name: str, path: str, struct: str) -> str | None:
     if type_name == "object":
         return None
     if type_name == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
-        return None if ok else fail("int64")
+        go_type, (low, high) = _int_type(path)
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else fail(go_type)
     if type_name == "float":
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else fail("float64")
     if type_name == "bool":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timezone
 
-from ingresslab.cluster.apiserver import defaults
+from ingresslab.cluster.apiserver import admission, defaults
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.storage.store import Event, Store
 from ingresslab.cluster.client.controller import Controller, controller_of, meta, owned_by, owner_reference, pod_is_ready, random_suffix
@@ -113,7 +113,8 @@ class ReplicaSetController(Controller):
         }
         if tmeta.get("annotations"):
             pod["metadata"]["annotations"] = dict(tmeta["annotations"])
-        created = self.store.create("pods", defaults.apply_defaults("pods", pod))   # as if through the API
+        pod = admission.service_account_pod(self.store, defaults.apply_defaults("pods", pod))   # as if through the API
+        created = self.store.create("pods", pod)
         self.recorder.normal(rs, "SuccessfulCreate", f"Created pod: {name}", component=COMPONENT)
         return created
 

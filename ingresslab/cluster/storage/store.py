@@ -389,6 +389,10 @@ class Store:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
+    def oldest_version(self) -> int:
+        """The oldest resource version the change log still holds (older versions are compacted away)."""
+        return (self._log[0].rv - 1) if self._log else self._rv
+
     def watch(self, key: str, namespace: str | None = None, *, since: str | None = None,
               labels: LabelSelector | None = None, fields: FieldSelector | None = None) -> Watch:
         """Start a watch. With no version (or "0"), existing objects arrive first as synthetic ADDED events;
