@@ -49,12 +49,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",)),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease"),
     Resource("extensions", "v1beta1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",),
              served_only=True),
 )
 
 # The version each group prefers (discovery's preferredVersion).
-PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "extensions": "v1beta1"}
+PREFERRED = {"apps": "v1", "networking.k8s.io": "v1", "discovery.k8s.io": "v1", "coordination.k8s.io": "v1",
+             "extensions": "v1beta1"}
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:

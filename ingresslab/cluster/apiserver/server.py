@@ -30,6 +30,7 @@ from ingresslab.cluster.apiserver import conversion
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apiserver import graceful
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
 from ingresslab.cluster.apiserver import tables
@@ -230,6 +231,7 @@ class ApiServer:
                                          "on the request")
             meta["namespace"] = namespace
         old = self.store.require(sr.key, namespace or "", name)
+        graceful.keep_deletion_fields(obj, old)
         obj = self._scope_to_subresource(sr, obj, old, sub)
         obj = self.prepare(sr, "UPDATE", obj, old)
         if dry_run:
@@ -281,8 +283,12 @@ class ApiServer:
             "resourceVersion") or old["metadata"]["resourceVersion"]
         return self.update(r, namespace, name, patched, sub=sub, dry_run=dry_run)
 
-    def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
+    def delete(self, r: Resource, namespace: str | None, name: str, options: dict | None = None) -> dict:
         sr = storage_resource(r)
+        if sr.key == "pods":
+            marked = graceful.graceful_deadline(self.store.require("pods", namespace or "", name), options or {})
+            if marked is not None:      # the kubelet stops the containers, then deletes the pod
+                return self.store.update("pods", marked, check_version=False)
         gone = self.store.delete(sr.key, namespace or "", name)
         for fn in self.admission.on_delete.get(sr.key, []):
             fn(gone)
@@ -596,7 +602,8 @@ class Handler(tornado.web.RequestHandler):
                 return self._delete_collection(t)
             if dry_run:
                 return self._send_object(r, self.store.require(sr.key, t.namespace or "", t.name))
-            return self._send_object(r, self.server.delete(r, t.namespace, t.name))
+            options = graceful.delete_options(self.request.body, self._arg("gracePeriodSeconds"))
+            return self._send_object(r, self.server.delete(r, t.namespace, t.name, options))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _present(self, r: Resource, obj: dict) -> dict:
@@ -721,10 +728,11 @@ class Handler(tornado.web.RequestHandler):
             raise errors.bad_request("this cluster has no kubelet to read logs from")
         tail = self._arg("tailLines")
         since = self._arg("sinceSeconds")
-        follow = self._arg("follow") in ("true", "1")
+        previous = self._arg("previous") in ("true", "1")
+        follow = self._arg("follow") in ("true", "1") and not previous   # a previous instance logs no more
         # The follower collects from the moment it is made: make it before reading the past lines.
         agen = self.server.pod_logs.follow(t.namespace or "", t.name, container=container) if follow else None
-        lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container,
+        lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container, previous=previous,
                                           tail=int(tail) if tail else None,
                                           since_seconds=int(since) if since else None,
                                           timestamps=self._arg("timestamps") == "true")

@@ -104,6 +104,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "secrets": _cols(NAME, ("Type", "Used to facilitate programmatic handling of secret data."),
                      ("Data", "Data contains the secret data."), AGE),
     "configmaps": _cols(NAME, ("Data", "Data contains the configuration data."), AGE),
+    "leases.coordination.k8s.io": _cols(
+        NAME, ("Holder", "holderIdentity contains the identity of the holder of a current lease."), AGE),
     "namespaces": _cols(NAME, ("Status", "The status of the namespace"), AGE),
     "nodes": _cols(
         NAME, ("Status", "The status of the node"), ("Roles", "The roles of the node"), AGE,
@@ -486,6 +488,8 @@ _CELLS: dict[str, Callable[[dict, datetime], list]] = {
     "configmaps": lambda cm, now: [_meta(cm).get("name", ""),
                                    len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm, now)],
     "namespaces": lambda ns, now: [_meta(ns).get("name", ""), _status(ns).get("phase", ""), _age(ns, now)],
+    "leases.coordination.k8s.io": lambda lease, now: [_meta(lease).get("name", ""),
+                                                      _spec(lease).get("holderIdentity") or "", _age(lease, now)],
 }
 
 
