@@ -174,7 +174,7 @@ async def test_graceful_deletion_takes_the_pod_out_of_endpoints_then_the_kubelet
         await c.wait_idle()
         p = store.require("pods", "default", "leaving")
         ip = p["status"]["podIP"]
-        marked = graceful_deadline(p, delete_options(b'{"kind":"DeleteOptions","apiVersion":"v1"}', None),
+        marked = graceful_deadline(p, delete_options({"kind": "DeleteOptions", "apiVersion": "v1"}, None),
                                    now=datetime(2026, 12, 6, 10, 0, 0, tzinfo=timezone.utc))
         assert marked["metadata"]["deletionTimestamp"] == "2026-12-06T10:00:30Z"
         assert marked["metadata"]["deletionGracePeriodSeconds"] == 30
@@ -183,7 +183,10 @@ async def test_graceful_deletion_takes_the_pod_out_of_endpoints_then_the_kubelet
             [ep["conditions"] for ep in e.object.get("endpoints") or []]))
         store.update("pods", marked)
         await c.wait_idle()
-        assert store.get("pods", "default", "leaving") is None
+        assert await refused(ip, bind_port(8080))            # stopped at once
+        left = store.require("pods", "default", "leaving")   # shown Terminating until the kubelet's next relist
+        assert left["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+        await until(lambda: store.get("pods", "default", "leaving") is None)
         assert {"ready": False, "serving": True, "terminating": True} in [s[0] for s in states if s]
         assert await refused(ip, bind_port(8080))
         assert ("Normal", "Killing", "Stopping container app") in events(store, "leaving")
@@ -193,14 +196,14 @@ def test_the_grace_period_comes_from_options_then_the_pod_and_zero_means_now():
     p = {"metadata": {"name": "x"}, "spec": {"nodeName": "node-1", "terminationGracePeriodSeconds": 5},
          "status": {"phase": "Running"}}
     assert graceful_deadline(p, {})["metadata"]["deletionGracePeriodSeconds"] == 5
-    assert graceful_deadline(p, delete_options(b"", "12"))["metadata"]["deletionGracePeriodSeconds"] == 12
-    assert graceful_deadline(p, delete_options(b'{"gracePeriodSeconds": 0}', None)) is None   # --force
+    assert graceful_deadline(p, delete_options(None, "12"))["metadata"]["deletionGracePeriodSeconds"] == 12
+    assert graceful_deadline(p, delete_options({"gracePeriodSeconds": 0}, None)) is None   # --force
     assert graceful_deadline({**p, "spec": {}}, {}) is None                     # never bound to a node
     assert graceful_deadline({**p, "status": {"phase": "Succeeded"}}, {}) is None
     terminating = graceful_deadline(p, {})
     assert graceful_deadline(terminating, {"gracePeriodSeconds": 30}) is terminating     # only ever shorter
     with pytest.raises(errors.ApiError) as err:
-        delete_options(b"", "soon")
+        delete_options(None, "soon")
     assert err.value.code == 400 and "gracePeriodSeconds" in err.value.message
 
 

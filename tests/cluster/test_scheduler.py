@@ -3,6 +3,7 @@ node affinity, and resource requests against allocatable; when nothing fits the 
 scheduler's FailedScheduling message, and is bound as soon as a node frees up."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from decimal import Decimal
 from pathlib import Path
@@ -87,7 +88,12 @@ async def test_a_toleration_lets_a_pod_onto_a_tainted_node_and_no_execute_evicts
         patch_node(store, "node-2", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
                                             {"key": "maintenance", "effect": "NoExecute"}])
         await c.wait_idle()
-        assert store.get("pods", "default", "tolerant") is None          # evicted, stopped, deleted
+        assert store.require("pods", "default", "tolerant")["metadata"]["deletionTimestamp"]      # evicted
+        for _ in range(300):
+            if store.get("pods", "default", "tolerant") is None:      # stopped, then deleted by the kubelet
+                break
+            await asyncio.sleep(0.01)
+        assert store.get("pods", "default", "tolerant") is None
         assert node_of(store, "anything") == "node-2"
         assert ("TaintManagerEviction", "Marking for deletion Pod default/tolerant") in [
             (e["reason"], e["message"]) for e in store.list("events", "default")]

@@ -10,7 +10,6 @@ bound to a node, or one that has finished goes at once. A second DELETE may only
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 from ingresslab.cluster.apimachinery import errors
@@ -20,17 +19,10 @@ __all__ = ["delete_options", "graceful_deadline", "keep_deletion_fields"]
 DEFAULT_GRACE_SECONDS = 30
 
 
-def delete_options(body: bytes, query_grace: str | None) -> dict:
-    """The DeleteOptions of a DELETE request: its JSON body (may be empty), with `?gracePeriodSeconds=` on top."""
-    options: dict = {}
-    if body and body.strip():
-        try:
-            options = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.bad_request("the body of the request was in an unknown format - accepted media types "
-                                     "include: application/json, application/yaml") from None
-        if not isinstance(options, dict):
-            raise errors.bad_request("the body of a DELETE must be a DeleteOptions object")
+def delete_options(body: dict | None, query_grace: str | None) -> dict:
+    """The DeleteOptions of a DELETE request: its decoded body (JSON or kubectl's protobuf; may be absent), with
+    `?gracePeriodSeconds=` on top."""
+    options = dict(body or {})
     if query_grace is not None:
         try:
             options["gracePeriodSeconds"] = int(query_grace)

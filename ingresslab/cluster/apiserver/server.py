@@ -602,7 +602,9 @@ class Handler(tornado.web.RequestHandler):
                 return self._delete_collection(t)
             if dry_run:
                 return self._send_object(r, self.store.require(sr.key, t.namespace or "", t.name))
-            options = graceful.delete_options(self.request.body, self._arg("gracePeriodSeconds"))
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", "")) \
+                if self.request.body.strip() else None
+            options = graceful.delete_options(body, self._arg("gracePeriodSeconds"))
             return self._send_object(r, self.server.delete(r, t.namespace, t.name, options))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 

@@ -38,6 +38,7 @@ from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 RING_LINES = 10_000
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff and image pull back-off steps
 ERR_IMAGE_PULL_SECONDS = 1.0                 # ErrImagePull shows until the next sync finds the image in back-off
+PLEG_RELIST_SECONDS = 1.0                    # the kubelet notices stopped containers at its next relist
 
 
 class PodLog:
@@ -184,6 +185,7 @@ class _Pod:
         self.retry_at: float | None = None
         self.attempts = 0
         self.restart_wanted: set[str] = set()               # containers whose liveness probe failed
+        self.stopped_at: float | None = None                # when its containers were stopped for deletion
         self.status_dirty = False                           # a readiness result changed since the last post
 
     @property
@@ -475,23 +477,38 @@ class Kubelet(Controller):
         self._post_status(key, held, node)
 
     async def _terminate(self, key, held: _Pod | None) -> None:
-        """A pod being deleted gracefully: stop its containers (event Killing), then delete it for good, as the
-        kubelet's status manager does once nothing runs. Its endpoints went when deletionTimestamp was set."""
-        if held is not None:
+        """A pod being deleted gracefully: stop its containers at once (event Killing; its endpoints went when
+        deletionTimestamp was set), report them terminated, and delete the pod for good once the kubelet's next
+        relist has seen them gone (PLEG relists every second), as the status manager does."""
+        loop = asyncio.get_running_loop()
+        if held is not None and held.stopped_at is None:
             pod = self.store.get("pods", *key)
             for c in held.containers.values():
                 if c.running and pod is not None:
                     self.recorder.normal(pod, "Killing", f"Stopping container {c.name}", component="kubelet",
                                          host=held.node.name)
+            await held.close_apps()
+            for c in held.containers.values():
+                if c.running:
+                    started = c.state["running"].get("startedAt")
+                    c.state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                              "finishedAt": now_rfc3339(), "containerID": c.container_id}}
+            held.stopped_at = loop.time()
+            self._post_status(key, held, held.node, terminating=True)
+            self.enqueue_after(key, PLEG_RELIST_SECONDS)
+            return
+        if held is not None and loop.time() < held.stopped_at + PLEG_RELIST_SECONDS:
+            return
+        if held is not None:
             await self._forget(key)
         pod = self.store.get("pods", *key)
         if pod is not None and (held is None or meta(pod)["uid"] == held.uid):
             self.store.delete("pods", *key)
 
     # ------------------------------------------------------------------------------------------- status
-    def _post_status(self, key, held: _Pod, node: Node, *, creating: bool = False) -> None:
+    def _post_status(self, key, held: _Pod, node: Node, *, creating: bool = False, terminating: bool = False) -> None:
         pod = self.store.get("pods", *key)
-        if pod is None or meta(pod)["uid"] != held.uid or meta(pod).get("deletionTimestamp"):
+        if pod is None or meta(pod)["uid"] != held.uid or (meta(pod).get("deletionTimestamp") and not terminating):
             return
         now = now_rfc3339()
         old = pod.get("status") or {}
@@ -514,7 +531,7 @@ class Kubelet(Controller):
         conds = old.get("conditions") or []
         running = bool(statuses) and all(cs["started"] for cs in statuses)
         status = {
-            "phase": "Running" if running else "Pending",
+            "phase": "Running" if running or terminating else "Pending",
             "conditions": [_condition("PodReadyToStartContainers", not creating, conds, now),
                            _condition("Initialized", True, conds, now),
                            _condition("Ready", ok, conds, now, *why),
