@@ -118,7 +118,8 @@ async def test_a_pod_that_stops_answering_its_probe_leaves_the_endpoints_and_com
 
 
 @run_async
-async def test_a_failing_liveness_probe_restarts_the_container_and_keeps_the_previous_log(tmp_path):
+async def test_a_failing_liveness_probe_restarts_the_container_and_keeps_the_previous_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(kubelet_module, "BACKOFF_START", 0.5)
     async with cluster(tmp_path) as (store, c):
         store.create("pods", pod("sick", livenessProbe=fast({"httpGet": {"path": "/alive", "port": 8080}},
                                                            initialDelaySeconds=0)))
@@ -146,6 +147,17 @@ async def test_a_failing_liveness_probe_restarts_the_container_and_keeps_the_pre
         assert any("GET /before-restart" in line for line in previous)
         assert not any("GET /before-restart" in line for line in c.kubelet.logs("default", "sick"))
         assert "Server name: sick" in await get(ip, bind_port(8080), "/after")
+        await held.containers["app"].handle.close()          # fails again: now the crash back-off applies
+        await until(lambda: store.require("pods", "default", "sick")["status"]["containerStatuses"][0]["state"]
+                    .get("waiting", {}).get("reason") == "CrashLoopBackOff")
+        cs = store.require("pods", "default", "sick")["status"]["containerStatuses"][0]
+        uid = store.require("pods", "default", "sick")["metadata"]["uid"]
+        assert cs["state"]["waiting"]["message"] == f"back-off 0.5s restarting failed container=app pod=sick_default({uid})"
+        assert any("GET /after" in line for line in c.kubelet.logs("default", "sick"))   # the last instance's log
+        assert ("Warning", "BackOff", f"Back-off restarting failed container app in pod sick_default({uid})") in \
+            events(store, "sick")
+        await until(lambda: store.require("pods", "default", "sick")["status"]["containerStatuses"][0]
+                    ["restartCount"] == 2 and ready(store, "sick"))
 
 
 @run_async

@@ -443,8 +443,10 @@ class Kubelet(Controller):
         self.recorder.warning(pod, "Unhealthy", message, component="kubelet", host=held.node.name)
 
     async def _restart_unhealthy(self, key, pod: dict, node: Node, held: _Pod) -> None:
-        """Liveness failed: kill the container (its log becomes the previous instance's) and start it again."""
+        """Liveness failed: kill the container (its log becomes the previous instance's) and start it again — at
+        once the first time, then after the kubelet's crash back-off (10 s, 20 s … 300 s: CrashLoopBackOff)."""
         host = {"component": "kubelet", "host": node.name}
+        delay = 0.0
         for cname in sorted(held.restart_wanted):
             c = held.containers[cname]
             self.recorder.normal(pod, "Killing", f"Container {cname} failed liveness probe, will be restarted",
@@ -452,7 +454,21 @@ class Kubelet(Controller):
             await c.stop()
             self._container_stopped(c)
             held.logs[cname].rotate()
+            if c.restart_count >= 1:
+                wait = min(BACKOFF_START * 2 ** (c.restart_count - 1), BACKOFF_MAX)
+                ns, name, uid = key[0], key[1], held.uid
+                c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    f"back-off {wait:g}s restarting failed container={cname} pod={name}_{ns}({uid})")}}
+                self.recorder.warning(pod, "BackOff", f"Back-off restarting failed container {cname} in pod "
+                                      f"{name}_{ns}({uid})", **host)
+                delay = max(delay, wait)
         held.restart_wanted.clear()
+        if delay:
+            held.waiting = "CrashLoopBackOff"
+            held.retry_at = asyncio.get_running_loop().time() + delay
+            self.enqueue_after(key, delay)
+            self._post_status(key, held, node)
+            return
         self._post_status(key, held, node)
         await self._run(pod, node, held)
 
@@ -571,6 +587,9 @@ class Kubelet(Controller):
             if held is None or cname not in held.logs or held.logs[cname].previous is None:
                 raise errors.bad_request(f'previous terminated container "{cname}" in pod "{pod}" not found')
             return held.logs[cname]
+        if held is not None and held.waiting == "CrashLoopBackOff" and cname in held.logs \
+                and held.logs[cname].previous is not None:
+            return held.logs[cname]      # waiting to restart: the last instance's log, as the kubelet serves it
         if held is None or cname not in held.logs or (held.waiting and not held.logs[cname].lines):
             waiting = held.waiting if held else None
             reason = {"ErrImagePull": "image can't be pulled",
@@ -583,8 +602,11 @@ class Kubelet(Controller):
              since_seconds: int | None = None, timestamps: bool = False, previous: bool = False) -> list[str]:
         """The container's log lines (the first container's unless named), oldest first, without newlines; with
         `previous`, those of the instance that ran before the last restart (400 when there was none)."""
-        return self._log_for(namespace, pod, container, previous=previous).select(
-            tail=tail, since_seconds=since_seconds, timestamps=timestamps, previous=previous)
+        log = self._log_for(namespace, pod, container, previous=previous)
+        held = self._pods.get((namespace, pod))
+        crashed = held is not None and held.waiting == "CrashLoopBackOff" and not log.lines
+        return log.select(tail=tail, since_seconds=since_seconds, timestamps=timestamps,
+                          previous=previous or crashed)
 
     def follow(self, namespace: str, pod: str, *, container: str | None = None) -> LogFollower:
         """Lines logged from now on, until the pod is deleted or the kubelet stops (`kubectl logs -f`)."""
