@@ -1,18 +1,24 @@
-"""The kubelet (and the scheduler's one decision): place pods on the two nodes and run them as real servers.
+"""The kubelet: run the pods bound to the lab's nodes as real servers, probe them, restart and stop them.
 
-An unscheduled pod goes to the node with the fewest pods (`spec.nodeName`, event Scheduled). The kubelet then gives
-it the lowest free address of that node's pod CIDR (an address goes back to the pool when its pod is gone), starts
-each container's image with `images.start_app` on that address at each container port (ports below 1024 at the lab's
+For a pod the scheduler bound (`spec.nodeName`), the kubelet reports it ContainerCreating at once, gives it the
+lowest free address of that node's pod CIDR (an address goes back to the pool when its pod is gone), starts each
+container's image with `images.start_app` on that address at each container port (ports below 1024 at the lab's
 offset when not root, `network.bind_port`), and posts the status a real kubelet posts: phase Running, podIP,
-hostIP, conditions, containerStatuses, events Pulled/Created/Started. An image the lab does not know leaves the pod
-Pending in ErrImagePull with a Warning event; any other start failure is retried with a growing back-off. A deleted
-pod's sockets are closed. Pods already in the store when the kubelet starts (a restarted lab) are started again on
-their recorded addresses.
+hostIP, conditions, containerStatuses, events Pulled/Created/Started. Pods already in the store when the kubelet
+starts (a restarted lab) are started again on their recorded addresses.
 
-Each container's log lines (the apps' access logs) go to `home/logs/pods/<ns>_<pod>.log` (`<ns>_<pod>_<container>.log`
-for a pod's further containers) and to an in-memory ring that `logs()` and `follow()` serve to the API's `/log`
-subresource. Neighbours: the replicaset controller creates the pods; the endpointslice controller reads the IPs
-and readiness written here.
+Lifecycle, as the kubelet words it (the functions under "lifecycle" below):
+* probes (`probes.py`): readiness sets `containerStatuses[].ready` and the Ready condition (so the endpoint's
+  `ready`); liveness failure kills the container (event Killing, `lastState.terminated`, the log rotated for
+  `logs --previous`) and starts it again, after the first time through the crash back-off (CrashLoopBackOff);
+* an image the lab does not know: ErrImagePull, then ImagePullBackOff, pulled again after 10 s, 20 s … 300 s;
+  any other start failure is retried with a growing back-off;
+* deletion: a pod marked with `deletionTimestamp` (graceful deletion, `apiserver/graceful.py`) has its containers
+  stopped at once (event Killing) and is deleted for good after the next relist.
+
+Logs are `podlogs.PodLog`s; `logs()` and `follow()` serve the API's `/log` subresource. Neighbours: the scheduler
+binds the pods; the replicaset controller creates them; the endpointslice controller reads the IPs and readiness
+written here.
 """
 from __future__ import annotations
 
@@ -20,12 +26,8 @@ import asyncio
 import base64
 import functools
 import hashlib
-import os
 import re
 import secrets
-import time
-from collections import deque
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ingresslab.cluster.node import images, probes
@@ -33,111 +35,12 @@ from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
 from ingresslab.cluster.node.network import Network, Node, bind_port
+from ingresslab.cluster.node.podlogs import LogFollower, PodLog  # noqa: F401 (re-exported)
 from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 
-RING_LINES = 10_000
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff and image pull back-off steps
 ERR_IMAGE_PULL_SECONDS = 1.0                 # ErrImagePull shows until the next sync finds the image in back-off
 PLEG_RELIST_SECONDS = 1.0                    # the kubelet notices stopped containers at its next relist
-
-
-class PodLog:
-    """One container's log: the file on disk, the recent lines in memory, and the followers waiting for more."""
-
-    def __init__(self, path: Path, *, resume: bool):
-        self.path = path
-        self.lines: deque[tuple[float, str]] = deque(maxlen=RING_LINES)
-        if resume and path.exists():
-            with open(path, encoding="utf-8", errors="replace") as f:
-                self.lines.extend((0.0, line.rstrip("\n")) for line in f)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a" if resume else "w", encoding="utf-8")
-        self._followers: set[asyncio.Queue] = set()
-        self._flush_pending = False
-        self.previous: list[tuple[float, str]] | None = None    # the previous instance's lines, after a restart
-
-    def append(self, line: str) -> None:
-        self.lines.append((time.time(), line))
-        if self._file is not None:
-            self._file.write(line + "\n")
-            self._schedule_flush()
-        for queue in self._followers:
-            queue.put_nowait(line)
-
-    def _schedule_flush(self) -> None:
-        """Flush at the end of this turn of the event loop: the lines of every request served in the same turn go
-        to disk in one write instead of one each (the file is still current before anything else runs)."""
-        if self._flush_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._flush()
-            return
-        self._flush_pending = True
-        loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._file is not None:
-            self._file.flush()
-
-    def rotate(self) -> None:
-        """The container was restarted: what it logged becomes the previous instance's log (`logs --previous`),
-        kept on disk beside the current one as `<name>.previous.log`."""
-        self.previous = list(self.lines)
-        self.lines.clear()
-        if self._file is not None:
-            self._file.close()
-            os.replace(self.path, self.path.with_suffix(".previous.log"))
-            self._file = open(self.path, "w", encoding="utf-8")
-
-    def select(self, *, tail: int | None, since_seconds: int | None, timestamps: bool,
-               previous: bool = False) -> list[str]:
-        lines = list(self.previous or []) if previous else list(self.lines)
-        if since_seconds is not None:
-            cutoff = time.time() - since_seconds
-            lines = [entry for entry in lines if entry[0] >= cutoff]
-        if tail is not None and tail >= 0:
-            lines = lines[len(lines) - tail:] if tail else []
-        if timestamps:
-            return [f"{datetime.fromtimestamp(t, timezone.utc).isoformat().replace('+00:00', 'Z')} {line}"
-                    for t, line in lines]
-        return [line for _, line in lines]
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        for queue in self._followers:
-            queue.put_nowait(None)
-
-
-class LogFollower:
-    """`async for line in kubelet.follow(ns, pod)`: lines logged from the moment of the call until the pod goes."""
-
-    def __init__(self, log: PodLog | None):
-        self._log = log
-        self._queue: asyncio.Queue = asyncio.Queue()
-        if log is not None and log._file is not None:
-            log._followers.add(self._queue)
-        else:
-            self._queue.put_nowait(None)
-
-    def __aiter__(self) -> "LogFollower":
-        return self
-
-    async def __anext__(self) -> str:
-        line = await self._queue.get()
-        if line is None:
-            await self.aclose()
-            raise StopAsyncIteration
-        return line
-
-    async def aclose(self) -> None:
-        if self._log is not None:
-            self._log._followers.discard(self._queue)
-            self._log = None
 
 
 class _Container:
