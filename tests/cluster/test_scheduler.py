@@ -178,3 +178,17 @@ def test_cpu_is_counted_in_millicores_rounded_up_and_nonsense_is_refused():
     assert milli("1930m") == 1930 and milli("0.0001") == 1
     with pytest.raises(ValueError, match="quantities must match"):
         parse_quantity("lots")
+
+
+@run_async
+async def test_a_pending_pod_found_at_start_is_bound_once_the_nodes_register(tmp_path):
+    store = Store(None)
+    store.create("namespaces", {"metadata": {"name": "default"}})
+    store.create("pods", pod("early"))          # in the store before any Node exists
+    try:
+        async with running_controllers(tmp_path, store=store) as (store, c, _):
+            await c.wait_idle()
+            assert node_of(store, "early") in ("node-1", "node-2")
+            assert store.require("pods", "default", "early")["status"]["phase"] == "Running"
+    finally:
+        store.close()

@@ -79,7 +79,8 @@ class Scheduler(Controller):
             return
         nodes = sorted(self.store.list("nodes"), key=lambda n: meta(n)["name"])
         if not nodes:
-            return      # no node registered yet: the Node's ADDED event brings this pod back
+            self._waiting.add(key)      # no node registered yet: the Node's ADDED event brings this pod back
+            return
         on_node: dict[str, list[dict]] = {meta(n)["name"]: [] for n in nodes}
         for other in self.store.iter_raw("pods"):
             where = (other.get("spec") or {}).get("nodeName")
