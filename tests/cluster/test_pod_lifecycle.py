@@ -290,3 +290,22 @@ async def test_a_deployments_change_cause_is_copied_to_its_new_replica_set(tmp_p
         await c.wait_idle()
         [rs] = store.list("replicasets.apps", "default")
         assert rs["metadata"]["annotations"]["kubernetes.io/change-cause"] == "scaled for the demo"
+
+
+@run_async
+async def test_a_startup_probe_holds_back_readiness_and_a_failing_one_restarts_the_container(tmp_path):
+    async with cluster(tmp_path) as (store, c):
+        store.create("pods", pod("slow-start", startupProbe=fast({"httpGet": {"path": "/", "port": 8080}}),
+                                 livenessProbe=fast({"tcpSocket": {"port": 8080}})))
+        store.create("pods", pod("never-starts", startupProbe=fast({"tcpSocket": {"port": 9999}},
+                                                                   failureThreshold=2)))
+        await until(lambda: ready(store, "slow-start"))
+        cs = store.require("pods", "default", "slow-start")["status"]["containerStatuses"][0]
+        assert cs["started"] and cs["ready"] and cs["restartCount"] == 0
+        await until(lambda: (store.require("pods", "default", "never-starts").get("status") or {})
+                    .get("containerStatuses", [{}])[0].get("restartCount", 0) >= 1)
+        assert ("Normal", "Killing", "Container app failed startup probe, will be restarted") in \
+            events(store, "never-starts")
+        assert any(m.startswith("Startup probe failed: dial tcp ") for _, _, m in events(store, "never-starts"))
+        p = store.require("pods", "default", "never-starts")
+        assert not p["status"]["containerStatuses"][0]["started"] and not ready(store, "never-starts")

@@ -8,9 +8,9 @@ hostIP, conditions, containerStatuses, events Pulled/Created/Started. Pods alrea
 starts (a restarted lab) are started again on their recorded addresses.
 
 Lifecycle, as the kubelet words it (the functions under "lifecycle" below):
-* probes (`probes.py`): readiness sets `containerStatuses[].ready` and the Ready condition (so the endpoint's
+* probes (`probes.py`): a startup probe holds the others back until it succeeds; readiness sets `containerStatuses[].ready` and the Ready condition (so the endpoint's
   `ready`); liveness failure kills the container (event Killing, `lastState.terminated`, the log rotated for
-  `logs --previous`) and starts it again, after the first time through the crash back-off (CrashLoopBackOff);
+  `logs --previous`) and starts it again (a failed startup probe too), after the first time through the crash back-off (CrashLoopBackOff);
 * an image the lab does not know: ErrImagePull, then ImagePullBackOff, pulled again after 10 s, 20 s … 300 s;
   any other start failure is retried with a growing back-off;
 * deletion: a pod marked with `deletionTimestamp` (graceful deletion, `apiserver/graceful.py`) has its containers
@@ -58,14 +58,19 @@ class _Container:
         self.restart_count = int(before.get("restartCount") or 0)
         self.last_state: dict = before.get("lastState") or {}
         self.probe_ready: bool | None = False if spec.get("readinessProbe") else None
+        self.probe_started = not spec.get("startupProbe")   # a startup probe must succeed first
 
     @property
     def running(self) -> bool:
         return "running" in self.state
 
     @property
+    def started(self) -> bool:
+        return self.running and self.probe_started
+
+    @property
     def ready(self) -> bool:
-        return self.running and self.probe_ready is not False
+        return self.started and self.probe_ready is not False
 
     async def stop(self) -> None:
         workers, self.workers = self.workers, []
@@ -87,7 +92,7 @@ class _Pod:
         self.waiting: str | None = "ContainerCreating"     # why containers are not running, if they are not
         self.retry_at: float | None = None
         self.attempts = 0
-        self.restart_wanted: set[str] = set()               # containers whose liveness probe failed
+        self.restart_wanted: dict[str, str] = {}            # container → the probe that failed ("liveness")
         self.stopped_at: float | None = None                # when its containers were stopped for deletion
         self.status_dirty = False                           # a readiness result changed since the last post
 
@@ -316,9 +321,13 @@ class Kubelet(Controller):
         c.container_id = f"containerd://{secrets.token_hex(32)}"
         c.state = {"running": {"startedAt": now}}
         c.probe_ready = False if c.spec.get("readinessProbe") else None
-        c.workers = probes.workers_for(
-            c.spec, pod_ip=held.ip, node_ip=node.ip, namespace=key[0], pod=key[1], runner=self.exec_runner,
-            on_result=functools.partial(self._probe_result, key, held.uid),
+        c.probe_started = not c.spec.get("startupProbe")
+        self._start_probes(key, held, node, c)
+
+    def _start_probes(self, key, held: _Pod, node: Node, c: _Container) -> None:
+        c.workers += probes.workers_for(
+            c.spec, started=c.probe_started, pod_ip=held.ip, node_ip=node.ip, namespace=key[0], pod=key[1],
+            runner=self.exec_runner, on_result=functools.partial(self._probe_result, key, held.uid),
             on_failure=functools.partial(self._probe_failed, key, held.uid))
 
     def _container_stopped(self, c: _Container, *, exit_code: int = 0, reason: str = "Completed") -> None:
@@ -332,11 +341,16 @@ class Kubelet(Controller):
         held = self._pods.get(key)
         if held is None or held.uid != uid or cname not in held.containers:
             return
+        c = held.containers[cname]
         if kind == "Readiness":
-            held.containers[cname].probe_ready = ok
+            c.probe_ready = ok
             held.status_dirty = True
+        elif kind == "Startup" and ok:
+            c.probe_started = True
+            held.status_dirty = True
+            self._start_probes(key, held, held.node, c)
         elif not ok:
-            held.restart_wanted.add(cname)
+            held.restart_wanted[cname] = kind.lower()
         self.enqueue(key)
 
     def _probe_failed(self, key, uid: str, cname: str, message: str) -> None:
@@ -350,9 +364,9 @@ class Kubelet(Controller):
         once the first time, then after the kubelet's crash back-off (10 s, 20 s … 300 s: CrashLoopBackOff)."""
         host = {"component": "kubelet", "host": node.name}
         delay = 0.0
-        for cname in sorted(held.restart_wanted):
+        for cname, probe in sorted(held.restart_wanted.items()):
             c = held.containers[cname]
-            self.recorder.normal(pod, "Killing", f"Container {cname} failed liveness probe, will be restarted",
+            self.recorder.normal(pod, "Killing", f"Container {cname} failed {probe} probe, will be restarted",
                                  **host)
             await c.stop()
             self._container_stopped(c)
@@ -438,7 +452,7 @@ class Kubelet(Controller):
                 continue
             image = _qualified(container.get("image", ""))
             cs = {"name": c.name, "state": c.state, "lastState": c.last_state, "ready": c.ready,
-                  "restartCount": c.restart_count, "image": image, "imageID": "", "started": c.running}
+                  "restartCount": c.restart_count, "image": image, "imageID": "", "started": c.started}
             if c.container_id:
                 digest = hashlib.sha256(image.encode()).hexdigest()   # stands for the image's content digest
                 cs["imageID"] = f"{image.rsplit(':', 1)[0]}@sha256:{digest}"
@@ -448,7 +462,9 @@ class Kubelet(Controller):
         ok = not unready
         why = ("ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]") if unready else ("", "")
         conds = old.get("conditions") or []
-        running = bool(statuses) and all(cs["started"] for cs in statuses)
+        # Running once every container runs, or ran and waits to restart (CrashLoopBackOff keeps the pod Running).
+        running = bool(statuses) and all("running" in cs["state"] or "terminated" in cs["lastState"]
+                                         for cs in statuses)
         status = {
             "phase": "Running" if running or terminating else "Pending",
             "conditions": [_condition("PodReadyToStartContainers", not creating, conds, now),

@@ -1,4 +1,4 @@
-"""The kubelet's prober: readiness and liveness probes, run as the kubelet runs them.
+"""The kubelet's prober: startup, readiness and liveness probes, run as the kubelet runs them.
 
 One worker per container and probe kind. It waits `initialDelaySeconds` after the container started, then probes
 every `periodSeconds`, each attempt bounded by `timeoutSeconds`; `successThreshold` consecutive successes make the
@@ -44,7 +44,7 @@ FailureFn = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    kind: str                 # "Readiness" or "Liveness"
+    kind: str                 # "Startup", "Readiness" or "Liveness"
     handler: dict
     initial_delay: float
     period: float
@@ -59,7 +59,7 @@ class ProbeSpec:
             return int(value) if isinstance(value, int) and value > 0 else default
         return cls(kind, probe, float(probe.get("initialDelaySeconds") or 0), float(num("periodSeconds", 10)),
                    float(num("timeoutSeconds", 1)),
-                   1 if kind == "Liveness" else num("successThreshold", 1), num("failureThreshold", 3))
+                   num("successThreshold", 1) if kind == "Readiness" else 1, num("failureThreshold", 3))
 
 
 async def builtin_exec(namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, str]:
@@ -195,7 +195,7 @@ class ProbeWorker:
         self.spec, self.container = spec, container
         self._where = dict(pod_ip=pod_ip, node_ip=node_ip, namespace=namespace, pod=pod, runner=runner)
         self._on_result, self._on_failure = on_result, on_failure
-        self.result = spec.kind == "Liveness"    # before any attempt: not ready, alive
+        self.result = spec.kind == "Liveness"    # before any attempt: not started, not ready, alive
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
@@ -212,10 +212,12 @@ class ProbeWorker:
             if ok and not self.result and successes >= self.spec.success_threshold:
                 self.result = True
                 self._on_result(name, self.spec.kind, True)
-            elif not ok and self.result and failures >= self.spec.failure_threshold:
+                if self.spec.kind == "Startup":
+                    return       # started: the readiness and liveness workers take over
+            elif not ok and failures >= self.spec.failure_threshold and (self.result or self.spec.kind == "Startup"):
                 self.result = False
                 self._on_result(name, self.spec.kind, False)
-                if self.spec.kind == "Liveness":
+                if self.spec.kind in ("Liveness", "Startup"):
                     return       # the container is restarted; its new instance gets a new worker
             await asyncio.sleep(self.spec.period)
 
@@ -227,8 +229,12 @@ class ProbeWorker:
             pass
 
 
-def workers_for(container: dict, **kw) -> list[ProbeWorker]:
-    """Start the readiness and liveness workers a container's spec asks for (startup probes are not run)."""
+def workers_for(container: dict, *, started: bool = False, **kw) -> list[ProbeWorker]:
+    """Start the workers a container's spec asks for: its startup probe alone until it has succeeded (`started`),
+    then the readiness and liveness probes."""
+    startup = container.get("startupProbe")
+    if isinstance(startup, dict) and startup and not started:
+        return [ProbeWorker(ProbeSpec.of("Startup", startup), container, **kw)]
     out = []
     for kind, field in (("Readiness", "readinessProbe"), ("Liveness", "livenessProbe")):
         probe = container.get(field)
