@@ -2,7 +2,7 @@
 
 `Cluster.start()` opens the state directory's database, locks a network slot, seeds the namespaces a fresh
 cluster has, starts the controllers (which bring back pods persisted by an earlier run) and serves the API on a free
-loopback port. The layers above (the lab process) add admission hooks and deploy the Ingress controller through the
+loopback port. The add-ons a cluster installer deploys follow (cluster DNS: `addons/coredns.py`). The layers above (the lab process) add admission hooks and deploy the Ingress controller through the
 API like any client would. `await cluster.stop()` closes every socket the cluster opened.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tornado.httpserver
 
+from ingresslab.cluster.addons import coredns
 from ingresslab.cluster.apiserver.server import Admission, ApiServer, http_server_options, new_token
 from ingresslab.cluster.components import start_controllers
 from ingresslab.cluster.node.network import Network, acquire_slot
@@ -47,6 +48,7 @@ class Cluster:
         self._slot_lock = None
         self.info: ClusterInfo | None = None
         self.api_url: str | None = None
+        self.dns_address: tuple[str, int] | None = None     # kube-dns: ClusterIP and the port bound for 53
         self.service_account_dir: Path | None = None
 
     async def start(self) -> ClusterInfo:
@@ -79,8 +81,10 @@ class Cluster:
                                                    **http_server_options())
         self._http.add_sockets([sock])
         # Controllers start after the API serves: pods brought back from an earlier run may be API clients.
+        coredns.register_image(self.store)
         self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
                                                    api_port=port, ca_pem=pki.ca_cert.read_text())
+        self.dns_address = coredns.install(self.store, self.controllers.allocator, network)
         api.pod_logs = self.controllers.kubelet
         self.info = ClusterInfo(self.api_url, self.token, pki.ca_cert, network.slot, network)
         return self.info

@@ -7,7 +7,8 @@ themselves run in a process of their own (`node/containerd.py`):
     nodes            node-1, node-2 registered with their addresses       (controllers/nodes.py)
     deployments  →   ReplicaSets per pod template, rollouts, status       (controllers/deployments.py)
     replicasets  →   Pods                                                  (controllers/replicasets.py)
-    kubelet      →   pods scheduled, given an IP, run as real servers     (node/kubelet.py)
+    scheduler    →   pods bound to a node that fits, or FailedScheduling  (scheduler/)
+    kubelet      →   bound pods given an IP, run as real servers, probed  (node/kubelet.py, node/probes.py)
     services         ClusterIP and nodePort allocation (at admission)      (controllers/services.py)
     endpointslices → EndpointSlices and Endpoints from ready pods          (controllers/endpointslices.py)
     kube-proxy   →   ClusterIP and NodePort forwarding, iptables view      (node/proxy/kubeproxy.py)
@@ -15,6 +16,7 @@ themselves run in a process of their own (`node/containerd.py`):
     namespace        empties a Terminating namespace, then deletes it      (controllers/namespaces.py)
     serviceaccount,  the `default` ServiceAccount and the `kube-root-ca.crt`
     root-ca-cert-publisher  ConfigMap in every namespace                  (controllers/serviceaccounts.py)
+    taint-eviction   deletes pods from nodes with a NoExecute taint        (controllers/tainteviction.py)
 
 `await start_controllers(store, network, home=…)` starts them all; `await controllers.stop()` stops them and
 closes every pod server and forwarder listener. The API server calls `controllers.allocator` (a `ServiceAllocator`)
@@ -35,9 +37,11 @@ from ingresslab.cluster.controllers.nodes import NodeController
 from ingresslab.cluster.controllers.replicasets import ReplicaSetController
 from ingresslab.cluster.controllers.serviceaccounts import RootCACertPublisher, ServiceAccountController
 from ingresslab.cluster.controllers.services import ServiceAllocator, ServiceController
+from ingresslab.cluster.controllers.tainteviction import TaintEvictionController
 from ingresslab.cluster.node.kubelet import Kubelet
 from ingresslab.cluster.node.network import Network
 from ingresslab.cluster.node.proxy.kubeproxy import KubeProxy
+from ingresslab.cluster.scheduler import Scheduler
 from ingresslab.cluster.storage.store import Store
 
 __all__ = ["Controllers", "start_controllers"]
@@ -53,19 +57,22 @@ class Controllers:
     services: ServiceController
     deployments: DeploymentController
     replicasets: ReplicaSetController
+    scheduler: Scheduler
     endpointslices: EndpointSliceController
     kubelet: Kubelet
     kubeproxy: KubeProxy
     namespaces: NamespaceController
     serviceaccounts: ServiceAccountController
     root_ca: RootCACertPublisher
+    tainteviction: TaintEvictionController
 
     @property
     def all(self) -> list[Controller]:
         # The per-namespace keepers start first and stop last: stopping follows this list backwards, and the
         # order the others stop in (kube-proxy and the kubelet last) is theirs.
         return [self.serviceaccounts, self.root_ca, self.nodes, self.services, self.deployments, self.replicasets,
-                self.kubelet, self.endpointslices, self.kubeproxy, self.namespaces]
+                self.scheduler, self.kubelet, self.endpointslices, self.kubeproxy, self.namespaces,
+                self.tainteviction]
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no controller has work queued or running (retries scheduled for later do not count)."""
@@ -104,12 +111,14 @@ async def start_controllers(store: Store, network: Network, *, home: Path, admis
         services=ServiceController(store, allocator, api_endpoint=(api_host, api_port) if api_port else None),
         deployments=DeploymentController(store, recorder),
         replicasets=ReplicaSetController(store, recorder),
+        scheduler=Scheduler(store, recorder),
         endpointslices=EndpointSliceController(store),
         kubelet=Kubelet(store, network, recorder, home=home),
         kubeproxy=KubeProxy(store, network, home=home),
         namespaces=NamespaceController(store),
         serviceaccounts=ServiceAccountController(store),
         root_ca=RootCACertPublisher(store, ca_pem),
+        tainteviction=TaintEvictionController(store, recorder),
     )
     try:
         for controller in controllers.all:

@@ -100,7 +100,7 @@ async def test_an_unknown_image_leaves_the_pod_pending_with_err_image_pull_and_a
         with pytest.raises(errors.ApiError) as err:
             c.kubelet.logs("default", "bad")
         assert err.value.code == 400
-        assert err.value.message == 'container "app" in pod "bad" is waiting to start: trying and failing to pull image'
+        assert err.value.message == 'container "app" in pod "bad" is waiting to start: image can\'t be pulled'
 
 
 @run_async

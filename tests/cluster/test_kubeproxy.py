@@ -126,10 +126,11 @@ def test_rules_name_the_service_port_and_forward_to_the_ports_pods_really_bind()
                                {"addresses": ["127.244.10.3"], "conditions": {"ready": False}, "nodeName": "node-1"},
                                {"addresses": ["127.244.11.2"], "conditions": {}, "nodeName": "node-2"}]}
     rules = build_forward_rules([svc], [endpoints], network)
-    assert [(r.listen_ip, r.listen_port, r.source_ip) for r in rules] == [
-        ("127.96.5.9", bind_port(80), "client"), (network.nodes[0].ip, 30080, network.nodes[0].ip),
-        (network.nodes[1].ip, 30080, network.nodes[1].ip)]
-    assert {r.label for r in rules} == {"shop/web:http"}
+    assert [(r.listen_ip, r.listen_port, r.source_ip, r.protocol) for r in rules] == [
+        ("127.96.5.9", bind_port(80), "client", "TCP"), (network.nodes[0].ip, 30080, network.nodes[0].ip, "TCP"),
+        (network.nodes[1].ip, 30080, network.nodes[1].ip, "TCP"), ("127.96.5.9", bind_port(53), "client", "UDP")]
+    assert {r.label for r in rules} == {"shop/web:http", "shop/web"}
+    assert rules[3].backends == ()      # no endpoint serves 53/UDP: no listener (kube-proxy's REJECT)
     assert rules[0].backends == (("127.244.10.2", bind_port(80)), ("127.244.11.2", bind_port(80)))
     assert service_port_label("shop", "web", "") == "shop/web"
 

@@ -54,6 +54,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",), subresources=("status",)),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Resource("coordination.k8s.io", "v1", "leases", "Lease"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
              namespaced=False, short_names=("crd", "crds"), subresources=("status",), categories=("api-extensions",)),
     # Reviews are answered, never stored (apiserver/auth.py): create is their only verb, as on a real server.
@@ -67,7 +68,8 @@ RESOURCES: tuple[Resource, ...] = (
 
 # The version each group prefers (discovery's preferredVersion).
 PREFERRED = {"authorization.k8s.io": "v1", "authentication.k8s.io": "v1", "apps": "v1", "networking.k8s.io": "v1",
-             "discovery.k8s.io": "v1", "extensions": "v1beta1", "apiextensions.k8s.io": "v1"}
+             "discovery.k8s.io": "v1", "extensions": "v1beta1", "apiextensions.k8s.io": "v1",
+             "coordination.k8s.io": "v1"}
 
 # --- kinds added by CustomResourceDefinitions (apiserver/crds.py keeps these in step with the stored CRDs) ----------
 _CUSTOM: dict[str, tuple[Resource, ...]] = {}     # store key → the served versions, preferred first

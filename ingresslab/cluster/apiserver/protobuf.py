@@ -42,6 +42,10 @@ OwnerReference: 5 apiVersion s; 1 kind s; 3 name s; 4 uid s; 6 controller b p; 7
 LabelSelector: 1 matchLabels {s}; 2 matchExpressions [LabelSelectorRequirement]
 LabelSelectorRequirement: 1 key s; 2 operator s; 3 values [s]
 
+DeleteOptions: 1 gracePeriodSeconds i p; 2 preconditions Preconditions; 3 orphanDependents b p;
+  4 propagationPolicy s p; 5 dryRun [s]
+Preconditions: 1 uid s p; 2 resourceVersion s p
+
 ConfigMap: 1 metadata ObjectMeta; 4 immutable b p; 2 data {s}; 3 binaryData {y}
 Secret: 1 metadata ObjectMeta; 5 immutable b p; 2 data {y}; 4 stringData {s}; 3 type s
 Namespace: 1 metadata ObjectMeta; 2 spec NamespaceSpec; 3 status NamespaceStatus
@@ -212,9 +216,10 @@ SelfSubjectReview: 1 metadata ObjectMeta
 KINDS: dict[tuple[str, str], str] = {
     (api_version, kind): kind
     for api_version, kinds in {
-        "v1": ("ConfigMap", "Secret", "Namespace", "Service", "Pod", "PodTemplate", "ServiceAccount"),
+        "v1": ("ConfigMap", "Secret", "Namespace", "Service", "Pod", "PodTemplate", "ServiceAccount", "DeleteOptions"),
         "authorization.k8s.io/v1": ("SelfSubjectAccessReview",),
         "authentication.k8s.io/v1": ("SelfSubjectReview",),
+        "meta.k8s.io/v1": ("DeleteOptions",),
         "apps/v1": ("Deployment", "ReplicaSet"),
         "networking.k8s.io/v1": ("Ingress", "IngressClass", "NetworkPolicy"),
     }.items() for kind in kinds

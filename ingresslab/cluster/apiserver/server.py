@@ -40,6 +40,7 @@ from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apiserver import fieldvalidation
 from ingresslab.cluster.apiserver import managedfields
 from ingresslab.cluster.apimachinery import errors
+from ingresslab.cluster.apiserver import graceful
 from ingresslab.cluster.apiserver import pagination
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
@@ -266,6 +267,7 @@ class ApiServer:
                                          "on the request")
             meta["namespace"] = namespace
         old = self.store.require(sr.key, namespace or "", name)
+        graceful.keep_deletion_fields(obj, old)
         obj = self._scope_to_subresource(sr, obj, old, sub)
         obj = self.prepare(r if r.custom else sr, "UPDATE", obj, old)
         if manager:
@@ -365,11 +367,15 @@ class ApiServer:
         obj, more = self.update(r, namespace, name, result, dry_run=dry_run, field_validation="Ignore")
         return obj, warnings + more, False
 
-    def delete(self, r: Resource, namespace: str | None, name: str) -> dict:
+    def delete(self, r: Resource, namespace: str | None, name: str, options: dict | None = None) -> dict:
         sr = storage_resource(r)
         if sr.key == crds.CRD_KEY:   # CRD hook: its objects go first, then its kind is no longer served
             self.store.require(sr.key, "", name)
             crds.remove(self.store, name)
+        if sr.key == "pods":
+            marked = graceful.graceful_deadline(self.store.require("pods", namespace or "", name), options or {})
+            if marked is not None:      # the kubelet stops the containers, then deletes the pod
+                return self.store.update("pods", marked, check_version=False)
         gone = self.store.delete(sr.key, namespace or "", name)
         for fn in self.admission.on_delete.get(sr.key, []):
             fn(gone)
@@ -728,7 +734,10 @@ class Handler(tornado.web.RequestHandler):
                 return self._delete_collection(t)
             if dry_run:
                 return self._send_object(r, self.store.require(sr.key, t.namespace or "", t.name))
-            return self._send_object(r, self.server.delete(r, t.namespace, t.name))
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", "")) \
+                if self.request.body.strip() else None
+            options = graceful.delete_options(body, self._arg("gracePeriodSeconds"))
+            return self._send_object(r, self.server.delete(r, t.namespace, t.name, options))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     def _present(self, r: Resource, obj: dict) -> dict:
@@ -863,11 +872,12 @@ class Handler(tornado.web.RequestHandler):
             raise errors.bad_request("this cluster has no kubelet to read logs from")
         tail = self._arg("tailLines")
         since = self._arg("sinceSeconds")
-        follow = self._arg("follow") in ("true", "1")
+        previous = self._arg("previous") in ("true", "1")
+        follow = self._arg("follow") in ("true", "1") and not previous   # a previous instance logs no more
         # The follower collects from the moment it is made: make it before reading the past lines.
         agen = self.server.pod_logs.follow(t.namespace or "", t.name, container=container) if follow else None
         await self.server.pod_logs.sync_logs()      # lines still on their way from the pods' process
-        lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container,
+        lines = self.server.pod_logs.logs(t.namespace or "", t.name, container=container, previous=previous,
                                           tail=int(tail) if tail else None,
                                           since_seconds=int(since) if since else None,
                                           timestamps=self._arg("timestamps") == "true")

@@ -106,6 +106,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "configmaps": _cols(NAME, ("Data", "Data contains the configuration data."), AGE),
     "serviceaccounts": _cols(NAME, ("Secrets", "Secrets is a list of the secrets in the same namespace that pods "
                                     "running using this ServiceAccount are allowed to use."), AGE),
+    "leases.coordination.k8s.io": _cols(
+        NAME, ("Holder", "holderIdentity contains the identity of the holder of a current lease."), AGE),
     "namespaces": _cols(NAME, ("Status", "The status of the namespace"), AGE),
     "nodes": _cols(
         NAME, ("Status", "The status of the node"), ("Roles", "The roles of the node"), AGE,
@@ -489,6 +491,8 @@ _CELLS: dict[str, Callable[[dict, datetime], list]] = {
                                    len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm, now)],
     "namespaces": lambda ns, now: [_meta(ns).get("name", ""), _status(ns).get("phase", ""), _age(ns, now)],
     "serviceaccounts": lambda sa, now: [_meta(sa).get("name", ""), len(sa.get("secrets") or []), _age(sa, now)],
+    "leases.coordination.k8s.io": lambda lease, now: [_meta(lease).get("name", ""),
+                                                      _spec(lease).get("holderIdentity") or "", _age(lease, now)],
 }
 
 

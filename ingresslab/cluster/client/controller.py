@@ -207,10 +207,12 @@ class Controller:
         self._timers.clear()
         self._dirty.clear()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Cancel until it is done: Python 3.11's wait_for (used by reconciles) may swallow a cancellation that
+            # arrives as its inner await completes, and the loop would then wait for work forever.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.5)
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("%s stopped with %r", self.name, self._task.exception())
             self._task = None
         await self.close()

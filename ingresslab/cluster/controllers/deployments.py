@@ -10,7 +10,8 @@ Deployment scales that ReplicaSet. Changing the template creates a new ReplicaSe
   desired one. An image that never starts leaves the old pods serving, as in a real cluster.
 * Recreate: the old ReplicaSets go to zero first, the new one starts once their pods are gone.
 
-Old ReplicaSets stay (scaled to 0) up to `revisionHistoryLimit` for `kubectl rollout undo`. Events read as the real
+The new ReplicaSet carries the Deployment's annotations (`kubernetes.io/change-cause` among them, for
+`kubectl rollout history`). Old ReplicaSets stay (scaled to 0) up to `revisionHistoryLimit` for `kubectl rollout undo`. Events read as the real
 controller's ("Scaled up replica set coffee-7dbb5795f6 to 2"). Neighbours: `replicasets.py` turns each ReplicaSet
 into pods; the store's garbage collector deletes ReplicaSets and pods when their Deployment goes.
 """
@@ -28,6 +29,21 @@ REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 COMPONENT = "deployment-controller"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+# Annotations a Deployment does not hand to its new ReplicaSet (deploymentutil's annotationsToSkip).
+NOT_COPIED = {"kubectl.kubernetes.io/last-applied-configuration", REVISION, "deployment.kubernetes.io/revision-history",
+              DESIRED, MAX_REPLICAS, "deprecated.deployment.rollback.to"}
+
+
+def copy_deployment_annotations(d: dict, rs_annotations: dict) -> bool:
+    """The Deployment's annotations (e.g. `kubernetes.io/change-cause`, which `kubectl rollout history` prints as
+    CHANGE-CAUSE) onto its new ReplicaSet, as SetNewReplicaSetAnnotations does; True when something changed."""
+    changed = False
+    for k, v in (meta(d).get("annotations") or {}).items():
+        if k not in NOT_COPIED and rs_annotations.get(k) != v:
+            rs_annotations[k] = v
+            changed = True
+    return changed
 
 
 def _template_without_hash(template: dict) -> dict:
@@ -109,7 +125,7 @@ class DeploymentController(Controller):
             if new_rs is None:
                 return None
         else:
-            new_rs = self._scale(d, new_rs, desired, newest_after=old)
+            new_rs = self._scale(d, new_rs, desired, newest_after=old, new=True)
         # Old replica sets keep what the new one cannot serve yet: available pods never drop below `desired`.
         allowed = max(0, desired - _status(new_rs, "availableReplicas"))
         for rs in sorted(old, key=_revision, reverse=True):
@@ -127,7 +143,7 @@ class DeploymentController(Controller):
             return new_rs   # wait until the old pods are gone (their ReplicaSets' status will wake us)
         if new_rs is None:
             return self._create_rs(d, old, desired)
-        return self._scale(d, new_rs, desired, newest_after=old)
+        return self._scale(d, new_rs, desired, newest_after=old, new=True)
 
     # ------------------------------------------------------------------------------------------- replica sets
     def _max_replicas(self, d: dict, desired: int) -> int:
@@ -164,13 +180,14 @@ class DeploymentController(Controller):
                      "selector": selector, "template": template},
             "status": {"replicas": 0},
         }
+        copy_deployment_annotations(d, rs["metadata"]["annotations"])
         created = self.store.create("replicasets.apps", rs)
         if desired > 0:
             self.recorder.normal(d, "ScalingReplicaSet", f"Scaled up replica set {name} to {desired}",
                                  component=COMPONENT)
         return created
 
-    def _scale(self, d: dict, rs: dict, replicas: int, *, newest_after: list[dict] = ()) -> dict:
+    def _scale(self, d: dict, rs: dict, replicas: int, *, newest_after: list[dict] = (), new: bool = False) -> dict:
         """Set the replica count, recording the event; the new ReplicaSet also gets a revision newer than
         `newest_after` (rolling back to an older template makes its ReplicaSet the newest revision again)."""
         fresh = self.store.require("replicasets.apps", meta(rs)["namespace"], meta(rs)["name"])
@@ -182,6 +199,8 @@ class DeploymentController(Controller):
         top = max([_revision(o) for o in newest_after] + [0])
         if newest_after and top >= _revision(fresh):
             annotations[REVISION] = str(top + 1)
+        if new:
+            copy_deployment_annotations(d, annotations)
         fresh["spec"]["replicas"] = replicas
         stored = self.store.update("replicasets.apps", fresh, check_version=False)
         if before != replicas:

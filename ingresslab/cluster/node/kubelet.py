@@ -1,144 +1,107 @@
-"""The kubelet (and the scheduler's one decision): place pods on the two nodes and run them as real servers.
+"""The kubelet: run the pods bound to the lab's nodes as real servers, probe them, restart and stop them.
 
-An unscheduled pod goes to the node with the fewest pods (`spec.nodeName`, event Scheduled). The kubelet then gives
-it the lowest free address of that node's pod CIDR (an address goes back to the pool when its pod is gone), starts
-each container's image with `images.start_app` on that address at each container port (ports below 1024 at the lab's
+For a pod the scheduler bound (`spec.nodeName`), the kubelet reports it ContainerCreating at once, gives it the
+lowest free address of that node's pod CIDR (an address goes back to the pool when its pod is gone), starts each
+container's image with `images.start_app` on that address at each container port (ports below 1024 at the lab's
 offset when not root, `network.bind_port`), and posts the status a real kubelet posts: phase Running, podIP,
-hostIP, conditions, containerStatuses, events Pulled/Created/Started. An image the lab does not know leaves the pod
-Pending in ErrImagePull with a Warning event; any other start failure is retried with a growing back-off. A deleted
-pod's sockets are closed. Pods already in the store when the kubelet starts (a restarted lab) are started again on
-their recorded addresses.
+hostIP, conditions, containerStatuses, events Pulled/Created/Started. Pods already in the store when the kubelet
+starts (a restarted lab) are started again on their recorded addresses.
 
-Each container's log lines (the apps' access logs) go to `home/logs/pods/<ns>_<pod>.log` (`<ns>_<pod>_<container>.log`
-for a pod's further containers) and to an in-memory ring that `logs()` and `follow()` serve to the API's `/log`
-subresource. Neighbours: the replicaset controller creates the pods; the endpointslice controller reads the IPs
-and readiness written here.
+Lifecycle, as the kubelet words it (the functions under "lifecycle" below):
+* probes (`probes.py`): a startup probe holds the others back until it succeeds; readiness sets `containerStatuses[].ready` and the Ready condition (so the endpoint's
+  `ready`); liveness failure kills the container (event Killing, `lastState.terminated`, the log rotated for
+  `logs --previous`) and starts it again (a failed startup probe too), after the first time through the crash back-off (CrashLoopBackOff);
+* an image the lab does not know: ErrImagePull, then ImagePullBackOff, pulled again after 10 s, 20 s … 300 s;
+  any other start failure is retried with a growing back-off;
+* deletion: a pod marked with `deletionTimestamp` (graceful deletion, `apiserver/graceful.py`) has its containers
+  stopped at once (event Killing) and is deleted for good after the next relist.
+
+Logs are `podlogs.PodLog`s; `logs()` and `follow()` serve the API's `/log` subresource. Neighbours: the scheduler
+binds the pods; the replicaset controller creates them; the endpointslice controller reads the IPs and readiness
+written here.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import re
 import secrets
-import time
-from collections import deque
-from datetime import datetime, timezone
 from pathlib import Path
 
-from ingresslab.cluster.node import cri, images
+from ingresslab.cluster.node import cri, images, probes
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
 from ingresslab.cluster.node.network import Network, Node, bind_port
+from ingresslab.cluster.node.podlogs import LogFollower, PodLog  # noqa: F401 (re-exported)
 from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 
-RING_LINES = 10_000
-BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff steps
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff and image pull back-off steps
+ERR_IMAGE_PULL_SECONDS = 1.0                 # ErrImagePull shows until the next sync finds the image in back-off
+PLEG_RELIST_SECONDS = 1.0                    # the kubelet notices stopped containers at its next relist
 
 
-class PodLog:
-    """One container's log: the file on disk, the recent lines in memory, and the followers waiting for more."""
+class _Container:
+    """One container of a held pod: its running app, probe workers and what its containerStatuses entry says."""
 
-    def __init__(self, path: Path, *, resume: bool):
-        self.path = path
-        self.lines: deque[tuple[float, str]] = deque(maxlen=RING_LINES)
-        if resume and path.exists():
-            with open(path, encoding="utf-8", errors="replace") as f:
-                self.lines.extend((0.0, line.rstrip("\n")) for line in f)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a" if resume else "w", encoding="utf-8")
-        self._followers: set[asyncio.Queue] = set()
-        self._flush_pending = False
+    def __init__(self, spec: dict, before: dict | None):
+        before = before or {}
+        self.name: str = spec["name"]
+        self.spec = spec
+        self.handle: images.AppHandle | None = None
+        self.workers: list[probes.ProbeWorker] = []
+        self.state: dict = {"waiting": {"reason": "ContainerCreating"}}
+        self.container_id: str | None = None
+        self.previous_id: str | None = before.get("containerID")   # ran before this kubelet started (lab restart)
+        self.restart_count = int(before.get("restartCount") or 0)
+        self.last_state: dict = before.get("lastState") or {}
+        self.probe_ready: bool | None = False if spec.get("readinessProbe") else None
+        self.probe_started = not spec.get("startupProbe")   # a startup probe must succeed first
 
-    def append(self, line: str) -> None:
-        self.lines.append((time.time(), line))
-        if self._file is not None:
-            self._file.write(line + "\n")
-            self._schedule_flush()
-        for queue in self._followers:
-            queue.put_nowait(line)
+    @property
+    def running(self) -> bool:
+        return "running" in self.state
 
-    def _schedule_flush(self) -> None:
-        """Flush at the end of this turn of the event loop: the lines of every request served in the same turn go
-        to disk in one write instead of one each (the file is still current before anything else runs)."""
-        if self._flush_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._flush()
-            return
-        self._flush_pending = True
-        loop.call_soon(self._flush)
+    @property
+    def started(self) -> bool:
+        return self.running and self.probe_started
 
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if self._file is not None:
-            self._file.flush()
+    @property
+    def ready(self) -> bool:
+        return self.started and self.probe_ready is not False
 
-    def select(self, *, tail: int | None, since_seconds: int | None, timestamps: bool) -> list[str]:
-        lines = list(self.lines)
-        if since_seconds is not None:
-            cutoff = time.time() - since_seconds
-            lines = [entry for entry in lines if entry[0] >= cutoff]
-        if tail is not None and tail >= 0:
-            lines = lines[len(lines) - tail:] if tail else []
-        if timestamps:
-            return [f"{datetime.fromtimestamp(t, timezone.utc).isoformat().replace('+00:00', 'Z')} {line}"
-                    for t, line in lines]
-        return [line for _, line in lines]
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        for queue in self._followers:
-            queue.put_nowait(None)
-
-
-class LogFollower:
-    """`async for line in kubelet.follow(ns, pod)`: lines logged from the moment of the call until the pod goes."""
-
-    def __init__(self, log: PodLog | None):
-        self._log = log
-        self._queue: asyncio.Queue = asyncio.Queue()
-        if log is not None and log._file is not None:
-            log._followers.add(self._queue)
-        else:
-            self._queue.put_nowait(None)
-
-    def __aiter__(self) -> "LogFollower":
-        return self
-
-    async def __anext__(self) -> str:
-        line = await self._queue.get()
-        if line is None:
-            await self.aclose()
-            raise StopAsyncIteration
-        return line
-
-    async def aclose(self) -> None:
-        if self._log is not None:
-            self._log._followers.discard(self._queue)
-            self._log = None
+    async def stop(self) -> None:
+        workers, self.workers = self.workers, []
+        for worker in workers:
+            await worker.stop()
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            await handle.close()
 
 
 class _Pod:
-    """What the kubelet holds for one pod (one uid): its node and address, its running apps and logs."""
+    """What the kubelet holds for one pod (one uid): its node and address, its containers and logs."""
 
     def __init__(self, pod: dict, node: Node, ip: str):
         self.uid = meta(pod)["uid"]
         self.node, self.ip = node, ip
-        self.handles: list[images.AppHandle] = []
+        self.containers: dict[str, _Container] = {}
         self.logs: dict[str, PodLog] = {}
         self.waiting: str | None = "ContainerCreating"     # why containers are not running, if they are not
         self.retry_at: float | None = None
         self.attempts = 0
+        self.restart_wanted: dict[str, str] = {}            # container → the probe that failed ("liveness")
+        self.stopped_at: float | None = None                # when its containers were stopped for deletion
+        self.status_dirty = False                           # a readiness result changed since the last post
+
+    @property
+    def handles(self) -> list[images.AppHandle]:
+        return [c.handle for c in self.containers.values() if c.handle is not None]
 
     async def close_apps(self) -> None:
-        handles, self.handles = self.handles, []
-        await asyncio.gather(*(h.close() for h in handles))
+        await asyncio.gather(*(c.stop() for c in self.containers.values()))
 
 
 def _file_safe(name: str) -> str:
@@ -159,7 +122,8 @@ def _condition(type_: str, ok: bool, previous: list[dict], now: str, reason: str
     state = "True" if ok else "False"
     before = next((c for c in previous if c.get("type") == type_), None)
     cond = {"type": type_, "status": state, "lastProbeTime": None,
-            "lastTransitionTime": before["lastTransitionTime"] if before and before.get("status") == state else now}
+            "lastTransitionTime": before["lastTransitionTime"] if before and before.get("status") == state
+            and before.get("lastTransitionTime") else now}
     if reason:
         cond.update(reason=reason, message=message)
     return cond
@@ -169,11 +133,13 @@ class Kubelet(Controller):
     name = "kubelet"
     kinds = ("pods",)
 
-    def __init__(self, store: Store, network: Network, recorder: EventRecorder, *, home: Path):
+    def __init__(self, store: Store, network: Network, recorder: EventRecorder, *, home: Path,
+                 exec_runner: probes.ExecRunner = probes.builtin_exec):
         super().__init__(store)
         self.network = network
         self.recorder = recorder
         self.log_dir = Path(home) / "logs" / "pods"
+        self.exec_runner = exec_runner      # how exec probes run a command in a container
         self._pods: dict[tuple[str, str], _Pod] = {}
 
     def initial_keys(self):
@@ -191,32 +157,29 @@ class Kubelet(Controller):
             held = None
         if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             return
-        if not (pod.get("spec") or {}).get("nodeName"):
-            pod = self._schedule(pod)
-        node = next((n for n in self.network.nodes if n.name == pod["spec"]["nodeName"]), None)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name:
+            return      # the scheduler binds it to a node first
+        node = next((n for n in self.network.nodes if n.name == node_name), None)
         if node is None:
             return      # bound to a node this lab does not have: stays Pending, as with a real missing node
+        if meta(pod).get("deletionTimestamp"):
+            await self._terminate(key, held)
+            return
         if held is not None:
+            if held.restart_wanted:
+                await self._restart_unhealthy(key, pod, node, held)
+                return
+            if held.status_dirty:
+                held.status_dirty = False
+                self._post_status(key, held, node)
             if held.retry_at is None or asyncio.get_running_loop().time() < held.retry_at:
                 return
             held.retry_at = None
+            if held.waiting == "ErrImagePull":
+                self._image_pull_backoff(key, pod, node, held)
+                return
         await self._run(pod, node, held)
-
-    def _schedule(self, pod: dict) -> dict:
-        load = {n.name: 0 for n in self.network.nodes}
-        for other in self.store.iter_raw("pods"):
-            name = (other.get("spec") or {}).get("nodeName")
-            if name in load:
-                load[name] += 1
-        node = min(self.network.nodes, key=lambda n: load[n.name])
-        pod["spec"]["nodeName"] = node.name
-        status = pod.setdefault("status", {"phase": "Pending"})
-        status["conditions"] = [_condition("PodScheduled", True, status.get("conditions") or [], now_rfc3339())]
-        pod = self.store.update("pods", pod, check_version=False)
-        ns, name = meta(pod).get("namespace", ""), meta(pod)["name"]
-        self.recorder.normal(pod, "Scheduled", f"Successfully assigned {ns}/{name} to {node.name}",
-                             component="default-scheduler")
-        return pod
 
     def _allocate_ip(self, pod: dict, node: Node) -> str:
         uid = meta(pod)["uid"]
@@ -233,23 +196,35 @@ class Kubelet(Controller):
                 return ip
         raise errors.ApiError(500, "InternalError", f"node {node.name}: no free address left in {node.pod_cidr}")
 
+    def _hold(self, pod: dict, node: Node) -> _Pod:
+        """Take a new pod in: its address, its containers (counting restarts recorded by an earlier run), its logs;
+        and say so at once (ContainerCreating), as the kubelet does while it sets up the sandbox and pulls."""
+        key = (meta(pod).get("namespace", ""), meta(pod)["name"])
+        held = _Pod(pod, node, self._allocate_ip(pod, node))
+        self._pods[key] = held
+        before = {cs.get("name"): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []}
+        resume = any(cs.get("containerID") for cs in before.values())
+        for i, container in enumerate(pod["spec"].get("containers") or []):
+            held.containers[container["name"]] = _Container(container, before.get(container["name"]))
+            parts = [*key, container["name"]] if i else list(key)
+            held.logs[container["name"]] = PodLog(self.log_dir / f"{'_'.join(map(_file_safe, parts))}.log",
+                                                  resume=resume)
+        self._post_status(key, held, node, creating=True)
+        return held
+
     async def _run(self, pod: dict, node: Node, held: _Pod | None) -> None:
         key = (meta(pod).get("namespace", ""), meta(pod)["name"])
         if held is None:
-            held = _Pod(pod, node, self._allocate_ip(pod, node))
-            self._pods[key] = held
-            resume = any(cs.get("containerID") for cs in (pod.get("status") or {}).get("containerStatuses") or [])
-            for i, container in enumerate(pod["spec"].get("containers") or []):
-                parts = [*key, container["name"]] if i else list(key)
-                held.logs[container["name"]] = PodLog(self.log_dir / f"{'_'.join(map(_file_safe, parts))}.log",
-                                                      resume=resume)
+            held = self._hold(pod, node)
         host = {"component": "kubelet", "host": node.name}
-        states: dict[str, dict] = {}
         failure: tuple[str, str] | None = None
         for container in pod["spec"].get("containers") or []:
             cname, image = container["name"], container.get("image", "")
+            c = held.containers[cname]
+            if c.running:
+                continue
             if failure is not None:
-                states[cname] = {"waiting": {"reason": "PodInitializing"}}
+                c.state = {"waiting": {"reason": "PodInitializing"}}
                 continue
             try:
                 env = self._env(pod, container, node, held.ip)
@@ -269,7 +244,7 @@ class Kubelet(Controller):
                 self.recorder.warning(pod, "Failed", f'Failed to pull image "{image}": {exc}', **host)
                 self.recorder.warning(pod, "Failed", "Error: ErrImagePull", **host)
                 failure = ("ErrImagePull", str(exc))
-                states[cname] = {"waiting": {"reason": "ErrImagePull", "message": str(exc)}}
+                c.state = {"waiting": {"reason": "ErrImagePull", "message": str(exc)}}
                 continue
             except (OSError, ValueError, LookupError, errors.ApiError) as exc:
                 reason = "CreateContainerConfigError" if isinstance(exc, (LookupError, errors.ApiError)) \
@@ -277,23 +252,30 @@ class Kubelet(Controller):
                 message = getattr(exc, "message", None) or str(exc)
                 self.recorder.warning(pod, "Failed", f"Error: {message}", **host)
                 failure = (reason, message)
-                states[cname] = {"waiting": {"reason": reason, "message": message}}
+                c.state = {"waiting": {"reason": reason, "message": message}}
                 continue
-            held.handles.append(handle)
-            states[cname] = {"running": {"startedAt": now_rfc3339()}}
+            c.handle = handle
+            self._container_started(key, held, node, c)
             self.recorder.normal(pod, "Created", f"Created container {cname}", **host)
             self.recorder.normal(pod, "Started", f"Started container {cname}", **host)
         if failure is not None:
             await held.close_apps()
+            for c in held.containers.values():
+                if c.running:
+                    c.state = {"waiting": {"reason": failure[0], "message": failure[1]}}
             held.waiting = failure[0]
-            if failure[0] != "ErrImagePull":    # the lab's image table cannot change: no point pulling again
-                held.attempts += 1
+            held.attempts += 1
+            if failure[0] == "ErrImagePull":
+                # The kubelet's next sync finds the image in back-off: ImagePullBackOff shortly after.
+                delay = ERR_IMAGE_PULL_SECONDS
+            else:
                 delay = min(BACKOFF_START * 2 ** (held.attempts - 1), BACKOFF_MAX)
-                held.retry_at = asyncio.get_running_loop().time() + delay
-                self.enqueue_after(key, delay)
+            held.retry_at = asyncio.get_running_loop().time() + delay
+            self.enqueue_after(key, delay)
         else:
             held.waiting = None
-        self._post_status(key, held, node, states)
+            held.attempts = 0
+        self._post_status(key, held, node)
 
     def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:  # noqa: C901
         fields = {"metadata.name": meta(pod)["name"], "metadata.namespace": meta(pod).get("namespace", ""),
@@ -326,47 +308,177 @@ class Kubelet(Controller):
                 env[var["name"]] = str(var.get("value", ""))
         return env
 
-    def _post_status(self, key, held: _Pod, node: Node, states: dict[str, dict]) -> None:
+    # ------------------------------------------------------------------------------------------- lifecycle
+    def _container_started(self, key, held: _Pod, node: Node, c: _Container) -> None:
+        """A new instance of the container runs: a new ID, a restart counted if one ran before, probes started."""
+        now = now_rfc3339()
+        if c.previous_id:
+            c.restart_count += 1
+            if not (c.last_state.get("terminated") or {}).get("containerID") == c.previous_id:
+                c.last_state = {"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": now,
+                                               "containerID": c.previous_id}}
+        c.previous_id = None
+        c.container_id = f"containerd://{secrets.token_hex(32)}"
+        c.state = {"running": {"startedAt": now}}
+        c.probe_ready = False if c.spec.get("readinessProbe") else None
+        c.probe_started = not c.spec.get("startupProbe")
+        self._start_probes(key, held, node, c)
+
+    def _start_probes(self, key, held: _Pod, node: Node, c: _Container) -> None:
+        c.workers += probes.workers_for(
+            c.spec, started=c.probe_started, pod_ip=held.ip, node_ip=node.ip, namespace=key[0], pod=key[1],
+            runner=self.exec_runner, on_result=functools.partial(self._probe_result, key, held.uid),
+            on_failure=functools.partial(self._probe_failed, key, held.uid))
+
+    def _container_stopped(self, c: _Container, *, exit_code: int = 0, reason: str = "Completed") -> None:
+        started = (c.state.get("running") or {}).get("startedAt")
+        c.last_state = {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": started,
+                                       "finishedAt": now_rfc3339(), "containerID": c.container_id}}
+        c.previous_id, c.container_id = c.container_id, None
+        c.state = {"waiting": {"reason": "ContainerCreating"}}
+
+    def _probe_result(self, key, uid: str, cname: str, kind: str, ok: bool) -> None:
+        held = self._pods.get(key)
+        if held is None or held.uid != uid or cname not in held.containers:
+            return
+        c = held.containers[cname]
+        if kind == "Readiness":
+            c.probe_ready = ok
+            held.status_dirty = True
+        elif kind == "Startup" and ok:
+            c.probe_started = True
+            held.status_dirty = True
+            self._start_probes(key, held, held.node, c)
+        elif not ok:
+            held.restart_wanted[cname] = kind.lower()
+        self.enqueue(key)
+
+    def _probe_failed(self, key, uid: str, cname: str, message: str) -> None:
+        held, pod = self._pods.get(key), self.store.get("pods", *key)
+        if held is None or held.uid != uid or pod is None or meta(pod)["uid"] != uid:
+            return
+        self.recorder.warning(pod, "Unhealthy", message, component="kubelet", host=held.node.name)
+
+    async def _restart_unhealthy(self, key, pod: dict, node: Node, held: _Pod) -> None:
+        """Liveness failed: kill the container (its log becomes the previous instance's) and start it again — at
+        once the first time, then after the kubelet's crash back-off (10 s, 20 s … 300 s: CrashLoopBackOff)."""
+        host = {"component": "kubelet", "host": node.name}
+        delay = 0.0
+        for cname, probe in sorted(held.restart_wanted.items()):
+            c = held.containers[cname]
+            self.recorder.normal(pod, "Killing", f"Container {cname} failed {probe} probe, will be restarted",
+                                 **host)
+            await c.stop()
+            self._container_stopped(c)
+            held.logs[cname].rotate()
+            if c.restart_count >= 1:
+                wait = min(BACKOFF_START * 2 ** (c.restart_count - 1), BACKOFF_MAX)
+                ns, name, uid = key[0], key[1], held.uid
+                c.state = {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                    f"back-off {wait:g}s restarting failed container={cname} pod={name}_{ns}({uid})")}}
+                self.recorder.warning(pod, "BackOff", f"Back-off restarting failed container {cname} in pod "
+                                      f"{name}_{ns}({uid})", **host)
+                delay = max(delay, wait)
+        held.restart_wanted.clear()
+        if delay:
+            held.waiting = "CrashLoopBackOff"
+            held.retry_at = asyncio.get_running_loop().time() + delay
+            self.enqueue_after(key, delay)
+            self._post_status(key, held, node)
+            return
+        self._post_status(key, held, node)
+        await self._run(pod, node, held)
+
+    def _image_pull_backoff(self, key, pod: dict, node: Node, held: _Pod) -> None:
+        """After ErrImagePull the image is in back-off: ImagePullBackOff until the next pull, 10 s, 20 s … 300 s
+        later (the kubelet's image back-off)."""
+        host = {"component": "kubelet", "host": node.name}
+        for c in held.containers.values():
+            waiting = c.state.get("waiting") or {}
+            if waiting.get("reason") != "ErrImagePull":
+                continue
+            image = c.spec.get("image", "")
+            c.state = {"waiting": {"reason": "ImagePullBackOff",
+                                   "message": f'Back-off pulling image "{image}": ErrImagePull: '
+                                              f'{waiting.get("message", "")}'}}
+            self.recorder.normal(pod, "BackOff", f'Back-off pulling image "{image}"', **host)
+            self.recorder.warning(pod, "Failed", "Error: ImagePullBackOff", **host)
+        held.waiting = "ImagePullBackOff"
+        delay = min(BACKOFF_START * 2 ** (held.attempts - 1), BACKOFF_MAX)
+        held.retry_at = asyncio.get_running_loop().time() + delay
+        self.enqueue_after(key, delay)
+        self._post_status(key, held, node)
+
+    async def _terminate(self, key, held: _Pod | None) -> None:
+        """A pod being deleted gracefully: stop its containers at once (event Killing; its endpoints went when
+        deletionTimestamp was set), report them terminated, and delete the pod for good once the kubelet's next
+        relist has seen them gone (PLEG relists every second), as the status manager does."""
+        loop = asyncio.get_running_loop()
+        if held is not None and held.stopped_at is None:
+            pod = self.store.get("pods", *key)
+            for c in held.containers.values():
+                if c.running and pod is not None:
+                    self.recorder.normal(pod, "Killing", f"Stopping container {c.name}", component="kubelet",
+                                         host=held.node.name)
+            await held.close_apps()
+            for c in held.containers.values():
+                if c.running:
+                    started = c.state["running"].get("startedAt")
+                    c.state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                              "finishedAt": now_rfc3339(), "containerID": c.container_id}}
+            held.stopped_at = loop.time()
+            self._post_status(key, held, held.node, terminating=True)
+            self.enqueue_after(key, PLEG_RELIST_SECONDS)
+            return
+        if held is not None and loop.time() < held.stopped_at + PLEG_RELIST_SECONDS:
+            return
+        if held is not None:
+            await self._forget(key)
         pod = self.store.get("pods", *key)
-        if pod is None or meta(pod)["uid"] != held.uid:
+        if pod is not None and (held is None or meta(pod)["uid"] == held.uid):
+            self.store.delete("pods", *key)
+
+    # ------------------------------------------------------------------------------------------- status
+    def _post_status(self, key, held: _Pod, node: Node, *, creating: bool = False, terminating: bool = False) -> None:
+        pod = self.store.get("pods", *key)
+        if pod is None or meta(pod)["uid"] != held.uid or (meta(pod).get("deletionTimestamp") and not terminating):
             return
         now = now_rfc3339()
         old = pod.get("status") or {}
-        previous = {cs["name"]: cs for cs in old.get("containerStatuses") or []}
         statuses = []
         for container in pod["spec"].get("containers") or []:
-            cname, state = container["name"], states.get(container["name"], {"waiting": {}})
-            before = previous.get(cname) or {}
-            running = "running" in state
-            restarts = int(before.get("restartCount") or 0) + (1 if running and before.get("containerID") else 0)
-            cs = {"name": cname, "state": state, "lastState": {}, "ready": running, "restartCount": restarts,
-                  "image": _qualified(container.get("image", "")), "imageID": "", "started": running}
-            if running:
-                image = _qualified(container.get("image", ""))
+            c = held.containers.get(container["name"])
+            if c is None:
+                continue
+            image = _qualified(container.get("image", ""))
+            cs = {"name": c.name, "state": c.state, "lastState": c.last_state, "ready": c.ready,
+                  "restartCount": c.restart_count, "image": image, "imageID": "", "started": c.started}
+            if c.container_id:
                 digest = hashlib.sha256(image.encode()).hexdigest()   # stands for the image's content digest
                 cs["imageID"] = f"{image.rsplit(':', 1)[0]}@sha256:{digest}"
-                cs["containerID"] = f"containerd://{secrets.token_hex(32)}"
-                if before.get("containerID"):
-                    cs["lastState"] = {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                      "finishedAt": now, "containerID": before["containerID"]}}
+                cs["containerID"] = c.container_id
             statuses.append(cs)
         unready = [cs["name"] for cs in statuses if not cs["ready"]]
         ok = not unready
         why = ("ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]") if unready else ("", "")
         conds = old.get("conditions") or []
+        # Running once every container runs, or ran and waits to restart (CrashLoopBackOff keeps the pod Running).
+        running = bool(statuses) and all("running" in cs["state"] or "terminated" in cs["lastState"]
+                                         for cs in statuses)
         status = {
-            "phase": "Running" if ok else "Pending",
-            "conditions": [_condition("PodReadyToStartContainers", True, conds, now),
+            "phase": "Running" if running or terminating else "Pending",
+            "conditions": [_condition("PodReadyToStartContainers", not creating, conds, now),
                            _condition("Initialized", True, conds, now),
                            _condition("Ready", ok, conds, now, *why),
                            _condition("ContainersReady", ok, conds, now, *why),
                            _condition("PodScheduled", True, conds, now)],
             "hostIP": node.ip, "hostIPs": [{"ip": node.ip}],
-            "podIP": held.ip, "podIPs": [{"ip": held.ip}],
             "startTime": old.get("startTime") or now,
             "containerStatuses": statuses,
             "qosClass": old.get("qosClass", "BestEffort"),
         }
+        if not creating:
+            status.update(podIP=held.ip, podIPs=[{"ip": held.ip}])
         pod["status"] = status
         self.store.update("pods", pod, check_version=False)
 
@@ -383,16 +495,25 @@ class Kubelet(Controller):
             await self._forget(key)
 
     # ------------------------------------------------------------------------------------------- logs
-    def _log_for(self, namespace: str, pod: str, container: str | None) -> PodLog:
+    def _log_for(self, namespace: str, pod: str, container: str | None, *, previous: bool = False) -> PodLog:
         obj = self.store.require("pods", namespace, pod)
         held = self._pods.get((namespace, pod))
         names = [c["name"] for c in (obj.get("spec") or {}).get("containers") or []]
         cname = container or (names[0] if names else "")
         if container and container not in names:
             raise errors.bad_request(f"container {container} is not valid for pod {pod}")
+        if previous:
+            if held is None or cname not in held.logs or held.logs[cname].previous is None:
+                raise errors.bad_request(f'previous terminated container "{cname}" in pod "{pod}" not found')
+            return held.logs[cname]
+        if held is not None and held.waiting == "CrashLoopBackOff" and cname in held.logs \
+                and held.logs[cname].previous is not None:
+            return held.logs[cname]      # waiting to restart: the last instance's log, as the kubelet serves it
         if held is None or cname not in held.logs or (held.waiting and not held.logs[cname].lines):
-            reason = {"ErrImagePull": "trying and failing to pull image"}.get(
-                held.waiting if held else "", (held.waiting if held else None) or "ContainerCreating")
+            waiting = held.waiting if held else None
+            reason = {"ErrImagePull": "image can't be pulled",
+                      "ImagePullBackOff": "trying and failing to pull image"}.get(waiting or "",
+                                                                                 waiting or "ContainerCreating")
             raise errors.bad_request(f'container "{cname}" in pod "{pod}" is waiting to start: {reason}')
         return held.logs[cname]
 
@@ -401,10 +522,14 @@ class Kubelet(Controller):
         await cri.runtime().sync()
 
     def logs(self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None,
-             since_seconds: int | None = None, timestamps: bool = False) -> list[str]:
-        """The container's log lines (the first container's unless named), oldest first, without newlines."""
-        return self._log_for(namespace, pod, container).select(tail=tail, since_seconds=since_seconds,
-                                                               timestamps=timestamps)
+             since_seconds: int | None = None, timestamps: bool = False, previous: bool = False) -> list[str]:
+        """The container's log lines (the first container's unless named), oldest first, without newlines; with
+        `previous`, those of the instance that ran before the last restart (400 when there was none)."""
+        log = self._log_for(namespace, pod, container, previous=previous)
+        held = self._pods.get((namespace, pod))
+        crashed = held is not None and held.waiting == "CrashLoopBackOff" and not log.lines
+        return log.select(tail=tail, since_seconds=since_seconds, timestamps=timestamps,
+                          previous=previous or crashed)
 
     def follow(self, namespace: str, pod: str, *, container: str | None = None) -> LogFollower:
         """Lines logged from now on, until the pod is deleted or the kubelet stops (`kubectl logs -f`)."""

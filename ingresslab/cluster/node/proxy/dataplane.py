@@ -37,13 +37,14 @@ LINE_LIMIT = 64 * 1024 * 1024   # one JSON line holds a whole rule table (or eve
 
 
 def _encode(rule: ForwardRule) -> list:
-    return [rule.listen_ip, rule.listen_port, [list(b) for b in rule.backends], rule.label, rule.source_ip]
+    return [rule.listen_ip, rule.listen_port, [list(b) for b in rule.backends], rule.label, rule.source_ip,
+            rule.protocol]
 
 
 def _decode(item: list) -> ForwardRule:
-    ip, port, backends, label, source = item
+    ip, port, backends, label, source, *protocol = item
     return ForwardRule(str(ip), int(port), tuple((str(b[0]), int(b[1])) for b in backends), str(label),
-                       None if source is None else str(source))
+                       None if source is None else str(source), str(protocol[0]) if protocol else "TCP")
 
 
 class DataPlaneError(RuntimeError):
@@ -102,8 +103,8 @@ class ForwarderProcess:
         if "error" in reply:
             raise DataPlaneError(f"kube-proxy's data plane refused the rules: {reply['error']}")
         failed = {(ip, int(port)): OSError(errno, message) for ip, port, errno, message in reply["failures"]}
-        self._rules = {(r.listen_ip, r.listen_port): r for r in self._table
-                       if r.backends and (r.listen_ip, r.listen_port) not in failed}
+        self._rules = {(r.listen_ip, r.listen_port): r for r in self._table      # TCP listeners, as `rules` says
+                       if r.backends and r.protocol == "TCP" and (r.listen_ip, r.listen_port) not in failed}
         if failed:
             raise BindError(failed)
 

@@ -1,4 +1,4 @@
-"""The lab's data plane: a real userspace TCP forwarder standing in for kube-proxy's DNAT rules.
+"""The lab's data plane: a real userspace TCP (and UDP) forwarder standing in for kube-proxy's DNAT rules.
 
 The kube-proxy controller turns Services + EndpointSlices into `ForwardRule`s (one per ClusterIP:port, per
 NodeIP:nodePort) and calls `Forwarder.apply()` after every change; `iptables.py` renders the rules a real node would
@@ -10,6 +10,11 @@ Differences from the kernel path, said to the learner: we terminate TCP and open
 both recorded in a `ConnectionRecord`), where DNAT rewrites one. A rule whose backends are empty has no listener, so
 clients get "connection refused" — what kube-proxy's filter REJECT (icmp-port-unreachable) gives. Removing or
 changing a rule does not cut established connections, like conntrack keeps DNATed TCP flows.
+
+UDP rules (a Service port with `protocol: UDP`, e.g. kube-dns 53/UDP) get a datagram listener instead: the first
+datagram from a client picks a backend and opens a flow to it (conntrack's UDP entry), later datagrams of that
+client follow the same flow, replies go back from the Service address, and a flow idle for `UDP_FLOW_SECONDS`
+is forgotten (conntrack's UDP timeout).
 
 Pure asyncio Protocols: bytes go from one transport to the other in the callbacks, with flow control (a full
 write buffer on one side pauses reading on the other) and TCP half-close passed through with `write_eof()`.
@@ -25,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 Addr = tuple[str, int]
+UDP_FLOW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class ForwardRule:
     backends: tuple[Addr, ...]
     label: str                      # e.g. "default/tea-svc:http cluster IP"
     source_ip: str | None = None    # bind the upstream socket here (port 0) when set
+    protocol: str = "TCP"           # or "UDP"
 
 
 @dataclass(frozen=True)
@@ -63,18 +70,111 @@ class BindError(OSError):
                                                          for (ip, port), err in failures.items()))
 
 
-def check_rules(rules: list[ForwardRule]) -> dict[Addr, ForwardRule]:
-    """The rules that need a listener (those with backends), by (ip, port); ValueError if two share an address."""
+def check_rules(rules: list[ForwardRule], protocol: str = "TCP") -> dict[Addr, ForwardRule]:
+    """The rules of `protocol` that need a listener (those with backends), by (ip, port); ValueError if two rules
+    of one protocol share an address."""
     wanted: dict[Addr, ForwardRule] = {}
-    seen: dict[Addr, ForwardRule] = {}
+    seen: dict[tuple[str, int, str], ForwardRule] = {}
     for rule in rules:
-        key = (rule.listen_ip, rule.listen_port)
+        key = (rule.listen_ip, rule.listen_port, rule.protocol)
         if key in seen:
-            raise ValueError(f"two rules for {key[0]}:{key[1]}: {seen[key].label!r} and {rule.label!r}")
+            raise ValueError(f"two rules for {key[0]}:{key[1]}/{key[2]}: {seen[key].label!r} and {rule.label!r}")
         seen[key] = rule
-        if rule.backends:
-            wanted[key] = rule
+        if rule.backends and rule.protocol == protocol:
+            wanted[key[:2]] = rule
     return wanted
+
+
+class _UdpFlow(asyncio.DatagramProtocol):
+    """One client's UDP flow to the backend picked for it (a conntrack entry)."""
+
+    def __init__(self, listener: "_UdpListener", client: Addr):
+        self.listener, self.client = listener, client
+        self.rule = listener.rule
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list[bytes] = []
+        self.backend = random.choice(self.rule.backends)
+        self._timer: asyncio.TimerHandle | None = None
+        loop = asyncio.get_running_loop()
+        source = None
+        if self.rule.source_ip == PRESERVE_CLIENT:
+            source = (client[0], 0) if str(client[0]).startswith("127.") else None
+        elif self.rule.source_ip:
+            source = (self.rule.source_ip, 0)
+        self.task = loop.create_task(loop.create_datagram_endpoint(lambda: self, local_addr=source,
+                                                                   remote_addr=self.backend))
+        self.task.add_done_callback(self._opened)
+        self._touch()
+
+    def _opened(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.close()
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        local = transport.get_extra_info("sockname")
+        self.listener.fwd._record(ConnectionRecord(time.time(), self.rule.label, self.client,
+                                                   (self.rule.listen_ip, self.rule.listen_port),
+                                                   _addr(local), self.backend))
+        for data in self.pending:
+            transport.sendto(data)
+        self.pending.clear()
+
+    def send(self, data: bytes) -> None:
+        self._touch()
+        if self.transport is not None:
+            self.transport.sendto(data)
+        else:
+            self.pending.append(data)
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self._touch()
+        if self.listener.transport is not None:
+            self.listener.transport.sendto(data, self.client)
+
+    def error_received(self, exc: Exception) -> None:
+        pass        # an ICMP error from the backend: the client's resolver times out and retries, as in a cluster
+
+    def _touch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(UDP_FLOW_SECONDS, self.close)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.task.done():
+            self.task.cancel()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.listener.flows.get(self.client) is self:
+            del self.listener.flows[self.client]
+
+
+class _UdpListener(asyncio.DatagramProtocol):
+    def __init__(self, fwd: "Forwarder", rule: ForwardRule):
+        self.fwd, self.rule = fwd, rule
+        self.transport: asyncio.DatagramTransport | None = None
+        self.flows: dict[Addr, _UdpFlow] = {}
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        client = _addr(addr)
+        flow = self.flows.get(client)
+        if flow is None:
+            flow = self.flows[client] = _UdpFlow(self, client)
+        flow.send(data)
+
+    def close(self) -> None:
+        for flow in list(self.flows.values()):
+            flow.close()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
 class _Listener:
@@ -257,6 +357,7 @@ class Forwarder:
         self.on_record = on_record
         self._log = open(log_path, "a", encoding="utf-8") if log_path else None
         self._listeners: dict[Addr, _Listener] = {}
+        self._udp: dict[Addr, _UdpListener] = {}
         self._pairs: set[_Pair] = set()
         self._idle = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -276,6 +377,7 @@ class Forwarder:
         backends of kept ones for the next connections. Raises `BindError` after the rest is applied if some
         listener could not be opened; a duplicate (ip, port) raises ValueError before anything changes."""
         wanted = check_rules(rules)
+        wanted_udp = check_rules(rules, "UDP")
         async with self._lock:
             if self._closed:
                 raise RuntimeError("forwarder is closed")
@@ -296,6 +398,19 @@ class Forwarder:
                     failures[key] = err
                     continue
                 self._listeners[key] = listener
+            for key in [k for k in self._udp if k not in wanted_udp]:
+                self._udp.pop(key).close()
+            for key, rule in wanted_udp.items():
+                if key in self._udp:
+                    self._udp[key].rule = rule       # new flows pick from the new backends
+                    continue
+                udp = _UdpListener(self, rule)
+                try:
+                    await loop.create_datagram_endpoint(lambda u=udp: u, local_addr=key, reuse_port=False)
+                except OSError as err:
+                    failures[key] = err
+                    continue
+                self._udp[key] = udp
             if failures:
                 raise BindError(failures)
 
@@ -313,6 +428,9 @@ class Forwarder:
             self._closed = True
             servers = [lst.server for lst in self._listeners.values()]
             self._listeners.clear()
+            for udp in self._udp.values():
+                udp.close()
+            self._udp.clear()
             for server in servers:
                 server.close()
             tasks = [p.task for p in self._pairs if p.task is not None]

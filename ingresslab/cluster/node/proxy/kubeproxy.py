@@ -1,6 +1,6 @@
 """kube-proxy: Services and EndpointSlices become forwarding rules that really carry traffic, and iptables text.
 
-For each TCP port of each Service, `build_forward_rules` makes one `ForwardRule` on ClusterIP:port (the port at the
+For each TCP and UDP port of each Service, `build_forward_rules` makes one `ForwardRule` on ClusterIP:port (the port at the
 lab's offset below 1024 when not root, `network.bind_port`) and, for NodePort and LoadBalancer Services, one on
 every node's IP at the nodePort. Each rule's backends are the *ready* endpoints of the Service's EndpointSlices for
 that port name, at the port the pod really listens on. NodePort rules carry the node's IP as `source_ip`: the pod
@@ -58,12 +58,12 @@ def build_forward_rules(services: list[dict], endpoint_slices: list[dict], netwo
         name = (meta(s).get("labels") or {}).get(SERVICE_NAME)
         if name:
             by_service.setdefault((meta(s).get("namespace", ""), name), []).append(s)
-    rules: dict[tuple[str, int], ForwardRule] = {}
+    rules: dict[tuple[str, int, str], ForwardRule] = {}
 
     def add(rule: ForwardRule) -> None:
-        key = (rule.listen_ip, rule.listen_port)
+        key = (rule.listen_ip, rule.listen_port, rule.protocol)
         if key in rules:
-            log.warning("%s and %s both want %s:%d; keeping the first", rules[key].label, rule.label, *key)
+            log.warning("%s and %s both want %s:%d/%s; keeping the first", rules[key].label, rule.label, *key)
             return
         rules[key] = rule
 
@@ -77,19 +77,20 @@ def build_forward_rules(services: list[dict], endpoint_slices: list[dict], netwo
         cluster_ip = spec.get("clusterIP")
         for port in spec.get("ports") or []:
             protocol = port.get("protocol") or "TCP"
-            if protocol != "TCP":
-                continue        # the forwarder carries TCP only
+            if protocol not in ("TCP", "UDP"):
+                continue        # the forwarder carries TCP and UDP (no SCTP)
             port_name = port.get("name") or ""
             label = service_port_label(ns, name, port_name)
             endpoints = _ready_endpoints(slices, port_name, protocol)
             backends = tuple((ip, bind_port(p)) for ip, p, _ in endpoints)
             if cluster_ip and cluster_ip != "None":
-                add(ForwardRule(cluster_ip, bind_port(int(port["port"])), backends, label, PRESERVE_CLIENT))
+                add(ForwardRule(cluster_ip, bind_port(int(port["port"])), backends, label, PRESERVE_CLIENT, protocol))
             if stype in NODE_PORT_TYPES and port.get("nodePort"):
                 local = spec.get("externalTrafficPolicy") == "Local"
                 for node in network.nodes:
                     mine = tuple((ip, bind_port(p)) for ip, p, n in endpoints if n == node.name) if local else backends
-                    add(ForwardRule(node.ip, int(port["nodePort"]), mine, label, None if local else node.ip))
+                    add(ForwardRule(node.ip, int(port["nodePort"]), mine, label, None if local else node.ip,
+                                    protocol))
     return list(rules.values())
 
 

@@ -1,0 +1,175 @@
+"""Pods as a learner meets them through the real kubectl: readiness deciding who is an endpoint, the scheduler's
+answers to cordon and selectors, graceful deletion, restarts and their logs, CHANGE-CAUSE, node Leases, cluster DNS."""
+from __future__ import annotations
+
+import re
+
+import kubernetes
+import pytest
+from polling import eventually
+
+from ingresslab.cluster.addons.dns import resolve
+from ingresslab.cluster.node.network import bind_port
+
+PROBED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: probed
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: probed}}
+  template:
+    metadata: {labels: {app: probed}}
+    spec:
+      containers:
+      - name: web
+        image: nginxdemos/nginx-hello:plain-text
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec:
+  selector: {app: probed}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probed-unready, labels: {app: probed}}
+spec:
+  containers:
+  - name: web
+    image: nginxdemos/nginx-hello:plain-text
+    ports: [{containerPort: 8080}]
+    readinessProbe:
+      httpGet: {path: /healthz, port: 9090}
+      periodSeconds: 1
+      failureThreshold: 1
+"""
+
+
+@pytest.fixture
+def probed(lab, kubectl):
+    kubectl("apply", "-f", "-", input=PROBED)
+    yield
+    kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", input=PROBED)
+
+
+def test_a_failing_readiness_probe_keeps_the_pod_out_of_the_endpoints(probed, kubectl):
+    def rows():
+        out = kubectl("get", "pods", "-l", "app=probed", "--no-headers").stdout
+        return {line.split()[0]: line.split()[1:3] for line in out.splitlines()}
+    eventually(lambda: sorted(v for v in rows().values()) == [["0/1", "Running"], ["1/1", "Running"],
+                                                               ["1/1", "Running"]], what="two ready, one not")
+    unready_ip = kubectl("get", "pod", "probed-unready", "-o", "jsonpath={.status.podIP}").stdout
+    slices = kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=probed", "-o",
+                     "jsonpath={range .items[*].endpoints[*]}{.addresses[0]}={.conditions.ready} {end}").stdout
+    assert f"{unready_ip}=false" in slices.split() and slices.count("=true") == 2
+    endpoints = kubectl("get", "endpoints", "probed", "-o", "jsonpath={.subsets[0].notReadyAddresses[*].ip}").stdout
+    assert endpoints == unready_ip
+    assert unready_ip not in kubectl("get", "endpoints", "probed").stdout
+    events = kubectl("describe", "pod", "probed-unready").stdout
+    assert re.search(rf'Warning\s+Unhealthy\s+.*kubelet\s+Readiness probe failed: Get "http://{re.escape(unready_ip)}'
+                     rf':9090/healthz": dial tcp {re.escape(unready_ip)}:9090: connect: connection refused', events)
+
+
+def test_cordoned_nodes_leave_a_pod_pending_with_failed_scheduling_until_uncordon(lab, kubectl):
+    try:
+        kubectl("cordon", "node-1", "node-2")
+        assert re.search(r"node-1\s+Ready,SchedulingDisabled", kubectl("get", "nodes").stdout)
+        kubectl("run", "patient", "--image=nginxdemos/nginx-hello:plain-text")
+        eventually(lambda: "FailedScheduling" in kubectl("describe", "pod", "patient").stdout)
+        described = kubectl("describe", "pod", "patient").stdout
+        assert ("0/2 nodes are available: 2 node(s) were unschedulable. no new claims to deallocate, preemption: "
+                "0/2 nodes are available: 2 Preemption is not helpful for scheduling.") in described
+        assert re.search(r"^patient\s+0/1\s+Pending", kubectl("get", "pod", "patient").stdout, re.M)
+        assert "node.kubernetes.io/unschedulable:NoSchedule" in kubectl("describe", "node", "node-1").stdout
+    finally:
+        kubectl("uncordon", "node-1", "node-2")
+    eventually(lambda: re.search(r"patient\s+1/1\s+Running", kubectl("get", "pod", "patient").stdout))
+    assert re.search(r"Normal\s+Scheduled\s+.*default-scheduler\s+Successfully assigned default/patient to node-[12]",
+                     kubectl("describe", "pod", "patient").stdout)
+    kubectl("delete", "pod", "patient")
+
+
+def test_a_deleted_pod_is_terminating_then_gone_and_force_deletion_is_immediate(lab, kubectl):
+    kubectl("run", "leaver", "--image=nginxdemos/nginx-hello:plain-text")
+    kubectl("run", "forced", "--image=nginxdemos/nginx-hello:plain-text")
+    eventually(lambda: kubectl("get", "pods", "leaver", "forced", "--no-headers").stdout.count("Running") == 2)
+    assert "deleted" in kubectl("delete", "pod", "leaver", "--wait=false").stdout
+    assert re.search(r"^leaver\s+0/1\s+Terminating", kubectl("get", "pod", "leaver").stdout, re.M)
+    eventually(lambda: kubectl("get", "pod", "leaver", check=False).returncode != 0, what="leaver gone")
+    forced = kubectl("delete", "pod", "forced", "--grace-period=0", "--force")
+    assert "force deleted" in forced.stdout and "Immediate deletion does not wait" in forced.stderr
+    assert "NotFound" in kubectl("get", "pod", "forced", check=False).stderr
+
+
+def test_logs_previous_says_there_is_none_until_a_liveness_restart(lab, kubectl):
+    manifest = """
+apiVersion: v1
+kind: Pod
+metadata: {name: restarter}
+spec:
+  containers:
+  - name: app
+    image: nginxdemos/nginx-hello:plain-text
+    ports: [{containerPort: 8080}]
+    livenessProbe:
+      httpGet: {path: /, port: 9999}
+      periodSeconds: 1
+      failureThreshold: 1
+"""
+    kubectl("apply", "-f", "-", input=manifest)
+    try:
+        eventually(lambda: re.search(r"restarter\s+[01]/1\s+(Running|CrashLoopBackOff)\s+[1-9]",
+                                     kubectl("get", "pod", "restarter").stdout), what="a restart")
+        described = kubectl("describe", "pod", "restarter").stdout
+        assert re.search(r"Last State:\s+Terminated\s+Reason:\s+Completed", described)
+        assert "Container app failed liveness probe, will be restarted" in described
+        assert re.search(r"Warning\s+BackOff\s+.*Back-off restarting failed container app in pod restarter_default",
+                         described) or "State:          Running" in described
+        assert kubectl("logs", "restarter", "--previous").returncode == 0
+    finally:
+        kubectl("delete", "pod", "restarter", "--grace-period=0", "--force")
+    kubectl("run", "fresh", "--image=nginxdemos/nginx-hello:plain-text")
+    eventually(lambda: "Running" in kubectl("get", "pod", "fresh").stdout)
+    err = kubectl("logs", "fresh", "--previous", check=False).stderr
+    assert 'previous terminated container "fresh" in pod "fresh" not found' in err
+    kubectl("delete", "pod", "fresh", "--wait=false")
+
+
+def test_rollout_history_shows_the_change_cause(lab, kubectl):
+    kubectl("create", "deployment", "caused", "--image=nginxdemos/nginx-hello:plain-text")
+    try:
+        kubectl("annotate", "deployment", "caused", "kubernetes.io/change-cause=first version")
+        eventually(lambda: "first version" in kubectl("rollout", "history", "deployment/caused").stdout)
+        kubectl("set", "image", "deployment/caused", "nginx-hello=nginxdemos/hello:plain-text")
+        kubectl("annotate", "deployment", "caused", "--overwrite", "kubernetes.io/change-cause=hello image")
+        eventually(lambda: re.search(r"1\s+first version\s+2\s+hello image",
+                                     kubectl("rollout", "history", "deployment/caused").stdout))
+    finally:
+        kubectl("delete", "deployment", "caused")
+
+
+def test_describe_node_reads_its_lease_and_the_client_lists_leases(lab, kubectl):
+    described = kubectl("describe", "node", "node-1")
+    assert "HolderIdentity:  node-1" in described.stdout and "error" not in described.stderr.lower()
+    assert re.search(r"^node-2\s+node-2\s+", kubectl("get", "leases", "-n", "kube-node-lease").stdout, re.M)
+    leases = kubernetes.client.CoordinationV1Api(lab.api).list_namespaced_lease("kube-node-lease").items
+    assert sorted((l.metadata.name, l.spec.lease_duration_seconds) for l in leases) == [("node-1", 40),
+                                                                                         ("node-2", 40)]
+
+
+def test_cluster_dns_runs_as_coredns_pods_behind_kube_dns(lab, kubectl):
+    out = kubectl("get", "svc", "kube-dns", "-n", "kube-system").stdout
+    ip = re.search(r"kube-dns\s+ClusterIP\s+(127\.96\.\d+\.10)\s+<none>\s+53/UDP,53/TCP,9153/TCP", out).group(1)
+    eventually(lambda: kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns", "--no-headers")
+               .stdout.count("1/1") == 2, what="two ready CoreDNS pods")
+    kubernetes_ip = kubectl("get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}").stdout
+    assert resolve("kubernetes", "default", nameserver=(ip, bind_port(53))) == [kubernetes_ip]
+    assert resolve("kubernetes.default.svc.cluster.local", "x", nameserver=(ip, bind_port(53)), tcp=True) == [
+        kubernetes_ip]
