@@ -306,7 +306,7 @@ async def test_both_nodes_are_registered_ready_with_their_addresses_and_pod_cidr
             assert node["spec"]["podCIDR"] == spec.pod_cidr
             ready = [cond for cond in node["status"]["conditions"] if cond["type"] == "Ready"]
             assert ready[0]["status"] == "True"
-            assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.30.0-ingresslab"
+            assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.0-ingresslab"
         c.store.delete("nodes", "", "node-2")
         await c.settle()
         assert c.store.get("nodes", "", "node-2") is not None

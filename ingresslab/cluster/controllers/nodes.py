@@ -66,7 +66,7 @@ def node_object(node: Node, *, now: str) -> dict:
                 "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, node.name + ".system")),
                 "bootID": str(uuid.uuid4()),
                 "kernelVersion": platform.release(),
-                "osImage": "ingresslab (pods run inside the lab's own process)",
+                "osImage": "ingresslab (pods run in the lab's own processes)",
                 "containerRuntimeVersion": "ingresslab://0.1.0",
                 "kubeletVersion": KUBELET_VERSION,
                 "kubeProxyVersion": KUBELET_VERSION,
