@@ -211,7 +211,10 @@ def create_or_replace(lab: Lab, manifest: dict) -> str:
             raise
         networking.create_namespaced_ingress(meta["namespace"], manifest)
         return "created"
-    if lab.api.sanitize_for_serialization(current.spec) == manifest["spec"]:
+    stored = lab.api.sanitize_for_serialization(current.spec)
+    if "ingressClassName" not in manifest["spec"]:
+        stored.pop("ingressClassName", None)   # the server's DefaultIngressClass filled it in; apply leaves it
+    if stored == manifest["spec"]:
         return "unchanged"
     body = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
     networking.replace_namespaced_ingress(meta["name"], meta["namespace"], body)

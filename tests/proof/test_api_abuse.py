@@ -176,8 +176,9 @@ CASES = [
     ("patch with an empty body", "PATCH", f"{CM}/target", "", {"Content-Type": MERGE}, {400}),
     ("patch deeply nested", "PATCH", f"{CM}/target", '{"x": ' * 3000 + "1" + "}" * 3000, {"Content-Type": MERGE},
      {400}),
-    ("apply patch (server-side apply)", "PATCH", f"{CM}/target", '{"data": {}}',
-     {"Content-Type": "application/apply-patch+yaml"}, {415}),
+    # kube-apiserver's answer to an apply patch without ?fieldManager: 422 naming PatchOptions' fieldManager
+    ("apply patch without a field manager", "PATCH", f"{CM}/target", '{"data": {}}',
+     {"Content-Type": "application/apply-patch+yaml"}, {422}),
     ("patch with text/plain", "PATCH", f"{CM}/target", '{"data": {}}', {"Content-Type": "text/plain"}, {415}),
     ("CBOR body", "POST", CM, b"\xa1\x61a\x01", {"Content-Type": "application/cbor"}, {415}),
     ("protobuf garbage", "POST", CM, b"\x00\x01garbage", {"Content-Type": "application/vnd.kubernetes.protobuf"},
