@@ -30,6 +30,7 @@ from .model import GatewayConfiguration, Match, Port, VirtualServer
 
 LUA_DIR = str(Path(__file__).parent / "lua")
 MIRROR_PATH = "/.ingresslab-gateway-mirror"
+TABLE_LINE = 1024
 
 
 def server_id(p: Port, index: int) -> str:
@@ -89,7 +90,10 @@ def render_gateway_conf(config: GatewayConfiguration, *, paths: RenderPaths) -> 
     w(f"# Configuration checksum: {token(config.checksum(), 'sha256')}")
     w("# Endpoints and backend weights: not in this file; the Lua balancer gets them from the controller.")
     w("# Route table, read by gateway.lua when nginx loads this file (JSON; the comments below say it in words):")
-    w("# gateway-routes: " + route_table(config))
+    table = route_table(config)
+    # nginx reads at most 4 KiB per token, a comment included: the table is cut into lines gateway.lua rejoins.
+    for start in range(0, len(table), TABLE_LINE):
+        w("# gateway-routes: " + table[start:start + TABLE_LINE])
     w()
     for module in ("ndk_http_module.so", "ngx_http_lua_module.so"):
         w(f"load_module {quote(str(Path(paths.modules_dir) / module), field='modules_dir')};")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -246,6 +247,8 @@ def _match(raw: Mapping, where: str, filters: dict, group: str | None, route: st
         problem = o.path_problem(value)
         if problem:
             raise Unsupported(f"{where}.path.value: {value!r} {problem}")
+        # nginx matches the decoded, normalised path ($uri): compare it with the decoded value.
+        value = urllib.parse.unquote(value)
     elif path_type == "RegularExpression":
         _regex(value, f"{where}.path.value")
         if not value.startswith("/") and not value.startswith("^/"):
@@ -328,7 +331,7 @@ def _path_change(raw: Mapping | None, where: str) -> PathChange | None:
         raise Unsupported(f"{where}.{key}: required for type {type_}")
     if value != "" and o.path_problem(value):
         raise Unsupported(f"{where}.{key}: {value!r} {o.path_problem(value)}")
-    return PathChange(type_, value)
+    return PathChange(type_, urllib.parse.unquote(value))   # decoded like $uri; nginx/gateway.lua re-escape it
 
 
 def _filters(raw_filters: list, where: str, route, grants, cluster, backends, problems) -> dict:

@@ -2,7 +2,8 @@
 --
 -- Each Gateway server in nginx.conf has one `location /` whose rewrite phase calls `route("<server id>")`.
 -- The server's matches come from the route table that ingresslab/gateway/render.py writes into nginx.conf itself,
--- as one JSON line `# gateway-routes: {...}` (JSON-escaped: printable ASCII only, so it cannot end the comment).
+-- as JSON cut over lines `# gateway-routes: ...` (JSON-escaped: printable ASCII only, so it cannot end
+-- the comment; nginx allows at most 4 KiB per comment, so render.py cuts every 1 KiB and this file rejoins).
 -- It is read here when nginx loads the file (init_by_lua, in the master; a reload reads it again), like the
 -- checksum configuration.lua reads. The matches are already in the spec's precedence order, so the first that
 -- fits wins; then the rule's filters run in the spec's sense:
@@ -31,17 +32,20 @@ local function load()
   if not file then
     return
   end
+  local parts = {}
   for line in file:lines() do
     local text = line:match("^# gateway%-routes: (.*)$")
     if text then
-      local table_ = cjson.decode(text)
-      if type(table_) == "table" and type(table_.servers) == "table" then
-        servers = table_.servers
-      end
+      parts[#parts + 1] = text
+    elseif #parts > 0 then
       break
     end
   end
   file:close()
+  local table_ = cjson.decode(table.concat(parts))
+  if type(table_) == "table" and type(table_.servers) == "table" then
+    servers = table_.servers
+  end
 end
 
 load()
