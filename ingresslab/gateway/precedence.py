@@ -84,3 +84,41 @@ def replace_prefix(path: str, prefix: str, replacement: str) -> str:
     """ReplacePrefixMatch, by the spec's table (`/foo/bar`, prefix `/foo`, `/xyz` → `/xyz/bar`; `/foo`, `/` → `/`)."""
     rest = path[len(prefix.rstrip("/")):]
     return (replacement.rstrip("/") + rest) or "/"
+
+
+def reference_route(routes, *, host: str, path: str, method: str = "GET", headers: Mapping[str, str] | None = None,
+                    query: str = "") -> tuple[str, int] | None:
+    """The spec read directly over HTTPRoute dicts attached to one listener without hostname: every (route, rule,
+    match) that fits the request competes, and the winner is the smallest of (hostname specificity, path kind and
+    length, method, header count, query count, route age, `namespace/name`, rule index, match index).
+    Returns (`namespace/name`, rule index) or None (404). Written apart from `layout.py` and `lua/gateway.lua`
+    (which pre-sort per server and take the first fit), so the two can be compared on real requests."""
+    best = None
+    for route in routes:
+        meta, spec = route.get("metadata") or {}, route.get("spec") or {}
+        name = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        hosts = [h for h in (spec.get("hostnames") or [None]) if h is None or _host_fits(h, host)]
+        if not hosts:
+            continue
+        host_rank = min((2, 0) if h is None else (1, -len(h)) if h.startswith("*.") else (0, -len(h)) for h in hosts)
+        for r, rule in enumerate(spec.get("rules") or [{}]):
+            for m, raw in enumerate(rule.get("matches") or [{}]):
+                p = raw.get("path") or {}
+                match = Match(p.get("type") or "PathPrefix", p.get("value") or "/", None, raw.get("method"),
+                              tuple(ValueMatch(h["name"], h["value"], h.get("type") or "Exact")
+                                    for h in raw.get("headers") or []),
+                              tuple(ValueMatch(q["name"], q["value"], q.get("type") or "Exact")
+                                    for q in raw.get("queryParams") or []))
+                if not request_matches(match, path=path, method=method, headers=headers, query=query):
+                    continue
+                key = (host_rank, _PATH_RANK[match.path_type], -len(match.path), 0 if match.method else 1,
+                       -len(match.headers), -len(match.query), meta.get("creationTimestamp") or "", name, r, m)
+                if best is None or key < best[0]:
+                    best = (key, (name, r))
+    return best[1] if best else None
+
+
+def _host_fits(pattern: str, host: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return pattern == host
