@@ -2,7 +2,8 @@
 
 For every `parentRef` naming the Gateway (group gateway.networking.k8s.io, kind Gateway, namespace defaulting to
 the route's), as the spec says:
-  * no listener with that `sectionName`/`port` (or none valid) → Accepted=False, NoMatchingParent;
+  * no listener with that `sectionName`/`port` → Accepted=False, NoMatchingParent (a listener that is itself not
+    valid still takes routes and counts them in `attachedRoutes`, as the spec says; it serves none);
   * no such listener's `allowedRoutes` lets this namespace and kind in → Accepted=False, NotAllowedByListeners;
   * no hostname in common with any of them → Accepted=False, NoMatchingListenerHostname;
   * a value this data plane cannot honour (a filter type, a regex that does not compile, ReplacePrefixMatch on
@@ -170,12 +171,12 @@ def _attach(ref: Mapping, route: Mapping, gateway: Mapping, listeners: list[List
     if not candidates:
         what = " ".join(x for x in (f"sectionName {section}" if section else "", f"port {port}" if port else "") if x)
         return "NoMatchingParent", f"the Gateway has no listener with {what}", []
-    usable = [v for v in candidates if v.usable]
-    if not usable:
-        return "NoMatchingParent", "no valid listener among " + ", ".join(v.name for v in candidates), []
-    allowed = [v for v in usable if _allows(v, gateway, route, namespaces)]
+    # Attachment depends only on parentRefs, allowedRoutes and hostnames, not on the listener's own status: a
+    # listener with an unresolved certificate still counts its routes (conformance GatewayWithAttachedRoutes);
+    # layout.py serves only the valid listeners.
+    allowed = [v for v in candidates if _allows(v, gateway, route, namespaces)]
     if not allowed:
-        return "NotAllowedByListeners", f"listeners {', '.join(v.name for v in usable)} do not allow HTTPRoutes " \
+        return "NotAllowedByListeners", f"listeners {', '.join(v.name for v in candidates)} do not allow HTTPRoutes " \
             f"from namespace {o.namespace_of(route)}", []
     route_hosts = [h for h in (route.get("spec") or {}).get("hostnames") or []]
     hits = [(v, o.intersect(v.hostname, route_hosts)) for v in allowed]

@@ -290,3 +290,23 @@ def test_request_mirror_copies_the_request(lab):
     while not seen and time.monotonic() < deadline:
         time.sleep(0.02)
     assert seen == ["/copy/me?x=1"]
+
+
+def test_listener_hostname_matching(lab):
+    """Conformance HTTPRouteListenerHostnameMatching: four listeners on one port, the most specific one serves."""
+    for name in ("v1", "v2", "v3"):
+        lab.backend(name)
+    listeners = [{"name": f"listener-{i}", "port": 80, "protocol": "HTTP", "hostname": h}
+                 for i, h in enumerate(("bar.com", "foo.bar.com", "*.bar.com", "*.foo.com"), 1)]
+
+    def route(name, *sections):
+        return http_route(name, [{"backendRefs": [{"name": name, "port": 80}]}],
+                          parents=[{"name": "gw", "sectionName": s} for s in sections])
+    t = lab.serve([route("v1", "listener-1"), route("v2", "listener-2"), route("v3", "listener-3", "listener-4")],
+                  listeners=listeners)
+    assert [ls["attachedRoutes"] for ls in t.gateway_status["listeners"]] == [1, 1, 1, 1]
+    for host, want in (("bar.com", "v1-0"), ("foo.bar.com", "v2-0"), ("baz.bar.com", "v3-0"),
+                       ("multiple.prefixes.bar.com", "v3-0"), ("multiple.prefixes.foo.com", "v3-0")):
+        assert lab.get("/", host=host).name == want, host
+    for host in ("foo.com", "no.matching.host"):
+        assert lab.get("/", host=host).status == 404

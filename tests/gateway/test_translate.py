@@ -91,6 +91,18 @@ def test_gateway_invalid_tls_configuration(secret, grants, reason):
     assert [p.protocol for p in t.config.ports] == ["HTTP"]     # the bad listener is not programmed
 
 
+def test_gateway_with_attached_routes_counts_them_even_on_an_unresolved_listener():
+    """Conformance GatewayWithAttachedRoutes: attachment is parentRefs + allowedRoutes, not listener status."""
+    https = {"name": "tls", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "does-not-exist"}]}}
+    route = http_route("r", [{"backendRefs": [{"name": "does-not-exist", "port": 8080}]}],
+                       parents=[{"name": "gw", "sectionName": "tls"}])
+    t = run([https], [route])
+    assert listener(t, "tls")["attachedRoutes"] == 1
+    assert condition(listener(t, "tls")["conditions"], "Programmed")["status"] == "False"
+    assert condition(parent(t), "ResolvedRefs")["status"] == "False"
+    assert t.config.ports == ()    # nothing served
+
+
 def test_cross_namespace_certificate_with_reference_grant_is_used():
     https = {"name": "https", "port": 443, "protocol": "HTTPS",
              "tls": {"certificateRefs": [{"name": "cert", "namespace": "certs"}]}}
