@@ -5,8 +5,10 @@ Rooms, in the order a change flows through them:
     intersection, ReferenceGrants, status conditions);
   * `translate` (listeners, Gateway status) and `routes` (HTTPRoute attachment, rules → matches, route status)
     turn GatewayClass, Gateway, HTTPRoute, ReferenceGrant, Service, EndpointSlice and Secret dicts into one
-    `model.GatewayConfiguration` plus the status each object should carry;
-  * `precedence` — the spec's match precedence as a sort key, and a reference matcher (what request goes where);
+    `model.GatewayConfiguration` plus the status each object should carry; `layout` decides which nginx server
+    (port, hostname) holds which matches, in which order;
+  * `precedence` — the spec's match precedence as a sort key, and reference matchers (what request goes where)
+    that the tests and the differential proof compare with the real nginx;
   * `render` — the configuration as nginx.conf text, through `ingresslab.ingress.syntax` (every string a
     checked token or quoted); request matching and filters run in `lua/gateway.lua`, backends and weights in
     the Ingress controller's Lua balancer, so endpoint and weight changes need no reload;

@@ -208,6 +208,9 @@ def compile_route(route: Mapping, grants: list, cluster) -> Compiled:
     rules: list[list[Match]] = []
     for r, rule in enumerate(spec.get("rules") or [{}]):
         where = f"spec.rules[{r}]"
+        for unsupported in ("timeouts", "retry", "sessionPersistence"):
+            if rule.get(unsupported) is not None:
+                raise Unsupported(f"{where}.{unsupported}: not supported by this data plane")
         filters = _filters(rule.get("filters") or [], where, route, grants, cluster, backends, problems)
         refs = rule.get("backendRefs") or []
         if filters["redirect"] and refs:
