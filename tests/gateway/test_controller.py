@@ -100,3 +100,59 @@ def test_the_api_surface_the_controller_needs_is_declared():
     assert CUSTOM == {"gateway_classes": ("GatewayClass", "v1", "gatewayclasses"),
                       "gateways": ("Gateway", "v1", "gateways"), "httproutes": ("HTTPRoute", "v1", "httproutes"),
                       "reference_grants": ("ReferenceGrant", "v1beta1", "referencegrants")}
+
+
+@pytest.mark.skipif(not lua_available(), reason="needs nginx's Lua module")
+def test_gateway_service_reaches_the_gateways_nginx_through_a_node_port(lab, kubectl, tmp_path, backends):
+    """The controller's Service and EndpointSlice, written to the live lab with the official client: kube-proxy's
+    NodePort leads to the Gateway's nginx, which routes to the backend. (Only the Gateway API watch is missing.)"""
+    import time
+
+    import kubernetes
+
+    from gateway.conftest import next_address, request
+    from ingresslab.cluster.node.network import bind_port
+    from ingresslab.gateway.controller import GatewayController
+
+    app = backends("app")
+    address = next_address()
+    offset = bind_port(80) - 80
+    controller = GatewayController(lab.api, Options(home=tmp_path / "gw", gateway_network=f"{address}/32",
+                                                    privileged_port_offset=offset))
+    gw = gateway(HTTP, name="lab-gw", namespace="default")
+    route = http_route("r", [{"backendRefs": [{"name": "app", "port": 80}]}],
+                       parents=[{"name": "lab-gw"}])
+    try:
+        p = plan(objects(gateways=[gw], httproutes=[route], services=[service("app")],
+                         endpoint_slices=endpoint_slice("app", [(app.ip, app.port)])), controller.options,
+                 controller.addresses)
+        t = p.translations["default/lab-gw"]
+        assert controller.nginx_for("default/lab-gw").apply(t.config).ok
+        controller._ensure_service(gw, t, p.addresses["default/lab-gw"])
+        core, disc = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.DiscoveryV1Api(lab.api)
+        versions = (core.read_namespaced_service("lab-gw-nginx", "default").metadata.resource_version,
+                    disc.read_namespaced_endpoint_slice("lab-gw-nginx-gateway", "default").metadata.resource_version)
+        controller._ensure_service(gw, t, p.addresses["default/lab-gw"])   # the second time: nothing to write
+        svc = core.read_namespaced_service("lab-gw-nginx", "default")
+        assert (svc.metadata.resource_version, disc.read_namespaced_endpoint_slice(
+            "lab-gw-nginx-gateway", "default").metadata.resource_version) == versions
+        assert svc.metadata.labels["gateway.networking.k8s.io/gateway-name"] == "lab-gw"
+        node_port = svc.spec.ports[0].node_port
+        node = lab.status()["nodes"][0]["ip"]
+        deadline, reply = time.monotonic() + 20, None
+        while time.monotonic() < deadline:
+            try:
+                reply = request(node, node_port, "/through", host="anything.test", timeout=2)
+                if reply.status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert reply is not None and reply.name == "app", reply
+        assert reply.json["path"] == "/through"
+        listed = kubectl("get", "svc", "-l", "gateway.networking.k8s.io/gateway-name=lab-gw", "-o", "name").stdout
+        assert listed.strip() == "service/lab-gw-nginx"
+    finally:
+        kubectl("delete", "service", "lab-gw-nginx", "--ignore-not-found")
+        kubectl("delete", "endpointslice", "lab-gw-nginx-gateway", "--ignore-not-found")
+        controller.stop()
