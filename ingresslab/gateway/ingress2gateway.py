@@ -278,6 +278,9 @@ def _convert_ingress(conv: _Converter, ingress: Mapping) -> None:
     spec = ingress.get("spec") or {}
     for rule in spec.get("rules") or []:
         host = rule.get("host") or ""
+        if host.startswith("*."):
+            conv.note(ingress, f"host {host}: an Ingress wildcard stands for exactly one label, a Gateway API "
+                               "wildcard for one or more (a.b" + host[1:] + " now matches too)")
         secrets = _tls_secrets(ingress, host)
         tls = secrets is not None
         ssl_redirect = (tls and ann.get("ssl-redirect", "true").lower() != "false") or _is_true(
@@ -309,10 +312,12 @@ def _convert_ingress(conv: _Converter, ingress: Mapping) -> None:
         if not rules:
             continue
         route_name = f"{name}-{name_from_host(host)}"
-        _add_route(conv, ns, route_name, cls, main_listener, host, rules)
+        # A TLS host without ssl-redirect is served on both listeners, as ingress-nginx serves it on both ports.
+        sections = [main_listener] if ssl_redirect or not tls else [http_listener, main_listener]
+        _add_route(conv, ns, route_name, cls, sections, host, rules)
         if ssl_redirect:
             if tls:
-                _add_route(conv, ns, f"{route_name}-http", cls, http_listener, host, redirects)
+                _add_route(conv, ns, f"{route_name}-http", cls, [http_listener], host, redirects)
             else:   # the same listener: the redirect replaces serving plain HTTP
                 conv.routes[(ns, route_name)]["spec"]["rules"] = redirects
     default = _backend(spec.get("defaultBackend") or spec.get("backend"))
@@ -327,10 +332,10 @@ def _convert_ingress(conv: _Converter, ingress: Mapping) -> None:
                 conv.backend_ref(ingress, default[0], default[1])]}]}}
 
 
-def _add_route(conv: _Converter, ns: str, name: str, cls: str, listener: str, host: str, rules: list) -> None:
+def _add_route(conv: _Converter, ns: str, name: str, cls: str, sections: list[str], host: str, rules: list) -> None:
     route = conv.routes.setdefault((ns, name), {
         "apiVersion": GATEWAY_API, "kind": "HTTPRoute", "metadata": {"name": name, "namespace": ns},
-        "spec": {"parentRefs": [{"name": cls, "sectionName": listener}],
+        "spec": {"parentRefs": [{"name": cls, "sectionName": section} for section in sections],
                  **({"hostnames": [host]} if host else {}), "rules": []}})
     route["spec"]["rules"] += rules
 

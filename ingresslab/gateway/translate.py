@@ -8,6 +8,7 @@ real cluster delivers. It owns the Gateway half of the spec:
     RefNotPermitted; missing or unusable: InvalidCertificateRef); `allowedRoutes.kinds` other than HTTPRoute
     give InvalidRouteKinds; listeners on one port must share a protocol (ProtocolConflict) and differ in
     hostname (HostnameConflict) — a conflicted listener is not programmed;
+  * `spec.addresses` cannot be honoured (the lab assigns the address): Accepted=False, UnsupportedAddress;
   * status: Gateway Accepted / Programmed and `addresses`; per listener `supportedKinds`, `attachedRoutes` and the
     conditions Accepted, Conflicted, Programmed, ResolvedRefs, all with `observedGeneration`.
 The route half (attachment, rules, backends, route status) is `routes.py`; the data plane layout (which server
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping
 
 from cryptography import x509
@@ -103,6 +104,13 @@ def translate(gateway: Mapping, *, gateway_class: Mapping | None, routes: Iterab
     programmed = o.condition("Programmed", bool(usable), "Programmed" if usable else "Invalid",
                              "nginx serves the valid listeners" if usable else "no valid listener to program",
                              gen, previous=before, now=now)
+    if (gateway.get("spec") or {}).get("addresses"):
+        # The lab gives each Gateway its nginx's address itself; a requested one cannot be honoured.
+        accepted = o.condition("Accepted", False, "UnsupportedAddress", "spec.addresses is not supported: the lab "
+                               "assigns the address (see status.addresses)", gen, previous=before, now=now)
+        programmed = o.condition("Programmed", False, "Invalid", "the Gateway is not accepted", gen,
+                                 previous=before, now=now)
+        config = replace(config, ports=())
     status = {"addresses": addresses if addresses is not None else [{"type": "IPAddress", "value": listen_address}],
               "conditions": [accepted, programmed], "listeners": listener_status}
     return Translation(config, status, attachment.parents, attachment.problems)

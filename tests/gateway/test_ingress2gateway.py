@@ -108,6 +108,21 @@ def test_path_types_map_to_gateway_match_types():
                      "PathPrefix, as ingress-nginx treats it"]
 
 
+def test_tls_host_without_ssl_redirect_is_served_on_both_listeners():
+    ing = ingress("t", [rule("a.test", ("/", "Prefix", "app"))], tls=[{"hosts": ["a.test"], "secretName": "s"}],
+                  annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "false"})
+    out = docs(convert([ing])[0])
+    assert out[("HTTPRoute", "t-a-test")]["spec"]["parentRefs"] == [
+        {"name": "nginx", "sectionName": "a-test-http"}, {"name": "nginx", "sectionName": "a-test-https"}]
+    assert ("HTTPRoute", "t-a-test-http") not in out
+
+
+def test_wildcard_hosts_are_converted_with_a_note_on_their_wider_meaning():
+    text, notes = convert([ingress("w", [rule("*.a.test", ("/", "Prefix", "app"))])])
+    assert docs(text)[("HTTPRoute", "w-a-test")]["spec"]["hostnames"] == ["*.a.test"]
+    assert any("exactly one label" in n and "a.b.a.test" in n for n in notes)
+
+
 def test_default_backend_becomes_a_catch_all_route():
     out = docs(convert([ingress("site", [rule("a.test", ("/", "Prefix", "app"))], default_backend="fallback")])[0])
     route = out[("HTTPRoute", "site-default-backend")]["spec"]

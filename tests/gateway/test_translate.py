@@ -113,6 +113,15 @@ def test_cross_namespace_certificate_with_reference_grant_is_used():
     assert t.config.ports[0].servers[0].tls_secret == "certs/cert"
 
 
+def test_requested_addresses_are_unsupported():
+    gw = gateway([HTTP])
+    gw["spec"]["addresses"] = [{"type": "IPAddress", "value": "10.0.0.1"}]
+    t = run([HTTP], [web_route()], gw=gw)
+    accepted = condition(t.gateway_status["conditions"], "Accepted")
+    assert (accepted["status"], accepted["reason"]) == ("False", "UnsupportedAddress")
+    assert t.config.ports == ()
+
+
 def test_invalid_route_kinds_are_dropped_from_supported_kinds():
     ls = dict(HTTP, allowedRoutes={"kinds": [{"kind": "TCPRoute"}, {"kind": "HTTPRoute"}]})
     t = run([ls], [web_route()])
