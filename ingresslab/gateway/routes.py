@@ -199,6 +199,10 @@ def compile_route(route: Mapping, grants: list, cluster) -> Compiled:
     """A route's rules as `Match`es with their actions; raises `Unsupported` naming the first bad field."""
     spec = route.get("spec") or {}
     ns, name = o.namespace_of(route), o.meta(route).get("name")
+    if not isinstance(name, str) or not o.HOSTNAME.fullmatch(name) or name.startswith("*") \
+            or not o.HOSTNAME.fullmatch(ns) or "." in ns:
+        # The API server validates names; a store without that check must not reach nginx.conf's comments.
+        raise Unsupported(f"metadata.name {name!r} / namespace {ns!r} must be lowercase DNS names")
     for i, h in enumerate(spec.get("hostnames") or []):
         if o.hostname_problem(h):
             raise Unsupported(f"spec.hostnames[{i}]: {h!r} {o.hostname_problem(h)}")
