@@ -127,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                 s.server_close()
     p50 = c.percentile(routed, 50)
     c.table(["measure", "figure"], [
-        ("HTTPRoute added → first 200, p50", c.ms(p50)), ("HTTPRoute added → first 200, p90", c.ms(c.percentile(routed, 90))),
-        ("routes added (each a reload)", routes_n), ("3:1 split: share to stable", f"{share['stable'] / requests_n:.1%}"),
+        ("HTTPRoute added → first 200, p50", c.ms(p50)),
+        ("HTTPRoute added → first 200, p90", c.ms(c.percentile(routed, 90))),
+        ("routes added (each a reload)", routes_n),
+        ("3:1 split: share to stable", f"{share['stable'] / requests_n:.1%}"),
         ("weights → 1:3: time to the first request", c.ms(seen_after)),
-        ("1:3 split: share to canary", f"{after['canary'] / requests_n:.1%}"), ("reloads for the weight change", weight_reloads)])
+        ("1:3 split: share to canary", f"{after['canary'] / requests_n:.1%}"),
+        ("reloads for the weight change", weight_reloads)])
     verdicts = [c.Verdict("HTTPRoute added → routed p50 (no API hop)", c.ms(p50), f"≤ {TARGET_ROUTED_MS} ms",
                           p50 * 1000 <= TARGET_ROUTED_MS),
                 c.Verdict("reloads for a weight change", f"{weight_reloads} reloads", "0", weight_reloads == 0),

@@ -170,7 +170,8 @@ def gateway_service(gw: dict, translation: Translation, address: str, offset: in
     endpoint_slice = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                       "metadata": {"name": f"{service_name}-gateway"[:63], "namespace": ns, "ownerReferences": owner,
                                    "labels": {**labels, "kubernetes.io/service-name": service_name,
-                                              "endpointslice.kubernetes.io/managed-by": "gateway-controller.ingresslab.dev"}},
+                                              "endpointslice.kubernetes.io/managed-by":
+                                                  "gateway-controller.ingresslab.dev"}},
                       "addressType": "IPv4", "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
                       "ports": [{"name": f"{proto.lower()}-{port}", "port": bound_port(port, offset), "protocol": "TCP"}
                                 for port, proto in ports]}

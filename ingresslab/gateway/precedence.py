@@ -81,7 +81,7 @@ def choose(matches: Sequence[Match], **request) -> Match | None:
 
 
 def replace_prefix(path: str, prefix: str, replacement: str) -> str:
-    """ReplacePrefixMatch, by the spec's table (`/foo/bar`, prefix `/foo`, `/xyz` → `/xyz/bar`; `/foo`, `/` → `/`)."""
+    """ReplacePrefixMatch by the spec's table (`/foo/bar`, prefix `/foo`, `/xyz` → `/xyz/bar`; `/foo`, `/` → `/`)"""
     rest = path[len(prefix.rstrip("/")):]
     return (replacement.rstrip("/") + rest) or "/"
 

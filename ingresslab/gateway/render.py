@@ -172,7 +172,8 @@ def _server(w: _Writer, config: GatewayConfiguration, paths: RenderPaths, p: Por
         if p.protocol == "HTTPS":
             w(f"listen {address}:{port(p.port)} ssl http2{flag};")
             cert = config.certificate(server.tls_secret) if server.tls_secret else None
-            pem = str(Path(paths.ssl_dir) / cert.file_name) if cert else (config.default_cert_file or paths.default_cert)
+            pem = str(Path(paths.ssl_dir) / cert.file_name) if cert else \
+                (config.default_cert_file or paths.default_cert)
             w(f"ssl_certificate {quote(pem)};")
             w(f"ssl_certificate_key {quote(pem)};")
         else:

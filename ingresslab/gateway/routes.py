@@ -266,7 +266,8 @@ def _match(raw: Mapping, where: str, filters: dict, group: str | None, route: st
     method = raw.get("method")
     if method is not None and method not in METHODS:
         raise Unsupported(f"{where}.method: {method!r} is not an HTTP method the spec lists")
-    headers = tuple(_value_match(h, f"{where}.headers[{i}]", header=True) for i, h in enumerate(raw.get("headers") or []))
+    headers = tuple(_value_match(h, f"{where}.headers[{i}]", header=True)
+                    for i, h in enumerate(raw.get("headers") or []))
     query = tuple(_value_match(q, f"{where}.queryParams[{i}]", header=False)
                   for i, q in enumerate(raw.get("queryParams") or []))
     for label, items in (("headers", headers), ("queryParams", query)):
@@ -348,7 +349,8 @@ def _filters(raw_filters: list, where: str, route, grants, cluster, backends, pr
         at = f"{where}.filters[{f}]"
         kind = raw.get("type")
         if kind == "RequestHeaderModifier":
-            out["request_headers"] = _header_changes(raw.get("requestHeaderModifier") or {}, f"{at}.requestHeaderModifier")
+            out["request_headers"] = _header_changes(raw.get("requestHeaderModifier") or {},
+                                                     f"{at}.requestHeaderModifier")
         elif kind == "ResponseHeaderModifier":
             out["response_headers"] = _header_changes(raw.get("responseHeaderModifier") or {},
                                                       f"{at}.responseHeaderModifier")

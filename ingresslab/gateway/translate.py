@@ -142,8 +142,9 @@ def _listeners(gateway: Mapping, grants: list, cluster: ClusterIndex) -> tuple[l
     for port, group in by_port.items():
         if len({v.protocol for v in group}) > 1:
             for v in group:
+                protocols = ", ".join(sorted({x.protocol for x in group}))
                 v.conflict, v.conflict_message = "ProtocolConflict", \
-                    f"listeners on port {port} use different protocols ({', '.join(sorted({x.protocol for x in group}))})"
+                    f"listeners on port {port} use different protocols ({protocols})"
             continue
         seen: dict[str | None, list[ListenerView]] = {}
         for v in group:

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from ingress.conftest import backends, certificate, free_port, http, listen, make_certificate, next_address, request  # noqa: F401
+from ingress.conftest import (backends, certificate, free_port, http, listen, make_certificate,  # noqa: F401
+                              next_address, request)
 from ingresslab.gateway.objects import CONTROLLER_NAME
 from ingresslab.gateway.render import render_gateway_conf
 from ingresslab.ingress.nginx import NginxProcess

@@ -33,7 +33,8 @@ def build(rules, *, address="127.0.0.1", port_map=None, backends=None):
 def corpus_rules():
     rules = []
     for v in CANARY_VALUES:
-        rules.append({"matches": [{"path": {"type": "PathPrefix", "value": "/h"}, "headers": [{"name": "x-c", "value": v}],
+        rules.append({"matches": [{"path": {"type": "PathPrefix", "value": "/h"},
+                                   "headers": [{"name": "x-c", "value": v}],
                                    "queryParams": [{"name": "q'$|", "value": v}]}],
                       "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
                           "set": [{"name": "X-Echo", "value": v}]}},
@@ -97,7 +98,8 @@ def test_canaries_stay_inert_on_the_real_nginx(gateway_nginx, listen, backends, 
     assert outcome.ok, outcome.error
     for v in CANARY_VALUES:
         query = urllib.parse.urlencode({"q'$|": v})
-        reply = http(address, http_port, "/h?" + query, host="x.test", headers={"X-C": v.encode("utf-8").decode("latin-1")})
+        reply = http(address, http_port, "/h?" + query, host="x.test",
+                     headers={"X-C": v.encode("utf-8").decode("latin-1")})
         assert reply.status == 200, v
         assert reply.json["headers"]["x-echo"].encode("latin-1").decode("utf-8") == v
         assert reply.headers["x-back"].encode("latin-1").decode("utf-8") == v

@@ -1,4 +1,4 @@
-"""Gateway API objects → model and status, as the spec says; pure functions, no nginx (that is test_dataplane).
+"""Gateway API objects → model and status, as the spec says; pure functions, no nginx (test_gateway_dataplane has it).
 
 Tests are named after the upstream conformance scenarios whose expectations they mirror (GatewayInvalidTLS-
 Configuration, GatewayWithAttachedRoutes, HTTPRouteListenerHostnameMatching, HTTPRouteInvalidNonExistentBackendRef,
@@ -107,7 +107,8 @@ def test_cross_namespace_certificate_with_reference_grant_is_used():
     https = {"name": "https", "port": 443, "protocol": "HTTPS",
              "tls": {"certificateRefs": [{"name": "cert", "namespace": "certs"}]}}
     t = run([https], [web_route()], secrets=[tls_secret("cert", make_certificate("a.example.com"), namespace="certs")],
-            reference_grants=[reference_grant("certs", from_kind="Gateway", from_namespace="default", to_kind="Secret")])
+            reference_grants=[reference_grant("certs", from_kind="Gateway", from_namespace="default",
+                                              to_kind="Secret")])
     assert condition(listener(t, "https")["conditions"], "ResolvedRefs")["status"] == "True"
     assert [c.secret for c in t.config.certificates] == ["certs/cert"]
     assert t.config.ports[0].servers[0].tls_secret == "certs/cert"

@@ -249,5 +249,10 @@ def test_cli_reads_the_ingresses_of_a_live_cluster_through_its_kubeconfig(lab, k
         assert out[("Gateway", "nginx")]["metadata"]["namespace"] == namespace
         assert [r["backendRefs"][0]["name"] for r in
                 out[("HTTPRoute", "cafe-ingress-cafe-example-com")]["spec"]["rules"]] == ["tea-svc", "coffee-svc"]
+        # Without --kubeconfig: the running lab of --home.
+        from_lab = subprocess.run([sys.executable, "-m", "ingresslab.cli", "--home", str(lab.home),
+                                   "ingress2gateway", "-n", namespace], capture_output=True, text=True, timeout=60)
+        assert from_lab.returncode == 0, from_lab.stderr
+        assert docs(from_lab.stdout) == out
     finally:
         kubectl("delete", "namespace", namespace, "--wait=false")
