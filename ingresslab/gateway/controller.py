@@ -242,6 +242,25 @@ class GatewayController:
                 self._stopping.wait(1.0)
                 self._dirty.set()
 
+    def status(self) -> dict:
+        """What `ingresslab status --json` can show: each served Gateway's address, its listeners' ports (as the
+        Gateway says and as nginx binds them) and nginx's counters."""
+        out = {}
+        for key, t in (self.last_plan.translations if self.last_plan else {}).items():
+            process = self.nginx.get(key)
+            out[key] = {"address": self.last_plan.addresses.get(key),
+                        "ports": [{"port": p.spec_port, "bound": p.port, "protocol": p.protocol}
+                                  for p in t.config.ports],
+                        "reloads": process.reloads if process else 0,
+                        "endpoint_updates": process.endpoint_updates if process else 0,
+                        "checksum": process.checksum if process else None}
+        return out
+
+    def conf(self, key: str) -> str:
+        """The nginx.conf the Gateway `ns/name` runs now (`ingresslab conf --gateway NS/NAME`)."""
+        process = self.nginx.get(key)
+        return process.conf() if process else ""
+
     def nginx_for(self, key: str) -> NginxProcess:
         if key not in self.nginx:
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]

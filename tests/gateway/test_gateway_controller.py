@@ -152,6 +152,10 @@ def test_gateway_service_reaches_the_gateways_nginx_through_a_node_port(lab, kub
         assert reply.json["path"] == "/through"
         listed = kubectl("get", "svc", "-l", "gateway.networking.k8s.io/gateway-name=lab-gw", "-o", "name").stdout
         assert listed.strip() == "service/lab-gw-nginx"
+        controller.last_plan = p
+        assert controller.status()["default/lab-gw"]["ports"] == [{"port": 80, "bound": 80 + offset,
+                                                                   "protocol": "HTTP"}]
+        assert "# gateway-routes: " in controller.conf("default/lab-gw")
     finally:
         kubectl("delete", "service", "lab-gw-nginx", "--ignore-not-found")
         kubectl("delete", "endpointslice", "lab-gw-nginx-gateway", "--ignore-not-found")
