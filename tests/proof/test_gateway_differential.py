@@ -27,7 +27,7 @@ from ingresslab.ingress.nginx import NginxProcess, lua_available
 from ingress.conftest import request
 
 from .conftest import NamedBackend, free_port, fresh_address, processes_under
-from .strategies import PROOF
+from .strategies import LONG, PROOF
 
 pytestmark = pytest.mark.skipif(not lua_available(), reason="needs nginx with libnginx-mod-http-lua")
 
@@ -105,6 +105,7 @@ GATEWAY = {"metadata": {"name": "gw", "namespace": "default"},
 CLASS = {"metadata": {"name": "lab"}, "spec": {"controllerName": CONTROLLER_NAME}}
 
 
+@pytest.mark.timeout(1800 if LONG else 300)   # 2,000 examples, each a reload, outlast the suite's 300 s
 @PROOF
 @given(routes=route_sets(), drawn=requests)
 def test_nginx_picks_the_match_the_spec_precedence_names(stack, routes, drawn):
