@@ -5,7 +5,8 @@ every request as the HTTPRoute spec's precedence says.
 hostname specificity, Exact, prefix length, method, header count, query count, route age, name, rule order);
 the data plane instead pre-sorts matches per server (`layout.py`) and takes the first fit in Lua
 (`lua/gateway.lua`). Hypothesis draws sets of HTTPRoutes over a small alphabet so matches collide: exact and
-wildcard hostnames or none, Exact and PathPrefix paths sharing prefixes (with and without a final `/`), methods,
+wildcard hostnames or none, Exact and PathPrefix paths sharing prefixes (with and without a final `/`) and
+RegularExpression paths (whole-path, ranked after Exact and before PathPrefix: implementation-specific), methods,
 header and query matches (names in either case), tied and different creationTimestamps; each rule has its own
 backend that answers its name. Each example is applied to ONE real nginx (render → nginx -t → reload) and every
 drawn request must reach exactly the reference's backend, or get 404 when nothing matches.
@@ -45,8 +46,12 @@ def _path(segments, slash):
 
 
 paths = st.builds(_path, st.lists(st.sampled_from(SEGMENTS), max_size=2), st.booleans())
+REGEXES = ("/a.*", "/(a|b)/?", "/ab*", "/[ab]+/b", "/b/.+")
+path_matches = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["Exact", "PathPrefix", "PathPrefix"]), "value": paths}),
+    st.fixed_dictionaries({"type": st.just("RegularExpression"), "value": st.sampled_from(REGEXES)}))
 matches = st.fixed_dictionaries({
-    "path": st.fixed_dictionaries({"type": st.sampled_from(["Exact", "PathPrefix", "PathPrefix"]), "value": paths})},
+    "path": path_matches},
     optional={"method": st.sampled_from(["GET", "POST"]),
               "headers": st.lists(st.fixed_dictionaries({"name": st.sampled_from(HEADERS),
                                                          "value": st.sampled_from("12")}),
