@@ -371,9 +371,10 @@ def test_every_payload_in_the_tcp_services_configmap_is_refused_or_skipped(lab, 
     assert problems == [], "\n".join(problems)
 
 
-def test_tls_secret_contents_with_payloads_are_refused_or_inert(lab, poller):
-    """PEM garbage is refused (422 on data[tls.crt]/data[tls.key]); a good pair with payload text around it is
-    accepted, but only the parsed PEM blocks may reach nginx: the host keeps being served over HTTPS."""
+def test_tls_secret_contents_with_payloads_are_stored_and_inert(lab, poller):
+    """kube-apiserver checks only that tls.crt and tls.key exist (REFERENCE.md), so every one of these is stored, as
+    there; the Ingress controller then decides: only parsed PEM blocks may reach nginx, garbage falls back to the
+    default certificate, and the host keeps being served over HTTPS."""
     core, net = kubernetes.client.CoreV1Api(lab.api), kubernetes.client.NetworkingV1Api(lab.api)
     crt, key = PAIR
     block = "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n"
@@ -387,18 +388,15 @@ def test_tls_secret_contents_with_payloads_are_refused_or_inert(lab, poller):
         "a second, broken certificate": (crt + block.format("UFdORUQ="), key, "data[tls.crt]"),
     }
     problems = []
-    for n, (label, (cert_text, key_text, refused_on)) in enumerate(cases.items()):
+    for n, (label, (cert_text, key_text, _)) in enumerate(cases.items()):
         name, host = f"tls-inj-{n}", "tls.inj.test"
         moment = time.time()
         try:
             core.create_namespaced_secret("default", tls_secret(name, cert_text, key_text))
         except ApiException as error:
-            fields = [c.get("field") for c in json.loads(error.body)["details"]["causes"]]
-            if error.status != 422 or refused_on not in fields:
-                problems.append(f"{label}: {error.status} naming {fields}, expected {refused_on}")
+            problems.append(f"{label}: refused with {error.status} ({error.body[:200]}); a real API server stores "
+                            f"it (the content of a TLS secret is the controller's business)")
             continue
-        if refused_on:
-            problems.append(f"{label}: accepted, but must be refused on {refused_on}")
         net.create_namespaced_ingress("default", ingress(name, host=host, path="/coffee", tls={
             "hosts": [host], "secretName": name}))
         try:

@@ -224,7 +224,7 @@ def test_a_slot_directory_made_by_another_user_is_not_trusted(shared_tmp, monkey
 def test_a_slot_is_held_until_released_and_machine_wide():
     first = network.acquire_slot()
     try:
-        probe = subprocess.run([sys.executable, "-c", "from ingresslab.cluster import network as n; "
+        probe = subprocess.run([sys.executable, "-c", "from ingresslab.cluster.node import network as n; "
                                 f"l = n.acquire_slot({first.slot}); print(l.slot)"],
                                capture_output=True, text=True, timeout=30)
         assert probe.returncode == 0 and int(probe.stdout) != first.slot, probe.stderr

@@ -61,7 +61,9 @@ def default_ingress_class(store: Store, ingress: dict) -> dict:
     if name is None:
         return ingress
     ingress = copy.deepcopy(ingress)
-    ingress.setdefault("spec", {})["ingressClassName"] = name
+    if not isinstance(ingress.get("spec"), dict):     # `spec: null` decodes to an empty spec, as in Go
+        ingress["spec"] = {}
+    ingress["spec"]["ingressClassName"] = name
     return ingress
 
 
