@@ -211,12 +211,13 @@ def create_or_replace(lab: Lab, manifest: dict) -> str:
             raise
         networking.create_namespaced_ingress(meta["namespace"], manifest)
         return "created"
-    stored = lab.api.sanitize_for_serialization(current.spec)
-    if "ingressClassName" not in manifest["spec"]:
-        stored.pop("ingressClassName", None)   # the server's DefaultIngressClass filled it in; apply leaves it
-    if stored == manifest["spec"]:
+    spec = dict(manifest["spec"])
+    if "ingressClassName" not in spec and current.spec.ingress_class_name:
+        # Filled in by the API's DefaultIngressClass admission when it was created: kubectl apply's patch keeps it.
+        spec["ingressClassName"] = current.spec.ingress_class_name
+    if lab.api.sanitize_for_serialization(current.spec) == spec:
         return "unchanged"
-    body = {**manifest, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
+    body = {**manifest, "spec": spec, "metadata": {**meta, "resourceVersion": current.metadata.resource_version}}
     networking.replace_namespaced_ingress(meta["name"], meta["namespace"], body)
     return "configured"
 

@@ -176,9 +176,10 @@ CASES = [
     ("patch with an empty body", "PATCH", f"{CM}/target", "", {"Content-Type": MERGE}, {400}),
     ("patch deeply nested", "PATCH", f"{CM}/target", '{"x": ' * 3000 + "1" + "}" * 3000, {"Content-Type": MERGE},
      {400}),
-    # kube-apiserver's answer to an apply patch without ?fieldManager: 422 naming PatchOptions' fieldManager
-    ("apply patch without a field manager", "PATCH", f"{CM}/target", '{"data": {}}',
+    ("apply patch without fieldManager", "PATCH", f"{CM}/target", '{"data": {}}',
      {"Content-Type": "application/apply-patch+yaml"}, {422}),
+    ("apply patch without kind", "PATCH", f"{CM}/target?fieldManager=t", '{"data": {}}',
+     {"Content-Type": "application/apply-patch+yaml"}, {400}),
     ("patch with text/plain", "PATCH", f"{CM}/target", '{"data": {}}', {"Content-Type": "text/plain"}, {415}),
     ("CBOR body", "POST", CM, b"\xa1\x61a\x01", {"Content-Type": "application/cbor"}, {415}),
     ("protobuf garbage", "POST", CM, b"\x00\x01garbage", {"Content-Type": "application/vnd.kubernetes.protobuf"},

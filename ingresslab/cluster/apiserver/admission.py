@@ -61,7 +61,7 @@ def default_ingress_class(store: Store, ingress: dict) -> dict:
     if name is None:
         return ingress
     ingress = copy.deepcopy(ingress)
-    if not isinstance(ingress.get("spec"), dict):     # `spec: null` decodes as an empty spec, as in Go
+    if not isinstance(ingress.get("spec"), dict):     # `spec: null` decodes to an empty spec, as in Go
         ingress["spec"] = {}
     ingress["spec"]["ingressClassName"] = name
     return ingress

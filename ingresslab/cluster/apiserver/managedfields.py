@@ -228,21 +228,19 @@ def record(group: str, version: str, kind: str, old: dict | None, new: dict, man
     me = {"manager": manager, "operation": "Update", "apiVersion": f"{group}/{version}" if group else version}
     if subresource:
         me["subresource"] = subresource
-    entries, mine = [], None
-    for entry in _entries(old):
+    entries, mine = [], False
+    for entry in _entries(old):     # the order is kept: a write that changes nothing leaves managedFields alone
         paths = from_fields_v1(entry.get("fieldsV1") or {}) - removed
         if _identity(entry) == _identity(me):
-            mine = (entry, paths)
-            continue
-        if _status_side(entry.get("subresource")) == _status_side(subresource):
+            mine = True
+            if changed:
+                entry = dict(entry, time=_now())
+            paths |= changed
+        elif _status_side(entry.get("subresource")) == _status_side(subresource):
             paths -= changed
         entries.append((entry, paths))
-    if changed or mine:
-        paths = (mine[1] if mine else set()) | changed
-        entry = dict(mine[0] if mine else me)
-        if changed:
-            entry["time"] = _now()
-        entries.append((entry, paths))
+    if changed and not mine:
+        entries.append((dict(me, time=_now()), changed))
     _store_entries(new, entries)
     return new
 

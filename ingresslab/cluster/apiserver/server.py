@@ -344,9 +344,10 @@ class ApiServer:
                                  "meta.k8s.io")
         decoded = Decoded(yaml=True)
         applied = decode_body(body, "application/yaml", decoded)
-        for what, value in (("apiVersion", applied.get("apiVersion")), ("kind", applied.get("kind"))):
-            if not value:
-                raise errors.bad_request(f"error decoding YAML: Object '{what[0].upper() + what[1:]}' is missing")
+        for what in ("kind", "apiVersion"):      # in the order apimachinery's decoder checks them
+            if not applied.get(what):
+                raise errors.bad_request(f"Object '{'Kind' if what == 'kind' else what}' is missing in "
+                                         f"'{body.decode('utf-8', 'replace')[:200]}'")
         warnings: list[str] = []
         self._decode_for(r, applied, warnings, field_validation, decoded)    # version, kind and unknown fields
         meta = applied.setdefault("metadata", {})
