@@ -32,6 +32,7 @@ from ingresslab.cluster.apiserver import discovery
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
+from ingresslab.cluster.apiserver import streaming
 from ingresslab.cluster.apiserver import tables
 from ingresslab.cluster.apiserver import validation
 from ingresslab.cluster.apiserver import wiretypes
@@ -145,11 +146,13 @@ class ApiServer:
         self.token = token
         self.admission = admission or Admission()
         self.pod_logs = pod_logs
+        self.pod_streams: streaming.PodStreams | None = None     # exec/attach/portforward: set from the kubelet
         self.server_address = server_address
         self.requests = 0
 
     def app(self) -> tornado.web.Application:
-        return tornado.web.Application([(r"/.*", Handler, {"server": self})], compress_response=False)
+        return tornado.web.Application([*streaming.routes(self), (r"/.*", Handler, {"server": self})],
+                                       compress_response=False)
 
     # --------------------------------------------------------------------------------------- write pipeline
     def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:

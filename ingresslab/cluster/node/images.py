@@ -79,6 +79,7 @@ class Image:
     description: str
     start: PodStarter | None = None       # instead of a factory per port: the pod binds its ports itself
     extra_ports: tuple[int, ...] = ()     # further ports the real image listens on (e.g. 443 besides 80)
+    nginx: Callable[[str, str], object | None] | None = None   # (namespace, pod) → the real nginx it runs, if any
 
 
 def register(image: Image) -> None:
