@@ -18,7 +18,6 @@ import tornado.httpserver
 from ingresslab.cluster.apiserver.server import Admission, ApiServer, http_server_options, new_token
 from ingresslab.cluster.components import start_controllers
 from ingresslab.cluster.node.network import Network, acquire_slot
-from ingresslab.cluster.node.streams import PodStreams
 from ingresslab.cluster.apiserver.pki import ensure_serving_files
 from ingresslab.cluster.storage.store import Store
 
@@ -83,7 +82,7 @@ class Cluster:
         self.controllers = await start_controllers(self.store, network, home=self.home, admission=self.admission,
                                                    api_port=port)
         api.pod_logs = self.controllers.kubelet
-        api.pod_streams = PodStreams(self.controllers.kubelet, home=self.home)
+        api.pod_streams = self.controllers.kubelet.streams
         self.info = ClusterInfo(self.api_url, self.token, pki.ca_cert, network.slot, network)
         return self.info
 

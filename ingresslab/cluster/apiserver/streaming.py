@@ -202,8 +202,10 @@ class StreamHandler(WebSocketHandler):
                 code = await streams.exec(namespace, pod, container, command, stdin=self.stdin, stdout=stdout,
                                           stderr=stderr, tty=tty, resize=self.resize)
             else:
-                code = await streams.attach(namespace, pod, container, stdin=self.stdin, stdout=stdout,
-                                            stderr=stderr, tty=tty, resize=self.resize)
+                # The kubelet ends an attach with Success whatever the process did: the exit code is the pod's.
+                await streams.attach(namespace, pod, container, stdin=self.stdin, stdout=stdout, stderr=stderr,
+                                     tty=tty, resize=self.resize)
+                code = 0
             status = exit_status(code, command)
         except ApiError as exc:
             status = exc.status()

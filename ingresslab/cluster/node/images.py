@@ -57,6 +57,12 @@ class PodContext:
     ip: str
     env: Mapping[str, str]
     log: LogFn
+    # For images that run a command (`commandimages.py`): the container's spec, its view of itself (the shell's
+    # `Container`, built by the kubelet), a way to report its state (running/terminated), the restart policy.
+    container: Mapping | None = None
+    view: Callable[[], object] | None = None
+    report: Callable[[str, str, int | None, bool], None] | None = None
+    restart_policy: str = "Always"
 
 
 class Listener(Protocol):
@@ -126,7 +132,7 @@ class AppHandle:
 
 async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: dict[int, int] | None = None,
                     pod_name: str, namespace: str, env: dict[str, str], log: LogFn,
-                    args: list[str] | None = None) -> AppHandle:
+                    args: list[str] | None = None, **context) -> AppHandle:
     """Start `image` listening on `pod_ip` at each container port (the image's own port if none are declared).
 
     `bind_ports` maps a container port to the port really bound (the lab's offset for ports < 1024 when not
@@ -135,7 +141,7 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
     spec = IMAGES.get(normalize_image(image))
     if spec is None:
         raise UnknownImage(image)
-    pod = PodContext(pod_name, namespace, pod_ip, dict(env), log)
+    pod = PodContext(pod_name, namespace, pod_ip, dict(env), log, **context)
     handle = AppHandle(spec.name, pod_ip, {})
     if spec.start is not None:
         wanted = ports or [spec.port, *spec.extra_ports]

@@ -26,7 +26,9 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ingresslab.cluster.node import commandimages  # noqa: F401 — registers busybox, curlimages/curl, nginx
 from ingresslab.cluster.node import images
+from ingresslab.cluster.node.completion import reporter
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
@@ -175,6 +177,8 @@ class Kubelet(Controller):
         self.recorder = recorder
         self.log_dir = Path(home) / "logs" / "pods"
         self._pods: dict[tuple[str, str], _Pod] = {}
+        from ingresslab.cluster.node.streams import PodStreams
+        self.streams = PodStreams(self, home=home)      # exec, attach, port-forward (the API server calls it)
 
     def initial_keys(self):
         return [(meta(p).get("namespace", ""), meta(p)["name"]) for p in self.store.iter_raw("pods")]
@@ -263,7 +267,8 @@ class Kubelet(Controller):
                 handle = await images.start_app(image, pod_ip=held.ip, ports=ports,
                                               bind_ports={p: bind_port(p) for p in bound}, pod_name=key[1],
                                               namespace=key[0], env=env, log=held.logs[cname].append,
-                                              args=expand_args(container, env))
+                                              args=expand_args(container, env), **self._command_context(
+                                                  pod, container, host))
             except images.UnknownImage as exc:
                 self.recorder.normal(pod, "Pulling", f'Pulling image "{image}"', **host)
                 self.recorder.warning(pod, "Failed", f'Failed to pull image "{image}": {exc}', **host)
@@ -294,6 +299,13 @@ class Kubelet(Controller):
         else:
             held.waiting = None
         self._post_status(key, held, node, states)
+
+    def _command_context(self, pod: dict, container: dict, host: dict) -> dict:
+        """What an image that runs a command needs (`commandimages.py`): its spec, its view, its status reports."""
+        ns, name = meta(pod).get("namespace", ""), meta(pod)["name"]
+        return {"container": container, "restart_policy": pod["spec"].get("restartPolicy") or "Always",
+                "view": lambda: self.streams.container(ns, name, container["name"]),
+                "report": reporter(self.store, self.recorder, pod, host)}
 
     def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:  # noqa: C901
         fields = {"metadata.name": meta(pod)["name"], "metadata.namespace": meta(pod).get("namespace", ""),

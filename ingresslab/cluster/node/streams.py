@@ -92,6 +92,9 @@ class PodStreams:
         if not (obj.get("spec") or {}).get("nodeName"):
             raise errors.bad_request(f"pod {pod} does not have a host assigned")
         phase = (obj.get("status") or {}).get("phase")
+        process = self.command_process(namespace, pod, cname)
+        if verb == "attach" and process is not None and process.stdin_once and not process.attaches:
+            return cname        # kubectl run -i of a quick command: it read the log, the attach just ends
         if phase in ("Succeeded", "Failed") and verb != "portforward":
             what = "exec into" if verb == "exec" else "attach to"
             raise errors.bad_request(f"cannot {what} a container in a completed pod; current phase is {phase}")
@@ -256,13 +259,8 @@ class PodStreams:
     async def attach(self, namespace: str, pod: str, container: str, *, stdin, stdout, stderr, tty: bool,
                      resize) -> int:
         process = self.command_process(namespace, pod, container)
-        if process is not None:
-            terminal, cin, cout, cerr = self._streams(stdin, stdout, stderr, tty)
-            try:
-                return await process.attach(cin, cout, cerr, tty=tty)
-            finally:
-                if terminal is not None:
-                    terminal.close()
+        if process is not None:     # its terminal, if it has one, is the container's own: bytes go as they are
+            return await process.attach(stdin, stdout, stderr, tty=tty)
         # A server's own process: attaching shows what it writes (its log), until the client leaves.
         follower = self.kubelet.follow(namespace, pod, container=container)
         try:

@@ -170,12 +170,13 @@ class Shell:
         self._foreground.cancel()
         return True
 
-    async def execute(self, argv: list[str], stdin, stdout: Sink, stderr: Sink) -> int:
-        """Run argv as the container runtime would (no shell): a program the image lacks raises ExecNotFound."""
+    async def execute(self, argv: list[str], stdin, stdout: Sink, stderr: Sink, *, main: bool = False) -> int:
+        """Run argv as the container runtime would (no shell): a program the image lacks raises ExecNotFound.
+        `main`: the container's own process (pid 1, already in the process table), not an exec'd one."""
         name = self.resolve(argv[0])
         if name is None:
             raise ExecNotFound(argv[0])
-        return await self._run_program(name, argv, dict(self.container.env), stdin, stdout, stderr)
+        return await self._run_program(name, argv, dict(self.container.env), stdin, stdout, stderr, main=main)
 
     # ------------------------------------------------------------------------------------------ the tree
     async def _list(self, items: list[AndOr], stdin, stdout: Sink, stderr: Sink) -> int:
@@ -282,10 +283,10 @@ class Shell:
         return await self._run_program(program, words, env, stdin, stdout, stderr)
 
     async def _run_program(self, program: str, argv: list[str], env: dict[str, str], stdin, stdout: Sink,
-                           stderr: Sink) -> int:
+                           stderr: Sink, *, main: bool = False) -> int:
         proc = Proc([program.rsplit("/", 1)[-1], *argv[1:]], env, stdin, stdout, stderr, self)
         table = self.container.processes
-        proc.pid = table.start(self.container.rootfs.user.name, " ".join(argv))
+        proc.pid = 1 if main else table.start(self.container.rootfs.user.name, " ".join(argv))
         try:
             return await COMMANDS[program](proc)
         finally:
