@@ -226,7 +226,10 @@ class Session:
         try:
             reader, writer = await self.connect(forward.port)
         except (OSError, LookupError) as exc:
-            self._error_text(forward.error_stream, f"error forwarding port {forward.port} to pod: {exc}")
+            why = "connect: connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
+            self._error_text(forward.error_stream, f"error forwarding port {forward.port} to pod: failed to "
+                             f"connect to localhost:{forward.port} inside the pod's network namespace: dial tcp4 "
+                             f"127.0.0.1:{forward.port}: {why}")
             self.send(data_frame(forward.data_stream, b"", fin=True))
             self.forwards.pop(request, None)
             return

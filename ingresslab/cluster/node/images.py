@@ -63,6 +63,7 @@ class PodContext:
     view: Callable[[], object] | None = None
     report: Callable[[str, str, int | None, bool], None] | None = None
     restart_policy: str = "Always"
+    event: Callable[[str, str], None] | None = None     # (reason, message): a Warning event on the pod
 
 
 class Listener(Protocol):
@@ -148,6 +149,10 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
         handle.ports = {p: (bind_ports or {}).get(p, p) for p in wanted}
         handle._listeners.append(await spec.start(pod, dict(handle.ports), list(args or [])))
         return handle
+    if args and pod.event is not None:
+        shown = json.dumps(list(args))
+        pod.event("CommandNotRun", f'image "{image}" runs in the lab as its own server; the container\'s command/args '
+                  f"{shown} are not run (the lab runs a container's command in busybox, curlimages/curl and nginx)")
     try:
         for port in ports or [spec.port]:
             sock = _bind(pod_ip, (bind_ports or {}).get(port, port))

@@ -305,7 +305,8 @@ class Kubelet(Controller):
         ns, name = meta(pod).get("namespace", ""), meta(pod)["name"]
         return {"container": container, "restart_policy": pod["spec"].get("restartPolicy") or "Always",
                 "view": lambda: self.streams.container(ns, name, container["name"]),
-                "report": reporter(self.store, self.recorder, pod, host)}
+                "report": reporter(self.store, self.recorder, pod, host),
+                "event": lambda reason, message: self.recorder.warning(pod, reason, message, **host)}
 
     def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:  # noqa: C901
         fields = {"metadata.name": meta(pod)["name"], "metadata.namespace": meta(pod).get("namespace", ""),

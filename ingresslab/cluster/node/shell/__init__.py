@@ -15,7 +15,7 @@
 Neighbours: `node/streams.py` builds a `Container` from the pod and runs the shell for the API server's exec and
 attach; `node/commandimages.py` runs a container's own command with it.
 """
-from ingresslab.cluster.node.shell import builtins, commands, net  # noqa: F401 — they register the programs
+from ingresslab.cluster.node.shell import builtins, commands, net, tar  # noqa: F401 — they register programs
 from ingresslab.cluster.node.shell.context import Container, NginxInstance, ProcessTable
 from ingresslab.cluster.node.shell.interp import ExecNotFound, Shell, eof_reader
 from ingresslab.cluster.node.shell.tty import Terminal
