@@ -23,13 +23,13 @@ import asyncio
 import contextlib
 import hmac
 import json
-from typing import Awaitable, Callable, Protocol
+from typing import Callable, Protocol
 
 import tornado.web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ingresslab.cluster.apimachinery import errors
-from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.apimachinery.errors import ApiError, StreamRefused
 from ingresslab.cluster.apiserver import spdy
 
 __all__ = ["CHANNEL_PROTOCOLS", "PORTFORWARD_PROTOCOL", "PodStreams", "StreamRefused", "exit_status", "routes"]
@@ -39,14 +39,6 @@ V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 CHANNEL_PROTOCOLS = (V5, V4)
 PORTFORWARD_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 PATH = r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)"
-
-
-class StreamRefused(Exception):
-    """Refused the way a kubelet refuses: plain text, which kubectl prints as `unable to upgrade connection: …`."""
-
-    def __init__(self, code: int, text: str):
-        super().__init__(text)
-        self.code, self.text = code, text
 
 
 Write = Callable[[bytes], None]
@@ -246,5 +238,3 @@ class StreamHandler(WebSocketHandler):
             # The client went away: what it started stops, as a real exec session's process gets SIGHUP/EOF.
             self.task.cancel()
 
-
-Connect = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]

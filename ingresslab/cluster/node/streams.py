@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ingresslab.cluster.apimachinery import errors
-from ingresslab.cluster.apimachinery.errors import ApiError
+from ingresslab.cluster.apimachinery.errors import ApiError, StreamRefused
 from ingresslab.cluster.node import images
 from ingresslab.cluster.node.names import CLUSTER_DOMAIN, store_lookup
 from ingresslab.cluster.node.network import bind_port
@@ -30,16 +30,6 @@ from ingresslab.cluster.node.shell.rootfs import PodFiles, build_fs, profile_for
 __all__ = ["PodStreams", "StreamRefused", "service_env"]
 
 Write = Callable[[bytes], None]
-
-
-class StreamRefused(Exception):
-    """Refused as the kubelet refuses, in plain text (kubectl: `unable to upgrade connection: …`).
-
-    Duck-typed with `apiserver.streaming.StreamRefused` (the node does not import the API server)."""
-
-    def __init__(self, code: int, text: str):
-        super().__init__(text)
-        self.code, self.text = code, text
 
 
 def _env_name(service: str) -> str:
