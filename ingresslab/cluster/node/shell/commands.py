@@ -192,8 +192,13 @@ async def _inputs(p: Proc, names: list[str]):
 
 @command("cat")
 async def cat(p: Proc) -> int:
+    names = [a for a in p.args[1:] if a != "-n" and a != "-u"]
+    if not names or names == ["-"]:      # stdin as it comes, as cat passes on each read
+        while chunk := await p.stdin.read(65536):
+            p.stdout(chunk)
+        return 0
     code = 0
-    async for _, data in _inputs(p, [a for a in p.args[1:] if a != "-n" and a != "-u"]):
+    async for _, data in _inputs(p, names):
         if data is None:
             code = 1
         else:

@@ -1,7 +1,7 @@
 """`tar` inside a pod, for `kubectl cp`: kubectl runs `tar cf - <path>` to copy out and `tar -xmf - -C <dir>` to
 copy in, over exec's stdout and stdin. Archives are real ustar/GNU streams (Python's `tarfile`) read from and
-written to the container's filesystem (`fs.py`); extraction lands in the writable layer and refuses names that
-would climb out of the target directory, as GNU tar does."""
+written to the container's filesystem (`fs.py`); extraction lands in the writable layer, and a member name that
+would climb out of the target directory loses its leading `/` and `../`, as GNU tar does."""
 from __future__ import annotations
 
 import io
@@ -34,6 +34,16 @@ def _options(args: list[str]) -> tuple[str, str | None, str | None, list[str]]:
         else:
             members.append(arg)
     return flags, archive, directory, members
+
+
+def _inside(name: str) -> tuple[str, str]:
+    """(the name without what would climb out: leading `/`, anything up to the last `..`), what was removed)."""
+    parts = name.split("/")
+    cut = max((i + 1 for i, part in enumerate(parts) if part == ".."), default=0)
+    while cut < len(parts) and parts[cut] == "":
+        cut += 1
+    kept = [part for part in parts[cut:] if part not in ("", ".")]
+    return "/".join(kept), ("/".join(parts[:cut]) + "/") if cut else ""
 
 
 @command("tar")
@@ -81,16 +91,18 @@ async def tar(p: Proc) -> int:
         except tarfile.TarError:
             p.err("tar: This does not look like a tar archive\n")
             return 2
-        code = 0
+        code, warned = 0, set()
         with source:
             for info in source:
-                name = posixpath.normpath(info.name.lstrip("/"))
                 if "t" in flags:
                     p.out(info.name + "\n")
                     continue
-                if name.startswith("..") or info.issym() or info.islnk():
-                    p.err(f"tar: {info.name}: Member name contains '..' or is a link; skipped\n")
-                    code = 2
+                name, stripped = _inside(info.name)
+                if stripped and stripped not in warned:
+                    warned.add(stripped)
+                    p.err(f"tar: Removing leading `{stripped}' from member names\n")
+                if info.issym() or info.islnk() or not name:
+                    p.err(f"tar: {info.name}: links are not extracted in this lab's containers; skipped\n")
                     continue
                 target = posixpath.join(base, name)
                 try:
