@@ -213,8 +213,9 @@ class _Welcome(images._AnyMethod):
 
 
 class _Sites:
-    def __init__(self, listeners):
+    def __init__(self, listeners, bound_ports: dict[int, int] | None = None):
         self.listeners = listeners
+        self.bound_ports = bound_ports or {}
 
     async def close(self) -> None:
         await asyncio.gather(*(listener.close() for listener in self.listeners))
@@ -222,7 +223,7 @@ class _Sites:
 
 async def _start_welcome(pod: images.PodContext, bound: dict[int, int]) -> images.Listener:
     factory = images._http(lambda site: [(r".*", _Welcome, {"site": site})])
-    listeners = []
+    listeners, really = [], {}
     for port, real in bound.items():
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -230,12 +231,13 @@ async def _start_welcome(pod: images.PodContext, bound: dict[int, int]) -> image
             sock.setblocking(False)
             sock.bind((pod.ip, real))
             sock.listen(128)
+            really[port] = sock.getsockname()[1]
             listeners.append(await factory(pod, port, sock))
         except BaseException:
             sock.close()
             await _Sites(listeners).close()
             raise
-    return _Sites(listeners)
+    return _Sites(listeners, really)
 
 
 for _image in (

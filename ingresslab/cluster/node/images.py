@@ -147,7 +147,9 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
     if spec.start is not None:
         wanted = ports or [spec.port, *spec.extra_ports]
         handle.ports = {p: (bind_ports or {}).get(p, p) for p in wanted}
-        handle._listeners.append(await spec.start(pod, dict(handle.ports), list(args or [])))
+        listener = await spec.start(pod, dict(handle.ports), list(args or []))
+        handle._listeners.append(listener)
+        handle.ports.update(getattr(listener, "bound_ports", {}))   # what "0" became, for starters that bind
         return handle
     if args and pod.event is not None:
         shown = json.dumps(list(args))
