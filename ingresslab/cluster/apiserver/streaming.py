@@ -25,7 +25,6 @@ import hmac
 import json
 from typing import Callable, Protocol
 
-import tornado.web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ingresslab.cluster.apimachinery import errors

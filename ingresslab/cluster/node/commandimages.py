@@ -24,7 +24,7 @@ import socket
 from typing import Callable
 
 from ingresslab.cluster.node import images
-from ingresslab.cluster.node.shell import ExecNotFound, Shell, Terminal, eof_reader
+from ingresslab.cluster.node.shell import ExecNotFound, Shell, Terminal
 from ingresslab.cluster.node.shell.rootfs import NGINX_VERSION, NGINX_WELCOME
 
 __all__ = ["CommandProcess", "entrypoint"]
