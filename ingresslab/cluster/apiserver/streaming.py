@@ -25,6 +25,7 @@ import hmac
 import json
 from typing import Callable, Protocol
 
+import tornado.web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ingresslab.cluster.apimachinery import errors
@@ -81,8 +82,13 @@ def routes(server) -> list[tuple]:
     return [(PATH, StreamHandler, {"server": server})]
 
 
+@tornado.web.stream_request_body
 class StreamHandler(WebSocketHandler):
-    """One exec, attach or port-forward session of one client."""
+    """One exec, attach or port-forward session of one client. A request body (none is expected) is never kept:
+    the answer is decided from the headers, before a byte of body is read."""
+
+    def data_received(self, chunk: bytes) -> None:
+        pass
 
     def initialize(self, server) -> None:
         self.server = server

@@ -121,8 +121,8 @@ class PodStreams:
         obj = self.store.require("pods", namespace, pod)
         uid = obj["metadata"]["uid"]
         key = (uid, cname)
-        for stale in [k for k in self._views if k[0] != uid and self._views[k].pod == pod
-                      and self._views[k].namespace == namespace]:
+        held = {h.uid for h in self.kubelet._pods.values()} | {uid}
+        for stale in [k for k in self._views if k[0] not in held]:     # containers gone with their pods
             del self._views[stale]
         if key not in self._views:
             self._views[key] = self._build(obj, cname)
@@ -143,10 +143,10 @@ class PodStreams:
             (user, cmd.replace("{command}", own)) for user, cmd in rootfs.main)
         env = {"PATH": dict(rootfs.env).get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
                "HOSTNAME": spec.get("hostname") or name}
-        env.update(self.kubelet._env(pod, container, node, ip))
-        env.update(self._service_env(namespace, spec))
-        env.update({k: v for k, v in rootfs.env if k != "PATH"})
-        env["HOME"] = rootfs.user.home
+        env.update({k: v for k, v in rootfs.env if k != "PATH"})       # the image's ENV, as containerd lists it
+        env.update(self.kubelet._env(pod, container, node, ip))          # then the kubelet's: the container's env
+        env.update(self._service_env(namespace, spec))                   # and the Services'
+        env.setdefault("HOME", rootfs.user.home)
         hostname = spec.get("hostname") or name
         search = (f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN)
         nameserver = self._nameserver()

@@ -279,6 +279,8 @@ async def _curl_one(p: Proc, req: Request, *, silent, verbose, include, fail, fo
         data += f"{response.version} {response.status} {response.reason}".rstrip().encode() + b"\r\n"
         data += b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in response.headers) + b"\r\n"
     data += response.body
+    if not silent and not verbose and (output not in (None, "-") or getattr(p.stdin, "terminal", None) is None):
+        p.err(_progress(len(data), response.seconds))   # curl's meter, shown when the output is not a terminal
     if output and output != "-":
         try:
             p.container.fs.write(p.container.fs.absolute(p.shell.cwd, output), data) \
@@ -294,6 +296,13 @@ async def _curl_one(p: Proc, req: Request, *, silent, verbose, include, fail, fo
     if log:
         log("*", f"Connection #0 to host {urllib.parse.urlsplit(req.url if '://' in req.url else 'http://' + req.url).hostname} left intact")
     return 0
+
+
+def _progress(size: int, seconds: float) -> str:
+    speed = int(size / seconds) if seconds > 0 else size
+    return ("  % Total    % Received % Xferd  Average Speed   Time    Time     Time  Current\n"
+            "                                 Dload  Upload   Total   Spent    Left  Speed\n"
+            f"100 {size:>5}  100 {size:>5}    0     0  {speed:>5}      0 --:--:-- --:--:-- --:--:-- {speed:>5}\n")
 
 
 def _write_out(template: str, r: Response) -> str:

@@ -200,7 +200,7 @@ PROFILES: dict[str, RootFs] = {
                                main=NGINX_MAIN, files=HELLO_FILES, nginx_version=NGINX_VERSION,
                                os_release=ALPINE_RELEASE),
     "registry.k8s.io/ingress-nginx/controller": RootFs(
-        BUSYBOX | {"nginx", "curl"}, WWW_DATA, workdir="/etc/nginx", env=(("PATH", PATH_ALPINE),),
+        BUSYBOX | {"nginx", "curl", "bash"}, WWW_DATA, workdir="/etc/nginx", env=(("PATH", PATH_ALPINE),),
         main=(("www-data", "/usr/bin/dumb-init -- /nginx-ingress-controller"),
               ("www-data", "{command}"),
               ("www-data", "nginx: master process /usr/bin/nginx -c /etc/nginx/nginx.conf"),
