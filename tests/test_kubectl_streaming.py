@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from polling import eventually
 
-from conftest import kubectl_binary
-
 MANIFESTS = Path(__file__).resolve().parent.parent / "manifests"
 
 PROBE_POD = """
@@ -207,11 +205,12 @@ def test_run_i_rm_returns_the_commands_exit_code(cafe, kubectl):
     assert proc.stdout.startswith("got tea\n")
 
 
-def drive(args: list[str], keys: list[bytes], env: dict) -> tuple[bytes, int]:
-    """kubectl under a pseudo-terminal, typing `keys` one by one; (everything it printed, its exit code)."""
+def drive(binary: str, args: list[str], keys: list[tuple[bytes, bytes]], env: dict) -> tuple[bytes, int]:
+    """kubectl under a pseudo-terminal, typing each key and waiting for what should follow; (everything it
+    printed, its exit code)."""
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover — the child becomes kubectl
-        os.execve(kubectl_binary(), [kubectl_binary(), *args], env)
+        os.execve(binary, [binary, *args], env)
     seen = b""
 
     def read(until: bytes, timeout: float = 15) -> None:
@@ -245,8 +244,8 @@ def tty_env(lab):
     return dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path), HOME=str(lab.home))
 
 
-def test_exec_it_sh_is_an_interactive_shell(cafe, tty_env):
-    seen, code = drive(["exec", "-it", "probe", "--", "sh"],
+def test_exec_it_sh_is_an_interactive_shell(cafe, tty_env, kubectl_path):
+    seen, code = drive(kubectl_path, ["exec", "-it", "probe", "--", "sh"],
                        [(b"\r", b"/ # "), (b"echo hi $HOSTNAME\r", b"hi probe"), (b"sleep 60\r", b"sleep 60"),
                         (b"\x03", b"^C"), (b"exit 5\r", b"exit 5")], tty_env)
     text = seen.decode(errors="replace")
@@ -254,8 +253,8 @@ def test_exec_it_sh_is_an_interactive_shell(cafe, tty_env):
     assert code == 5
 
 
-def test_run_it_rm_busybox_sh(cafe, kubectl, tty_env):
-    seen, code = drive(["run", "-it", "--rm", "x", "--image=busybox", "--", "sh"],
+def test_run_it_rm_busybox_sh(cafe, kubectl, tty_env, kubectl_path):
+    seen, code = drive(kubectl_path, ["run", "-it", "--rm", "x", "--image=busybox", "--", "sh"],
                        [(b"\r", b"/ # "), (b"hostname\r", b"x\r\n"), (b"exit\r", b"deleted")], tty_env)
     text = seen.decode(errors="replace")
     assert "If you don't see a command prompt, try pressing enter." in text
@@ -266,10 +265,10 @@ def test_run_it_rm_busybox_sh(cafe, kubectl, tty_env):
 
 # ---------------------------------------------------------------------------------------------- port-forward
 @contextlib.contextmanager
-def port_forward(lab, target: str, remote: str):
+def port_forward(lab, binary: str, target: str, remote: str):
     """`kubectl port-forward <target> :<remote>` running; yields (process, local port); stopped with ^C."""
     env = dict(os.environ, KUBECONFIG=str(lab.kubeconfig_path), HOME=str(lab.home))
-    with subprocess.Popen([kubectl_binary(), "port-forward", target, f":{remote}"], env=env, text=True,
+    with subprocess.Popen([binary, "port-forward", target, f":{remote}"], env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         try:
             line = proc.stdout.readline()
@@ -287,11 +286,11 @@ def port_forward(lab, target: str, remote: str):
 
 
 @pytest.mark.parametrize("target", ["svc/coffee-svc", "deploy/coffee", "pod"])
-def test_port_forward_carries_real_http(cafe, lab, kubectl, target):
+def test_port_forward_carries_real_http(cafe, lab, kubectl, kubectl_path, target):
     if target == "pod":
         target = "pod/" + pod_of(kubectl, "app=coffee")
     remote = "80" if target.startswith("svc/") else "8080"
-    with port_forward(lab, target, remote) as (proc, port):
+    with port_forward(lab, kubectl_path, target, remote) as (proc, port):
         for _ in range(3):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/coffee", timeout=10) as resp:
                 body = resp.read().decode()
@@ -300,8 +299,8 @@ def test_port_forward_carries_real_http(cafe, lab, kubectl, target):
         assert proc.wait(timeout=10) == 0
 
 
-def test_port_forward_to_a_closed_port_says_so(cafe, lab, kubectl):
-    with port_forward(lab, "pod/probe", "9999") as (proc, port):
+def test_port_forward_to_a_closed_port_says_so(cafe, lab, kubectl_path):
+    with port_forward(lab, kubectl_path, "pod/probe", "9999") as (proc, port):
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
         proc.wait(timeout=10)
