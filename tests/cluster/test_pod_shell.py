@@ -203,3 +203,13 @@ def test_names_resolve_through_the_search_path_then_as_written():
     with pytest.raises(NameNotFound) as missing:
         resolver.resolve("nope")
     assert missing.value.tried[-1] == "nope"
+
+
+@run_async
+async def test_nothing_outside_the_labs_loopback_is_reached(tmp_path):
+    async with running_controllers(tmp_path) as (store, controllers, _):
+        await running(store, controllers, BUSYBOX_POD)
+        code, _, err = await sh(controllers, "wget -qO- http://192.0.2.1/")
+        assert code == 1 and "192.0.2.1" in err
+        code, _, err = await sh(controllers, "wget -qO- http://example.com/")
+        assert code == 1 and err == "wget: bad address 'example.com'\n"

@@ -10,6 +10,7 @@ and a 4xx/5xx, 28 time-out).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import ssl
 import time
@@ -60,14 +61,24 @@ class Request:
 def _address(p: Proc, host: str, port: int, req: Request) -> tuple[str, str]:
     """(the address to connect to, as shown) for host:port, through --resolve, then the pod's resolver."""
     if (host, port) in req.resolve:
-        return req.resolve[(host, port)], req.resolve[(host, port)]
-    if host in ("localhost", "127.0.0.1"):
-        return p.container.ip, "127.0.0.1"
+        ip = shown = req.resolve[(host, port)]
+    elif host in ("localhost", "127.0.0.1"):
+        ip, shown = p.container.ip, "127.0.0.1"       # the pod's own loopback is the pod
+    else:
+        try:
+            _, addresses = p.container.resolver.resolve(host)
+        except NameNotFound:
+            raise NetError(6, f"Could not resolve host: {host}") from None
+        ip = shown = addresses[0]
     try:
-        _, addresses = p.container.resolver.resolve(host)
-    except NameNotFound:
+        outside = not ipaddress.ip_address(ip).is_loopback
+    except ValueError:
         raise NetError(6, f"Could not resolve host: {host}") from None
-    return addresses[0], addresses[0]
+    if outside:
+        # The lab's network is the loopback interface: nothing leaves the machine, so nothing outside is reached.
+        raise NetError(7, f"Failed to connect to {host} port {port} after 0 ms: Could not connect to server "
+                          "(the lab's pods reach only the lab's own 127.x addresses)")
+    return ip, shown
 
 
 async def fetch(p: Proc, req: Request, log=None) -> Response:
@@ -345,8 +356,9 @@ async def wget(p: Proc) -> int:
         host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
             ip, _ = _address(p, host, port, req)
-        except NetError:
-            p.err(f"wget: bad address '{host}'\n")
+        except NetError as exc:
+            p.err(f"wget: bad address '{host}'\n" if exc.code == 6 else
+                  f"wget: can't connect to remote host ({host}): Network is unreachable\n")
             return 1
         if not quiet:
             p.err(f"Connecting to {host}{'' if parsed.port is None else f':{port}'} ({ip}:{port})\n")
