@@ -328,3 +328,15 @@ def test_kubectl_cp_copies_in_and_out(cafe, kubectl, tmp_path):
     assert kubectl("exec", "probe", "--", "cat", "/scratch/menu.txt").stdout == "earl grey\n"
     kubectl("cp", "probe:/etc/creds", str(tmp_path / "creds"))
     assert (tmp_path / "creds" / "user").read_text() == "barista"
+
+
+def test_the_counter_pod_of_the_logging_docs_logs_its_loop(cafe, kubectl):
+    kubectl("run", "counter", "--image=busybox", "--", "/bin/sh", "-c",
+            'i=0; while true; do echo "$i: $(date)"; i=$((i+1)); sleep 0.05; done')
+    try:
+        lines = eventually(lambda: (out := kubectl("logs", "counter", "--tail=-1").stdout.splitlines())
+                           and len(out) >= 3 and out)
+        assert [line.split(":")[0] for line in lines[:3]] == ["0", "1", "2"]
+        assert re.fullmatch(r"0: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}", lines[0])
+    finally:
+        kubectl("delete", "pod", "counter", "--now")

@@ -59,6 +59,11 @@ async def test_the_shell_runs_pipes_lists_quotes_and_expansions(tmp_path):
             "cd /etc && pwd": (0, "/etc\n"),
             "echo redirected > /tmp/f; cat /tmp/f; echo more >> /tmp/f; wc -l < /tmp/f": (0, "redirected\n2\n"),
             "sh -c 'exit 3'; echo $?": (0, "3\n"),
+            "i=0; while [ $i -lt 3 ]; do echo \"$i: tick\"; i=$((i+1)); done": (0, "0: tick\n1: tick\n2: tick\n"),
+            "until [ -f /tmp/flag ]; do touch /tmp/flag; done; echo flagged": (0, "flagged\n"),
+            "if [ \"$GREETING\" = 'hi there' ]; then echo yes; else echo no; fi": (0, "yes\n"),
+            "if false; then echo a; elif [ -d /etc ]; then echo b; fi": (0, "b\n"),
+            "echo $((6 * 7)) $((10 / 3)) $((2 > 1))": (0, "42 3 1\n"),
         }
         for script, expected in cases.items():
             code, out, _ = await sh(controllers, script)

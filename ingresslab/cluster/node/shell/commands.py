@@ -144,6 +144,43 @@ async def seq(p: Proc) -> int:
     return 0
 
 
+@command("test", "[")
+async def test(p: Proc) -> int:
+    args = p.args[1:]
+    if p.args[0] == "[":
+        if args[-1:] != ["]"]:
+            return p.fail("missing ]", 2)
+        args = args[:-1]
+    negate = False
+    if args[:1] == ["!"]:
+        negate, args = True, args[1:]
+    fs = p.container.fs
+    try:
+        if not args:
+            result = False
+        elif len(args) == 1:
+            result = args[0] != ""
+        elif len(args) == 2:
+            op, arg = args
+            path = fs.absolute(p.shell.cwd, arg)
+            result = {"-z": lambda: arg == "", "-n": lambda: arg != "", "-e": lambda: fs.exists(path),
+                      "-f": lambda: fs.exists(path) and not fs.is_dir(path), "-d": lambda: fs.is_dir(path),
+                      "-s": lambda: fs.exists(path) and fs.size(path) > 0}[op]()
+        else:
+            left, op, right = args[:3]
+            numeric = {"-eq": int.__eq__, "-ne": int.__ne__, "-lt": int.__lt__, "-le": int.__le__,
+                       "-gt": int.__gt__, "-ge": int.__ge__}
+            if op in numeric:
+                result = numeric[op](int(left), int(right))
+            else:
+                result = {"=": left == right, "==": left == right, "!=": left != right}[op]
+    except KeyError:
+        return p.fail(f"unknown operand {args[1] if len(args) > 1 else args[0]}", 2)
+    except ValueError:
+        return p.fail("bad number", 2)
+    return 0 if result != negate else 1
+
+
 @command("which")
 async def which(p: Proc) -> int:
     code = 0

@@ -10,13 +10,16 @@ streams. Streams are `asyncio.StreamReader`s (stdin, pipes: `feed_data` writes, 
 """
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-from ingresslab.cluster.node.shell.parser import AndOr, ForLoop, Pipeline, ShellSyntaxError, Simple, Word, parse
+from ingresslab.cluster.node.shell.parser import (AndOr, ForLoop, IfClause, Pipeline, ShellSyntaxError, Simple,
+                                                   WhileLoop, Word, parse)
 
 if TYPE_CHECKING:
     from ingresslab.cluster.node.shell.context import Container
@@ -216,7 +219,22 @@ class Shell:
             if out_pipe is not None:
                 out_pipe.feed_eof()
 
-    async def _command(self, cmd: Simple | ForLoop, stdin, stdout: Sink, stderr: Sink) -> int:
+    async def _command(self, cmd, stdin, stdout: Sink, stderr: Sink) -> int:
+        if isinstance(cmd, WhileLoop):
+            code = 0
+            loop = asyncio.get_running_loop()
+            while (await self._list(cmd.condition, stdin, stdout, stderr) == 0) != cmd.until:
+                started = loop.time()
+                code = await self._list(cmd.body, stdin, stdout, stderr)
+                # Deliberately slower than a real CPU: a loop with no sleep in it (`while true; do echo; done`)
+                # runs at most 1000 rounds a second, so it cannot starve the node's event loop.
+                await asyncio.sleep(0.001 if loop.time() - started < 0.001 else 0)
+            return code
+        if isinstance(cmd, IfClause):
+            for condition, body in cmd.branches:
+                if await self._list(condition, stdin, stdout, stderr) == 0:
+                    return await self._list(body, stdin, stdout, stderr)
+            return await self._list(cmd.otherwise, stdin, stdout, stderr) if cmd.otherwise else 0
         if isinstance(cmd, ForLoop):
             items = [w for item in cmd.items for w in await self.expand(item, stderr)]
             code = 0
@@ -308,7 +326,12 @@ class Shell:
                 fields[-1] += text
                 has_text = True
                 continue
-            value = self._var(text) if kind == "var" else await self._substitute(text, stderr)
+            if kind == "var":
+                value = self._var(text)
+            elif kind == "arith":
+                value = self._arith(text)
+            else:
+                value = await self._substitute(text, stderr)
             if quoted or not split:
                 fields[-1] += value
                 has_text = True
@@ -342,6 +365,21 @@ class Shell:
             return self.vars.get(key) or default
         return self.vars.get(name, "")
 
+    def _arith(self, expr: str) -> str:
+        """$((…)): integers, + - * / % and comparisons, names read as shell variables (unset or not a number: 0)."""
+        def value(name: str) -> int:
+            text = self.vars.get(name, "0").strip() or "0"
+            return int(text) if text.lstrip("-").isdigit() else 0
+        expr = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: str(value(m.group(1))), expr)
+        expr = re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: str(value(m.group(0))), expr)
+        if not re.fullmatch(r"[0-9\s+\-*/%()<>=!]*", expr):
+            raise ShellSyntaxError(f"arithmetic syntax error: {expr}")
+        try:
+            result = _evaluate(ast.parse(expr.strip() or "0", mode="eval").body)
+        except (SyntaxError, ZeroDivisionError, ValueError):
+            raise ShellSyntaxError(f"arithmetic syntax error: {expr}") from None
+        return str(int(result))
+
     async def _substitute(self, src: str, stderr: Sink) -> str:
         out = bytearray()
         sub = Shell(self.container, dict(self.vars), set(self.exported), self.cwd, self.status, self.name)
@@ -350,6 +388,25 @@ class Shell:
 
     def _prefix(self) -> str:
         return self.container.rootfs.shell_error_prefix(self.name)
+
+
+_BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+           ast.FloorDiv: lambda a, b: int(a / b), ast.Div: lambda a, b: int(a / b), ast.Mod: lambda a, b: a % b}
+_COMPARE = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+            ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
+
+
+def _evaluate(node) -> int:
+    """Only integer literals and the operators above: nothing in an expression can call or name anything."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return -_evaluate(node.operand) if isinstance(node.op, ast.USub) else _evaluate(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+        return int(_COMPARE[type(node.ops[0])](_evaluate(node.left), _evaluate(node.comparators[0])))
+    raise ValueError("not arithmetic")
 
 
 def _discard(_: bytes) -> None:
@@ -373,5 +430,5 @@ def _open_loop(text: str) -> bool:
     with contextlib.suppress(ShellSyntaxError):
         parse(text)
         return False
-    words = text.split()
-    return words.count("do") > words.count("done")
+    words = text.replace(";", " ").split()
+    return words.count("do") > words.count("done") or words.count("if") > words.count("fi")

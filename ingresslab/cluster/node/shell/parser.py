@@ -2,14 +2,16 @@
 
 A small subset of POSIX sh, the part learners type into a pod: `;` and newlines, `&&`, `||`, `|`, `!`, single and
 double quotes, backslash escapes, `$VAR`, `${VAR}`, `$?`, `$$`, `$#`, `$(command)`, assignments before a command
-(`A=1 env`), redirections (`>`, `>>`, `<`, `2>`, `2>&1`, `>&2`), `#` comments, and `for NAME in WORDS; do …; done`.
+(`A=1 env`), redirections (`>`, `>>`, `<`, `2>`, `2>&1`, `>&2`), `#` comments, `$((arithmetic))`, and the compound
+commands `for NAME in WORDS; do …; done`, `while`/`until …; do …; done`, `if …; then …; elif …; else …; fi`.
 Words stay unexpanded here (a list of parts); `interp.py` expands them when the command runs.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["AndOr", "ForLoop", "Pipeline", "Redirect", "ShellSyntaxError", "Simple", "Word", "parse"]
+__all__ = ["AndOr", "ForLoop", "IfClause", "Pipeline", "Redirect", "ShellSyntaxError", "Simple", "WhileLoop", "Word",
+           "parse"]
 
 
 class ShellSyntaxError(ValueError):
@@ -18,7 +20,7 @@ class ShellSyntaxError(ValueError):
 
 @dataclass
 class Word:
-    """Parts: ("lit", text, quoted) | ("var", name, quoted) | ("cmd", source, quoted)."""
+    """Parts: ("lit", text, quoted) | ("var", name, quoted) | ("cmd", source, quoted) | ("arith", expr, quoted)."""
 
     parts: list[tuple[str, str, bool]] = field(default_factory=list)
 
@@ -56,8 +58,21 @@ class ForLoop:
 
 
 @dataclass
+class WhileLoop:
+    condition: list["AndOr"]
+    body: list["AndOr"]
+    until: bool = False
+
+
+@dataclass
+class IfClause:
+    branches: list[tuple[list["AndOr"], list["AndOr"]]]     # (condition, body) for if and each elif
+    otherwise: list["AndOr"] | None = None
+
+
+@dataclass
 class Pipeline:
-    commands: list[Simple | ForLoop]
+    commands: list[Simple | ForLoop | WhileLoop | IfClause]
     negate: bool = False
 
 
@@ -114,7 +129,18 @@ def _tokens(src: str):  # noqa: C901 — one pass over the characters, as a shel
             else:
                 word.parts.append(("lit", c, False))
                 i += 1
-        yield ("word", word)
+        yield ("word", _merged(word))
+
+
+def _merged(word: Word) -> Word:
+    """Adjacent literal characters of the same quoting as one part (`A=` stays one piece before `$…`)."""
+    parts: list[tuple[str, str, bool]] = []
+    for part in word.parts:
+        if parts and part[0] == "lit" and parts[-1][0] == "lit" and parts[-1][2] == part[2]:
+            parts[-1] = ("lit", parts[-1][1] + part[1], part[2])
+        else:
+            parts.append(part)
+    return Word(parts)
 
 
 def _double_quoted(src: str, i: int, word: Word) -> int:
@@ -139,6 +165,12 @@ def _double_quoted(src: str, i: int, word: Word) -> int:
 
 def _dollar(src: str, i: int, word: Word, *, quoted: bool) -> int:
     nxt = src[i + 1:i + 2]
+    if src.startswith("((", i + 1):
+        end = src.find("))", i + 3)
+        if end < 0:
+            raise ShellSyntaxError("missing ))")
+        word.parts.append(("arith", src[i + 3:end], quoted))
+        return end + 2
     if nxt == "(":
         depth, j = 1, i + 2
         while j < len(src) and depth:
@@ -227,9 +259,16 @@ class _Parser:
             commands.append(self.command())
         return Pipeline(commands, negate)
 
-    def command(self) -> Simple | ForLoop:
+    def command(self):
         if self.is_word("for"):
             return self.for_loop()
+        if self.is_word("while") or self.is_word("until"):
+            until = self.take()[1].literal == "until"
+            condition = self.program(until=("do",))
+            body = self.do_done()
+            return WhileLoop(condition, body, until)
+        if self.is_word("if"):
+            return self.if_clause()
         assignments, words, redirects = [], [], []
         while True:
             kind, value = self.peek()
@@ -279,14 +318,35 @@ class _Parser:
             while self.peek()[0] == "word":
                 items.append(self.take()[1])
         self.skip_separators()
-        if not self.is_word("do"):
-            raise ShellSyntaxError('syntax error: unexpected word (expecting "do")')
+        return ForLoop(name.literal, items, self.do_done())
+
+    def expect(self, keyword: str) -> None:
+        if not self.is_word(keyword):
+            raise ShellSyntaxError(f'syntax error: unexpected end of file (expecting "{keyword}")')
         self.take()
+
+    def do_done(self) -> list[AndOr]:
+        self.expect("do")
         body = self.program(until=("done",))
-        if not self.is_word("done"):
-            raise ShellSyntaxError('syntax error: unexpected end of file (expecting "done")')
+        self.expect("done")
+        return body
+
+    def if_clause(self) -> IfClause:
         self.take()
-        return ForLoop(name.literal, items, body)
+        branches, otherwise = [], None
+        while True:
+            condition = self.program(until=("then",))
+            self.expect("then")
+            body = self.program(until=("elif", "else", "fi"))
+            branches.append((condition, body))
+            if self.is_word("elif"):
+                self.take()
+                continue
+            if self.is_word("else"):
+                self.take()
+                otherwise = self.program(until=("fi",))
+            self.expect("fi")
+            return IfClause(branches, otherwise)
 
 
 def parse(src: str) -> list[AndOr]:

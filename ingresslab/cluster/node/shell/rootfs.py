@@ -20,10 +20,10 @@ __all__ = ["PROFILES", "RootFs", "User", "profile_for"]
 
 BUSYBOX = frozenset(
     "sh ash ls cat echo env printenv hostname id whoami ps sleep true false wget nslookup grep head tail wc sort "
-    "seq date uname tar mkdir touch rm pwd which".split())
+    "seq date uname tar mkdir touch rm pwd which test [".split())
 DEBIAN = frozenset(
     "sh dash bash ls cat echo env printenv hostname id whoami sleep true false grep head tail wc sort seq date "
-    "uname tar mkdir touch rm pwd which curl".split())
+    "uname tar mkdir touch rm pwd which curl test [".split())
 
 
 @dataclass(frozen=True)
