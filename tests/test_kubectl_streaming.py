@@ -340,3 +340,15 @@ def test_the_counter_pod_of_the_logging_docs_logs_its_loop(cafe, kubectl):
         assert re.fullmatch(r"0: \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}", lines[0])
     finally:
         kubectl("delete", "pod", "counter", "--now")
+
+
+def test_attach_joins_a_running_containers_stdin_and_output(cafe, kubectl):
+    kubectl("run", "reader", "--image=busybox", "-i", "--attach=false", "--restart=Never", "--", "sh", "-c",
+            "while read line; do echo heard $line; done; echo bye")
+    try:
+        eventually(lambda: jsonpath(kubectl, "pod", "reader", "{.status.phase}") == "Running")
+        proc = kubectl("attach", "-i", "reader", input="one\ntwo\n")
+        assert "heard one\nheard two\nbye\n" in proc.stdout
+        assert eventually(lambda: jsonpath(kubectl, "pod", "reader", "{.status.phase}") == "Succeeded")
+    finally:
+        kubectl("delete", "pod", "reader", "--now")

@@ -70,6 +70,7 @@ class CommandProcess:
         self._partial = {1: b"", 2: b""}
         self._task: asyncio.Task | None = None
         self._closing = False
+        self._ended_event = asyncio.Event()        # set while the process is not running
         self.done = asyncio.get_running_loop().create_future()
 
     # ------------------------------------------------------------------------------------------------ running
@@ -81,6 +82,7 @@ class CommandProcess:
         while True:
             code = await self._run_once()
             self.exited, self.exit_code = True, code
+            self._ended_event.set()
             if self._closing:
                 break
             restart = self.restart_policy == "Always" or (self.restart_policy == "OnFailure" and code != 0)
@@ -93,6 +95,7 @@ class CommandProcess:
                 break
             self.restarts += 1
             self.exited, self.exit_code = False, None
+            self._ended_event.clear()
             self.pod.report(self.container_name, "running", None, False)
         if not self.done.done():
             self.done.set_result(self.exit_code)
@@ -147,10 +150,7 @@ class CommandProcess:
         self.attached.append(sinks)
         pump = asyncio.ensure_future(self._pump(stdin)) if stdin is not None and self.wants_stdin else None
         try:
-            if self.exited and self.done.done():
-                return self.exit_code or 0
-            waiter = asyncio.ensure_future(self._ended())
-            await waiter
+            await self._ended_event.wait()
             return self.exit_code or 0
         finally:
             self.attached.remove(sinks)
@@ -158,10 +158,6 @@ class CommandProcess:
                 pump.cancel()
             if self.stdin_once and not self.raw.at_eof():
                 self.raw.feed_eof()
-
-    async def _ended(self) -> None:
-        while not self.exited:
-            await asyncio.sleep(0.05)
 
     async def _pump(self, stdin) -> None:
         while True:
