@@ -33,6 +33,7 @@ from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
 from ingresslab.cluster.node.network import Network, Node, bind_port
+from ingresslab.cluster.node.streams import PodStreams
 from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 
 RING_LINES = 10_000
@@ -177,7 +178,6 @@ class Kubelet(Controller):
         self.recorder = recorder
         self.log_dir = Path(home) / "logs" / "pods"
         self._pods: dict[tuple[str, str], _Pod] = {}
-        from ingresslab.cluster.node.streams import PodStreams
         self.streams = PodStreams(self, home=home)      # exec, attach, port-forward (the API server calls it)
 
     def initial_keys(self):
