@@ -159,6 +159,8 @@ def test_curl_goes_out_from_the_pods_own_address(cafe, lab, kubectl):
     log = (Path(lab.home) / "logs" / "kube-proxy.log")
     assert eventually(lambda: f'"client":["{tea_ip}"' in log.read_text())
     assert ip != tea_ip
+    head = kubectl("exec", tea, "--", "curl", "-sI", "http://coffee-svc/").stdout
+    assert head.startswith("HTTP/1.1 200 OK\n") and "\nServer: nginx/" in head     # (text mode reads \r\n as \n)
 
 
 @pytest.mark.parametrize("name", ["tea-svc", "tea-svc.default", "tea-svc.default.svc.cluster.local"])

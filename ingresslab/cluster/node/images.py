@@ -46,6 +46,7 @@ __all__ = ["IMAGES", "AppHandle", "Image", "UnknownImage", "normalize_image", "r
 LogFn = Callable[[str], None]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _REQUEST_ID = re.compile(r"[0-9a-fA-F]{32}")
+NGINX_VERSION = "1.29.3"    # the nginx of the nginx-based images (the shell's image files say the same)
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,9 @@ def _log_request(handler: RequestHandler) -> None:
 
 class HelloHandler(_AnyMethod):
     """nginxdemos/nginx-hello:plain-text: five lines about who answered."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Server", f"nginx/{NGINX_VERSION}")     # the image is nginx: `curl -I` shows it, not tornado
 
     def answer(self) -> None:
         self.set_header("Cache-Control", "no-cache")

@@ -85,7 +85,7 @@ ALPINE_RELEASE = 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.22.2\nPRETTY_NAME
 DEBIAN_RELEASE = ('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n'
                   'VERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n')
 
-NGINX_VERSION = "1.29.3"
+NGINX_VERSION = "1.29.3"    # as images.NGINX_VERSION, which the HTTP apps send in their Server header
 NGINX_WELCOME = """<!DOCTYPE html>
 <html>
 <head>
