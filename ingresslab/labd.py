@@ -61,10 +61,19 @@ def _register_controller_image(cluster: Cluster) -> None:
                "INGRESSLAB_SA_DIR": str(cluster.service_account_dir), "PYTHONUNBUFFERED": "1"}
         return runtime.ProcessSpec(argv, env)
 
+    def real_nginx(namespace: str, pod: str):
+        """What `kubectl exec <controller> -- nginx -T` and `cat /etc/nginx/nginx.conf` act on: its real nginx."""
+        import shutil
+
+        from .cluster.node.shell import NginxInstance
+        directory = controller_pod_dir(cluster.home, namespace, pod) / "nginx"
+        binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin") or "nginx"
+        return NginxInstance(binary, directory, directory / "nginx.conf", directory / "logs" / "error.log")
+
     for image in CONTROLLER_IMAGES:
         runtime.register_process_image(
             image, 80, launch, "The nginx Ingress controller: ingresslab's controller driving a real nginx.",
-            ports=(443,))
+            ports=(443,), nginx=real_nginx)
 
 
 def _deploy_ingress_controller(cluster: Cluster) -> None:

@@ -86,6 +86,7 @@ class Cluster:
                                                    api_port=port, ca_pem=pki.ca_cert.read_text())
         self.dns_address = coredns.install(self.store, self.controllers.allocator, network)
         api.pod_logs = self.controllers.kubelet
+        api.pod_streams = self.controllers.kubelet.streams
         self.info = ClusterInfo(self.api_url, self.token, pki.ca_cert, network.slot, network)
         return self.info
 

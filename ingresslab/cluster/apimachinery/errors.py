@@ -120,3 +120,12 @@ def invalid(kind: str, name: str, causes: list[Cause], group: str = "") -> ApiEr
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
+
+
+class StreamRefused(Exception):
+    """A streaming request (exec, attach, port-forward) refused as the kubelet refuses: plain text, which kubectl
+    prints as `unable to upgrade connection: <text>`."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(text)
+        self.code, self.text = code, text

@@ -77,8 +77,10 @@ def _resource_entry(r: Resource) -> dict:
 
 
 def _sub_entry(r: Resource, sub: str) -> dict:
-    kind = {"log": "Pod", "scale": "Scale", "status": r.kind}[sub]
-    verbs = {"log": ["get"], "scale": ["get", "patch", "update"], "status": ["get", "patch", "update"]}[sub]
+    kind = {"log": "Pod", "scale": "Scale", "status": r.kind, "exec": "PodExecOptions",
+            "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}[sub]
+    verbs = {"log": ["get"], "scale": ["get", "patch", "update"], "status": ["get", "patch", "update"]}.get(
+        sub, ["create", "get"])
     entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs}
     if sub == "scale":
         entry.update(group="autoscaling", version="v1")

@@ -44,6 +44,7 @@ from ingresslab.cluster.apiserver import graceful
 from ingresslab.cluster.apiserver import pagination
 from ingresslab.cluster.apiserver import patch
 from ingresslab.cluster.apiserver import protobuf
+from ingresslab.cluster.apiserver import streaming
 from ingresslab.cluster.apiserver import tables
 from ingresslab.cluster.apiserver import validation
 from ingresslab.cluster.apiserver import wiretypes
@@ -158,12 +159,14 @@ class ApiServer:
         self.token = token
         self.admission = admission or Admission()
         self.pod_logs = pod_logs
+        self.pod_streams: streaming.PodStreams | None = None     # exec/attach/portforward: set from the kubelet
         self.server_address = server_address
         self.requests = 0
         crds.sync(store)   # CRD hook: serve the kinds of the CRDs this store holds (after a restart too)
 
     def app(self) -> tornado.web.Application:
-        return tornado.web.Application([(r"/.*", Handler, {"server": self})], compress_response=False)
+        return tornado.web.Application([*streaming.routes(self), (r"/.*", Handler, {"server": self})],
+                                       compress_response=False)
 
     # --------------------------------------------------------------------------------------- write pipeline
     def prepare(self, r: Resource, op: str, obj: dict, old: dict | None) -> dict:

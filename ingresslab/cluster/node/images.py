@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ingresslab.cluster.node import cri
+from ingresslab.cluster.node.workloads import NGINX_VERSION  # noqa: F401 (the nginx-based images' version)
 
 __all__ = ["IMAGES", "AppHandle", "Image", "UnknownImage", "normalize_image", "register", "start_app"]
 
@@ -33,6 +35,13 @@ class PodContext:
     ip: str
     env: Mapping[str, str]
     log: LogFn
+    # For images that run a command (`commandimages.py`): the container's spec, its view of itself (the shell's
+    # `Container`, built by the kubelet), a way to report its state (running/terminated), the restart policy.
+    container: Mapping | None = None
+    view: Callable[[], object] | None = None
+    report: Callable[[str, str, int | None, bool], None] | None = None
+    restart_policy: str = "Always"
+    event: Callable[[str, str], None] | None = None     # (reason, message): a Warning event on the pod
 
 
 class Listener(Protocol):
@@ -51,6 +60,7 @@ class Image:
     description: str
     start: PodStarter | None = None       # instead of a factory per port: the pod binds its ports itself
     extra_ports: tuple[int, ...] = ()     # further ports the real image listens on (e.g. 443 besides 80)
+    nginx: Callable[[str, str], object | None] | None = None   # (namespace, pod) → the real nginx it runs, if any
 
 
 def register(image: Image) -> None:
@@ -97,7 +107,7 @@ class AppHandle:
 
 async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: dict[int, int] | None = None,
                     pod_name: str, namespace: str, env: dict[str, str], log: LogFn,
-                    args: list[str] | None = None) -> AppHandle:
+                    args: list[str] | None = None, **context) -> AppHandle:
     """Start `image` listening on `pod_ip` at each container port (the image's own port if none are declared).
 
     `bind_ports` maps a container port to the port really bound (the lab's offset for ports < 1024 when not
@@ -107,25 +117,40 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
     if spec is None:
         raise UnknownImage(image)
     handle = AppHandle(spec.name, pod_ip, {})
+    pod = PodContext(pod_name, namespace, pod_ip, dict(env), log, **context)
     if spec.start is not None:
-        pod = PodContext(pod_name, namespace, pod_ip, dict(env), log)
         wanted = ports or [spec.port, *spec.extra_ports]
         handle.ports = {p: (bind_ports or {}).get(p, p) for p in wanted}
-        handle._listeners.append(await spec.start(pod, dict(handle.ports), list(args or [])))
+        listener = await spec.start(pod, dict(handle.ports), list(args or []))
+        handle._listeners.append(listener)
+        handle.ports.update(getattr(listener, "bound_ports", {}))   # what "0" became, for starters that bind
         return handle
+    if args and pod.event is not None:
+        shown = json.dumps(list(args))
+        pod.event("CommandNotRun", f'image "{image}" runs in the lab as its own server; the container\'s command/args '
+                  f"{shown} are not run (the lab runs a container's command in busybox, curlimages/curl and nginx)")
+    wanted = {p: (bind_ports or {}).get(p, p) for p in ports or [spec.port]}
+    listener = await serve_in_pods_process(spec.app, pod, wanted)
+    handle.ports = dict(listener.bound_ports)
+    handle._listeners.append(listener)
+    return handle
+
+
+async def serve_in_pods_process(app: str, pod: PodContext, ports: dict[int, int]) -> _RuntimeApp:
+    """Run `app` (`workloads.FACTORIES`) for `pod` in the pods' own process, on each container port → bind port;
+    the listener's `bound_ports` says what each became (0 lets the OS choose)."""
     runtime = cri.runtime()
     hid = f"h{next(_HANDLES)}"
-    wanted = {p: (bind_ports or {}).get(p, p) for p in ports or [spec.port]}
-    handle.ports = await runtime.run(hid, spec.app, ip=pod_ip, ports=wanted, name=pod_name, namespace=namespace,
-                                     env=dict(env), log=log)
-    handle._listeners.append(_RuntimeApp(runtime, hid))
-    return handle
+    bound = await runtime.run(hid, app, ip=pod.ip, ports=ports, name=pod.name, namespace=pod.namespace,
+                              env=dict(pod.env), log=pod.log)
+    return _RuntimeApp(runtime, hid, bound)
 
 
 @dataclass
 class _RuntimeApp:
     runtime: cri.ContainerRuntime
     hid: str
+    bound_ports: dict[int, int]
 
     async def close(self) -> None:
         await self.runtime.stop(self.hid)

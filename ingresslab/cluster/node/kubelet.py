@@ -30,12 +30,15 @@ import re
 import secrets
 from pathlib import Path
 
+from ingresslab.cluster.node import commandimages  # noqa: F401 — registers busybox, curlimages/curl, nginx
 from ingresslab.cluster.node import cri, images, probes
+from ingresslab.cluster.node.completion import reporter
 from ingresslab.cluster.apimachinery import errors
 from ingresslab.cluster.client.controller import Controller, meta
 from ingresslab.cluster.client.record import EventRecorder
 from ingresslab.cluster.node.network import Network, Node, bind_port
 from ingresslab.cluster.node.podlogs import LogFollower, PodLog  # noqa: F401 (re-exported)
+from ingresslab.cluster.node.streams import PodStreams
 from ingresslab.cluster.storage.store import Event, Store, now_rfc3339
 
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0     # the kubelet's CrashLoopBackOff and image pull back-off steps
@@ -141,6 +144,7 @@ class Kubelet(Controller):
         self.log_dir = Path(home) / "logs" / "pods"
         self.exec_runner = exec_runner      # how exec probes run a command in a container
         self._pods: dict[tuple[str, str], _Pod] = {}
+        self.streams = PodStreams(self, home=home)      # exec, attach, port-forward (the API server calls it)
 
     def initial_keys(self):
         return [(meta(p).get("namespace", ""), meta(p)["name"]) for p in self.store.iter_raw("pods")]
@@ -238,7 +242,8 @@ class Kubelet(Controller):
                 handle = await images.start_app(image, pod_ip=held.ip, ports=ports,
                                               bind_ports={p: bind_port(p) for p in bound}, pod_name=key[1],
                                               namespace=key[0], env=env, log=held.logs[cname].append,
-                                              args=expand_args(container, env))
+                                              args=expand_args(container, env), **self._command_context(
+                                                  pod, container, host))
             except images.UnknownImage as exc:
                 self.recorder.normal(pod, "Pulling", f'Pulling image "{image}"', **host)
                 self.recorder.warning(pod, "Failed", f'Failed to pull image "{image}": {exc}', **host)
@@ -276,6 +281,14 @@ class Kubelet(Controller):
             held.waiting = None
             held.attempts = 0
         self._post_status(key, held, node)
+
+    def _command_context(self, pod: dict, container: dict, host: dict) -> dict:
+        """What an image that runs a command needs (`commandimages.py`): its spec, its view, its status reports."""
+        ns, name = meta(pod).get("namespace", ""), meta(pod)["name"]
+        return {"container": container, "restart_policy": pod["spec"].get("restartPolicy") or "Always",
+                "view": lambda: self.streams.container(ns, name, container["name"]),
+                "report": reporter(self.store, self.recorder, pod, host),
+                "event": lambda reason, message: self.recorder.warning(pod, reason, message, **host)}
 
     def _env(self, pod: dict, container: dict, node: Node, ip: str) -> dict[str, str]:  # noqa: C901
         fields = {"metadata.name": meta(pod)["name"], "metadata.namespace": meta(pod).get("namespace", ""),

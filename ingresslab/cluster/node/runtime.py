@@ -107,7 +107,8 @@ class ProcessApp:
 
 
 def register_process_image(name: str, port: int, launcher: Launcher, description: str, *,
-                           ports: tuple[int, ...] = ()) -> None:
+                           ports: tuple[int, ...] = (), nginx: Callable[[str, str], object | None] | None = None
+                           ) -> None:
     """Make `name` an image the lab understands, run as a child process (see the module docstring)."""
 
     async def start(pod: images.PodContext, bound: dict[int, int], args: list[str]) -> ProcessApp:
@@ -116,4 +117,4 @@ def register_process_image(name: str, port: int, launcher: Launcher, description
         return app
 
     images.register(images.Image(images.normalize_image(name), port, None, description, start=start,
-                             extra_ports=tuple(ports)))
+                             extra_ports=tuple(ports), nginx=nginx))

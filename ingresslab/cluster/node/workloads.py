@@ -39,6 +39,31 @@ from ingresslab.cluster.node.podhttp import App, Request, Response, WebSocket, s
 __all__ = ["FACTORIES", "DEFAULT_PAGE", "PodInfo"]
 
 LogFn = Callable[[str], None]
+NGINX_VERSION = "1.29.3"    # the nginx of the nginx-based images (the shell's image files say the same)
+NGINX_WELCOME = """<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+<style>
+html { color-scheme: light dark; }
+body { width: 35em; margin: 0 auto;
+font-family: Tahoma, Verdana, Arial, sans-serif; }
+</style>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and
+working. Further configuration is required.</p>
+
+<p>For online documentation and support please refer to
+<a href="http://nginx.org/">nginx.org</a>.<br/>
+Commercial support is available at
+<a href="http://nginx.com/">nginx.com</a>.</p>
+
+<p><em>Thank you for using nginx.</em></p>
+</body>
+</html>
+"""
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _REQUEST_ID = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -117,6 +142,8 @@ class _PodApp(App):
 
 class Hello(_PodApp):
     """nginxdemos/nginx-hello:plain-text: five lines about who answered."""
+
+    server_header = f"nginx/{NGINX_VERSION}"     # the image is nginx: `curl -I` shows it
 
     def answer(self, request: Request) -> Response:
         pod = self.pod
@@ -201,6 +228,17 @@ def _static_page(pod: PodInfo, port: int) -> App:
 def _default_backend(pod: PodInfo, port: int) -> App:
     text = "text/plain; charset=utf-8"
     return Fixed(pod, port, {"/healthz": (200, "ok", text)}, (404, "default backend - 404", text))
+
+
+def _nginx_welcome(pod: PodInfo, port: int) -> App:
+    """The official nginx image's default site: its welcome page at / and /index.html, nginx's 404 elsewhere."""
+    page = (200, NGINX_WELCOME, "text/html")
+    not_found = (404, "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not "
+                      f"Found</h1></center>\r\n<hr><center>nginx/{NGINX_VERSION}</center>\r\n</body>\r\n"
+                      "</html>\r\n", "text/html")
+    app = Fixed(pod, port, {"/": page, "/index.html": page}, not_found)
+    app.server_header = f"nginx/{NGINX_VERSION}"
+    return app
 
 
 def _http(make: Callable[[PodInfo, int], App], *, tls: bool = False) -> Factory:
@@ -290,4 +328,5 @@ FACTORIES: dict[str, Factory] = {
     "tcp-echo": _tcp_echo,
     "static-page": _http(_static_page),
     "default-backend": _http(_default_backend),
+    "nginx-welcome": _http(_nginx_welcome),
 }
