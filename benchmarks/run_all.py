@@ -19,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ("render", "apply_to_routed", "endpoints_to_routed", "hop_cost", "pods", "footprint", "scale", "controller_kill",
+           "gateway_dataplane",
            "nbval_time")
 
 

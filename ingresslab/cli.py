@@ -6,6 +6,7 @@
     ingresslab kubeconfig  the path to give kubectl: `export KUBECONFIG=$(ingresslab kubeconfig)`
     ingresslab iptables    the nat table kube-proxy's iptables mode would program for the current Services
     ingresslab reset       stop the lab and wipe its state
+    ingresslab ingress2gateway  Ingress objects (files, the lab, or --kubeconfig) → Gateway API YAML
 
 `--home DIR` or `$INGRESSLAB_HOME` choose the state directory (default ~/.ingresslab).
 """
@@ -155,6 +156,67 @@ def cmd_reset(args) -> int:
     return 0
 
 
+def _ingresses_from_cluster(kubeconfig: str, namespace: str | None) -> tuple[list, list, list]:
+    """(Ingresses, Services, IngressClasses) as plain dicts, read with the official client from any cluster."""
+    import kubernetes
+
+    config = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=config)
+    with kubernetes.client.ApiClient(config) as api:
+        net, core = kubernetes.client.NetworkingV1Api(api), kubernetes.client.CoreV1Api(api)
+        if namespace:
+            ingresses = net.list_namespaced_ingress(namespace).items
+            services = core.list_namespaced_service(namespace).items
+        else:
+            ingresses = net.list_ingress_for_all_namespaces().items
+            services = core.list_service_for_all_namespaces().items
+        classes = net.list_ingress_class().items
+        plain = api.sanitize_for_serialization
+        return [plain(i) for i in ingresses], [plain(s) for s in services], [plain(c) for c in classes]
+
+
+def cmd_ingress2gateway(args) -> int:
+    """Convert Ingresses to Gateway API YAML (stdout); notes on what has no equivalent go to stderr."""
+    from .gateway.ingress2gateway import convert
+    from .lab import load_documents
+
+    services: list = []
+    classes: list = []
+    if args.file:
+        ingresses = []
+        for name in args.file:
+            try:
+                docs = load_documents(Path(name))
+            except LabError as exc:
+                print(f"ingresslab ingress2gateway: {name}: {exc}", file=sys.stderr)
+                return 1
+            ingresses += [d for d in docs if d.get("kind") == "Ingress"]
+            services += [d for d in docs if d.get("kind") == "Service"]
+            classes += [d for d in docs if d.get("kind") == "IngressClass"]
+    else:
+        kubeconfig = args.kubeconfig
+        if kubeconfig is None:
+            state = _running_state(args)
+            if state is None:
+                print("No lab is running; give -f FILE or --kubeconfig FILE, or start one with: ingresslab up",
+                      file=sys.stderr)
+                return 3
+            kubeconfig = state.get("kubeconfig") or str(homes.resolve_home(args.home) / "kubeconfig")
+        try:
+            ingresses, services, classes = _ingresses_from_cluster(kubeconfig, None if args.all_namespaces
+                                                                   else args.namespace)
+        except Exception as exc:  # noqa: BLE001 - any client error is reported in plain words
+            print(f"ingresslab ingress2gateway: cannot read Ingresses with {kubeconfig}: {exc}", file=sys.stderr)
+            return 1
+    text, notes = convert(ingresses, services=services, ingress_classes=classes, gateway_class=args.gateway_class)
+    print(text, end="")
+    if not ingresses:
+        print("No Ingress found: nothing to convert.", file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ingresslab", description="A small, real Kubernetes lab for Service, "
                                      "NodePort and Ingress.")
@@ -181,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto", action="store_true", help="no pauses")
     p.add_argument("--svg", default=None,
                    help="where to save the three-hop picture (default: <home>/demo/three-hops.svg)")
+    p = add("ingress2gateway", cmd_ingress2gateway, "convert Ingresses to Gateway API YAML (notes on stderr)")
+    p.add_argument("-f", "--file", action="append", help="a manifest file (repeatable); default: read a cluster")
+    p.add_argument("--kubeconfig", default=None, help="read from this cluster (default: the running lab)")
+    p.add_argument("-n", "--namespace", default=None, help="only this namespace (default: all)")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces (the default)")
+    p.add_argument("--gateway-class", default=None,
+                   help="gatewayClassName to write (default: the IngressClass name, as the upstream tool does)")
     p = add("controller", cmd_controller, "run the Ingress controller (e.g. --kubeconfig FILE --render-only)")
     p.add_argument("controller_args", nargs=argparse.REMAINDER)
     return parser

@@ -154,9 +154,13 @@ class NginxProcess:
     SECONDS_PER_LOCATION = 0.001
 
     def __init__(self, home: Path, *, nginx_bin: str = "nginx", modules_dir: str = MODULES_DIR,
-                 start_timeout: float = 10.0, outlive_owner: bool = False):
+                 start_timeout: float = 10.0, outlive_owner: bool = False, renderer=render_nginx_conf,
+                 subdir: str = "nginx"):
+        # `renderer(config, paths=...)` → nginx.conf text; the Gateway controller passes its own (and its own
+        # `subdir`, one nginx per Gateway), with the same test → swap → reload and the same Lua feed.
+        self._render = renderer
         self.home = Path(home)
-        self.dir = self.home / "nginx"
+        self.dir = self.home / subdir
         # /usr/sbin is often missing from a non-root PATH (Debian), though everyone may run nginx from there.
         self.nginx_bin = shutil.which(nginx_bin) or shutil.which(nginx_bin, path="/usr/sbin:/usr/local/sbin") \
             or nginx_bin
@@ -222,7 +226,7 @@ class NginxProcess:
             if same and self._inherited:
                 # Resumed or adopted: the text on disk came from an earlier run, perhaps of other code.
                 try:
-                    same = render_nginx_conf(config, paths=self.paths) == self._good_text
+                    same = self._render(config, paths=self.paths) == self._good_text
                 except (UnsafeValue, ValueError):
                     same = False
             self._inherited = False
@@ -233,7 +237,7 @@ class NginxProcess:
                 return Outcome(True, "unchanged", checksum, seconds=time.monotonic() - started)
             try:
                 self._write_certificates(config)
-                text = render_nginx_conf(config, paths=self.paths)
+                text = self._render(config, paths=self.paths)
             except (UnsafeValue, ValueError) as error:
                 return self._reject(checksum, reason, str(error), started)
             candidate = self._write_candidate(text)
@@ -310,7 +314,7 @@ class NginxProcess:
         with self._lock:
             try:
                 self._write_certificates(config)
-                return self.test(render_nginx_conf(config, paths=self.paths))
+                return self.test(self._render(config, paths=self.paths))
             except (UnsafeValue, ValueError) as error:
                 return False, str(error)
 
@@ -551,8 +555,13 @@ class NginxProcess:
             return False
 
     def _push(self, backends, *, force: bool = False) -> bool:
-        body = json.dumps([{"name": b.name, "endpoints": [{"address": e.ip, "port": e.port} for e in b.endpoints]}
-                           for b in sorted(backends, key=lambda b: b.name)], separators=(",", ":"))
+        if self.config is not None and hasattr(self.config, "balancer_feed") and backends is self.config.backends:
+            # A Gateway's configuration: its weighted groups travel with the endpoints (no reload for weights).
+            feed = self.config.balancer_feed()
+        else:
+            feed = [{"name": b.name, "endpoints": [{"address": e.ip, "port": e.port} for e in b.endpoints]}
+                    for b in sorted(backends, key=lambda b: b.name)]
+        body = json.dumps(feed, separators=(",", ":"))
         if body == self._pushed and not force:
             return False
         self._request("POST", "/configuration/backends", body, expect=201,

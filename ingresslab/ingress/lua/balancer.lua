@@ -6,6 +6,13 @@
 -- when that Service has no endpoints, as ingress-nginx does. Endpoint lists come from the shared dict that
 -- configuration.lua fills; each worker re-reads them when the version number there changes (checked on every
 -- request: one shared-memory read), so the first request after a POST already sees the new endpoints.
+--
+-- Weighted groups (Gateway API backendRefs): an entry may carry `weights` = [{"backend": "<upstream>", "weight": n}]
+-- instead of endpoints. `rewrite(name)` then picks one member by smooth weighted round robin (nginx's own
+-- algorithm, per worker: shares are exact over each cycle), and the endpoint within it by round robin. A member
+-- whose backend is "" stands for an invalid backendRef: its share of requests gets 500, as does a group whose
+-- weights are all 0. Weights arrive like endpoints, so changing them needs no reload. The chosen upstream is kept
+-- in ngx.ctx (per request and per subrequest, so a mirror subrequest does not disturb its parent).
 
 local ngx_balancer = require("ngx.balancer")
 local cjson = require("cjson.safe")
@@ -14,6 +21,7 @@ local shared = ngx.shared.ingresslab_backends
 local _M = {}
 
 local peers = {}  -- upstream name -> list of {address = "ip", port = n}
+local groups = {} -- group name -> list of {backend = "<upstream>" or "", weight = n, current = n}
 local turn = {}   -- upstream name -> index of the peer used last (round robin, per worker)
 local synced_version = false
 
@@ -24,12 +32,23 @@ local function sync()
   end
   local backends = cjson.decode(shared:get("backends") or "[]")
   local fresh = {}
+  local fresh_groups = {}
   if type(backends) == "table" then
     for _, backend in ipairs(backends) do
       fresh[backend.name] = backend.endpoints
+      if type(backend.weights) == "table" then
+        local members = {}
+        for _, member in ipairs(backend.weights) do
+          if type(member) == "table" and type(member.weight) == "number" and member.weight > 0 then
+            members[#members + 1] = {backend = tostring(member.backend or ""), weight = member.weight, current = 0}
+          end
+        end
+        fresh_groups[backend.name] = members
+      end
     end
   end
   peers = fresh
+  groups = fresh_groups
   synced_version = version
 end
 
@@ -42,16 +61,46 @@ local function endpoints_of(name)
   return list
 end
 
-function _M.rewrite()
-  local name = ngx.var.proxy_upstream_name
+-- Smooth weighted round robin: every member gains its weight, the richest is chosen and pays the total.
+local function pick(members)
+  local total, best = 0, nil
+  for _, member in ipairs(members) do
+    member.current = member.current + member.weight
+    total = total + member.weight
+    if best == nil or member.current > best.current then
+      best = member
+    end
+  end
+  if best == nil then
+    return nil
+  end
+  best.current = best.current - total
+  return best.backend
+end
+
+-- `name` defaults to $proxy_upstream_name (Ingress locations); the Gateway dispatcher passes its group's name.
+function _M.rewrite(name)
+  name = name or ngx.var.proxy_upstream_name
+  sync()
+  local members = groups[name]
+  if members ~= nil then
+    local chosen = pick(members)
+    if chosen == nil or chosen == "" then
+      ngx.log(ngx.WARN, "group ", name, chosen == nil and " has no backend with a weight" or
+              " chose an invalid backendRef", ": answering 500")
+      return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+    end
+    name = chosen
+  end
   if not endpoints_of(name) then
     ngx.log(ngx.WARN, "no endpoints for upstream ", name, ": answering 503")
     return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE)
   end
+  ngx.ctx.balancer_upstream = name
 end
 
 function _M.balance()
-  local name = ngx.var.proxy_upstream_name
+  local name = ngx.ctx.balancer_upstream or ngx.var.proxy_upstream_name
   local list = endpoints_of(name)
   if not list then
     return ngx.exit(ngx.HTTP_SERVICE_UNAVAILABLE)

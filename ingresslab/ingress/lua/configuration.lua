@@ -3,6 +3,7 @@
 --
 -- nginx.conf routes `location = /configuration/backends` on a unix socket to `backends()`:
 --   POST  a JSON list [{"name": "<ns>-<svc>-<port>", "endpoints": [{"address": "10.0.0.1", "port": 8080}]}]
+--         (a Gateway's weighted group adds "weights": [{"backend": "<upstream>", "weight": 3}], see balancer.lua)
 --         replaces every endpoint list at once (stored raw in the shared dict, a version number is bumped);
 --   GET   returns the list nginx is using now (what `kubectl ingress-nginx backends` shows).
 -- `location = /configuration/checksum` routes to `checksum()`: the checksum of the nginx.conf these workers loaded.
@@ -71,6 +72,16 @@ local function invalid(backends)
   for i, backend in ipairs(backends) do
     if type(backend) ~= "table" or type(backend.name) ~= "string" or type(backend.endpoints) ~= "table" then
       return "backend " .. i .. " needs a string name and an endpoints list"
+    end
+    if backend.weights ~= nil then
+      if type(backend.weights) ~= "table" then
+        return "backend " .. backend.name .. ": weights must be a list"
+      end
+      for j, member in ipairs(backend.weights) do
+        if type(member) ~= "table" or type(member.backend) ~= "string" or type(member.weight) ~= "number" then
+          return "backend " .. backend.name .. ", weight " .. j .. " needs a string backend and a number weight"
+        end
+      end
     end
     for j, endpoint in ipairs(backend.endpoints) do
       if type(endpoint) ~= "table" or type(endpoint.address) ~= "string" or type(endpoint.port) ~= "number" then
