@@ -15,6 +15,7 @@ Neighbours: `routing.py` (the base and `Seen`), `ingresslab.gatewaylab` (waits o
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import yaml
 from kubernetes.client.rest import ApiException
@@ -32,6 +33,9 @@ GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "met
            "spec": {"gatewayClassName": "nginx",
                     "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}
 """The Gateway the check creates (the cluster operator's part): the learner's routes attach to it by name."""
+
+
+ENTRY = "the Gateway `mysite`"
 
 
 class MultiHostRoutes(RoutingExercise):
@@ -85,6 +89,11 @@ spec:
                       "belong to the whole route, not to a rule: two hosts with two different Services make two "
                       "routes. `parentRefs` may also say `sectionName: http` to pick the listener.")
     _praise = "blog.mysite.com got the Gateway's 404: no route lists that hostname."
+
+    def _wrong(self, kind: str, title: str, findings, notes=(), requests=()):
+        wrong = super()._wrong(kind, title, findings, notes, requests)
+        wrong.outcome = dataclasses.replace(wrong.outcome, entry=ENTRY)
+        return wrong
 
     # ---- reading ------------------------------------------------------------------------------------------------
 
@@ -147,7 +156,7 @@ spec:
                                                                "were not answered where they should be."))
             raise self._wrong("incorrect", title, self._explain(wrong, routes, statuses), (), requests)
         return Outcome(True, "correct", f"all {len(seen)} requests went where they should.", (), requests,
-                       (self._praise,), self.name)
+                       (self._praise,), self.name, entry=ENTRY)
 
     @staticmethod
     def _see(reply: Reply, labels: dict[str, dict], services: list[dict]) -> Seen:
