@@ -147,3 +147,14 @@ def test_the_httproute_exercise_passes_its_solution_and_explains_a_wrong_answer(
     assert not unreadable.passed and "not an HTTPRoute" in unreadable.findings[0].text
     namespaces = [n.metadata.name for n in kubernetes.client.CoreV1Api(lab.api).list_namespace().items]
     assert not [n for n in namespaces if n.startswith("check-routes-")]
+
+
+def test_a_deleted_gateway_takes_its_service_and_nginx_with_it(lab, kubectl, cafe_gateway):
+    """Runs last in this module: the lab has no garbage collector, so the controller removes what it made."""
+    kubectl("delete", "gateway", "nginx", "-n", NS)
+
+    def gone():
+        left = kubectl("get", "svc,endpointslice", "-n", NS, "-l", "gateway.networking.k8s.io/gateway-name=nginx",
+                       "-o", "name").stdout.split()
+        return not left and f"{NS}/nginx" not in (lab.gateway.controller_status().get("gateways") or {})
+    lab.gateway._wait(gone, 15, "the Gateway's Service, EndpointSlice and nginx to go")
