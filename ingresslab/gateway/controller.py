@@ -257,7 +257,7 @@ class GatewayController:
             for key in [k for k in self.nginx if k not in result.translations]:
                 self.nginx.pop(key).stop()
             if self.options.manage_service:
-                self._remove_services(objects.get("services") or [], result.translations)
+                self._remove_services(objects.get("services") or [], objects.get("gateways") or [])
             for name, status in result.class_statuses.items():
                 gc = next(c for c in objects["gateway_classes"] if o.meta(c).get("name") == name)
                 if _conditions_differ(gc.get("status"), status):
@@ -290,17 +290,17 @@ class GatewayController:
             if error.status != 404:   # deleted meanwhile: nothing to say
                 raise
 
-    def _remove_services(self, services: list[dict], served: dict) -> None:
-        """[lab, notebook 09] The Service and EndpointSlice of a Gateway we no longer serve (deleted, or of another
-        class now) go too: the lab has no garbage collector to follow their ownerReferences. Ours only (label)."""
+    def _remove_services(self, services: list[dict], gateways: list[dict]) -> None:
+        """[lab, notebook 09] The lab has no garbage collector: the Service and EndpointSlice this controller made
+        for a Gateway go when that Gateway does, as their ownerReferences say (ours only: label and owner uid)."""
+        live = {o.meta(g).get("uid") for g in gateways}
         for svc in services:
             meta = o.meta(svc)
-            labels = meta.get("labels") or {}
-            if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY or o.GATEWAY_NAME_LABEL not in labels:
+            owners = [r.get("uid") for r in meta.get("ownerReferences") or [] if r.get("kind") == "Gateway"]
+            if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") != MANAGED_BY or not owners \
+                    or any(uid in live for uid in owners):
                 continue
             ns = meta.get("namespace")
-            if f"{ns}/{labels[o.GATEWAY_NAME_LABEL]}" in served:
-                continue
             for delete, name in ((self.discovery.delete_namespaced_endpoint_slice, f"{meta['name']}-gateway"[:63]),
                                  (self.core.delete_namespaced_service, meta["name"])):
                 try:
