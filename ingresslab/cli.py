@@ -80,6 +80,10 @@ def cmd_status(args) -> int:
             out["ingress"]["error"] = str(exc)
     except Exception as exc:  # noqa: BLE001 - status must print what it can
         out["ingress"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:   # [gateway] each Gateway with its listeners and NodePorts
+        out["gateways"] = lab.gateway.summary()
+    except Exception as exc:  # noqa: BLE001 - status must print what it can
+        out["gateways"] = {"error": f"{type(exc).__name__}: {exc}"}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -94,6 +98,10 @@ def cmd_status(args) -> int:
               f" (reloads: {ing.get('reloads', '?')})")
     if ing.get("mode"):
         print(f"  ingress     mode: {ing['mode']}")
+    for gw in out["gateways"] if isinstance(out.get("gateways"), list) else []:
+        ports = ", ".join(f"{lis['protocol'].lower()} {lis['port']} → NodePort {lis['node_port']}"
+                          for lis in gw["listeners"])
+        print(f"  gateway     {gw['name']} (programmed: {gw['programmed']}): {ports or 'no listener'}")
     return 0
 
 
@@ -102,7 +110,16 @@ def cmd_conf(args) -> int:
     if state is None:
         print("No lab is running; start one with: ingresslab up", file=sys.stderr)
         return 3
-    print(Lab.up(args.home).ingress.conf(), end="")
+    lab = Lab.up(args.home)
+    if args.gateway:   # [gateway] the nginx.conf of one Gateway's own nginx
+        from .gatewaylab import GatewayError
+        try:
+            print(lab.gateway.conf(args.gateway), end="")
+        except GatewayError as exc:
+            print(f"ingresslab: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    print(lab.ingress.conf(), end="")
     return 0
 
 
@@ -238,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("iptables", cmd_iptables, "the nat rules kube-proxy would program").add_argument(
         "--node", default=None, help="node name (default: the first node)")
     add("reset", cmd_reset, "stop the lab and wipe its state")
-    add("conf", cmd_conf, "the nginx.conf the Ingress controller runs now")
+    add("conf", cmd_conf, "the nginx.conf the Ingress controller (or a Gateway's nginx) runs now").add_argument(
+        "--gateway", metavar="NS/NAME", default=None, help="the nginx.conf of this Gateway (NAME alone: default/)")
     p = add("demo", cmd_demo, "the cafe story step by step (Enter to advance)")
     p.add_argument("--auto", action="store_true", help="no pauses")
     p.add_argument("--svg", default=None,

@@ -20,6 +20,7 @@ from . import home as homes
 from .shutdown import stop
 
 if TYPE_CHECKING:
+    from .gatewaylab import GatewayView
     import kubernetes
 
     from .events import Warnings
@@ -236,6 +237,16 @@ class Lab:
     def ingress(self) -> "IngressView":
         """The Ingress controller's counters, live nginx.conf and backends (like ingress-nginx's kubectl plugin)."""
         return IngressView(self)
+
+    @property
+    def gateway(self) -> "GatewayView":
+        """The lab's Gateways: status, NodePorts, nginx.conf, route conditions, waits (`gatewaylab.py`)."""
+        from .gatewaylab import GatewayView
+        return GatewayView(self.api, Path(self.home) if self.home else None)
+
+    def gateway_status(self, name: str, namespace: str = "default") -> dict:
+        """A Gateway in plain fields (class, address, Programmed, listeners with their NodePorts)."""
+        return self.gateway.status(name, namespace)
 
     def ingress_node_ports(self) -> dict:
         """The NodePorts of the controller's Service (`IC_HTTP_PORT`/`IC_HTTPS_PORT` in the course)."""

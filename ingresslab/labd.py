@@ -1,7 +1,8 @@
 """The lab process: `python -m ingresslab.labd --home DIR` runs one embedded cluster until SIGTERM.
 
 This is the composition root: it starts the cluster (`ingresslab.cluster`), plugs the Ingress controller's
-admission checks into the API (when that package is present), writes the kubeconfig and the state file that
+admission checks into the API (when that package is present), installs the Gateway API CRDs and deploys both
+controllers (manifests/ingress-nginx.yaml, manifests/nginx-gateway.yaml: each a process pod), writes the kubeconfig and the state file that
 `Lab.up()` and `ingresslab up` wait for, and on SIGTERM/SIGINT stops everything it started.
 """
 from __future__ import annotations
@@ -76,17 +77,56 @@ def _register_controller_image(cluster: Cluster) -> None:
             ports=(443,), nginx=real_nginx)
 
 
-def _deploy_ingress_controller(cluster: Cluster) -> None:
-    """On a fresh cluster, create what manifests/ingress-nginx.yaml holds, through the API's own write path."""
+GATEWAY_IMAGES = ("ghcr.io/nginx/nginx-gateway-fabric:2.2.1", "ghcr.io/nginx/nginx-gateway-fabric:edge")
+GATEWAY_MODULE = "ingresslab.gateway.process"
+GATEWAY_NAMESPACE = "nginx-gateway"
+
+
+def gateway_network(pod_ip: str) -> str:
+    """The loopback /24 the Gateways' nginx listen in: one per lab slot, beside the pods' 127.244.x. The slot is
+    read from the controller pod's own address (pod CIDRs are 127.244.<2*slot + node>.0/24, network.py): pods of a
+    restarted lab start before the cluster reports its slot."""
+    return f"127.243.{int(pod_ip.split('.')[2]) // 2}.0/24"
+
+
+def _register_gateway_image(cluster: Cluster) -> None:
+    """The Gateway controller's image (after NGINX Gateway Fabric's) runs ingresslab.gateway.process as the pod's
+    process; it starts one real nginx per Gateway, each on its own loopback address of `gateway_network`."""
+    from .cluster.node import runtime
+    from .cluster.node.network import bind_port
+
+    def launch(pod: PodContext, bound: dict[int, int], args: list[str]) -> runtime.ProcessSpec:
+        pod_dir = controller_pod_dir(cluster.home, pod.namespace, pod.name)
+        argv = runtime.python_module(
+            GATEWAY_MODULE, *[a for a in args if a == "controller" or a.startswith("--")],
+            f"--home={pod_dir}", f"--status-file={pod_dir / 'status.json'}",
+            f"--gateway-network={gateway_network(pod.ip)}",
+            f"--privileged-port-offset={bind_port(80) - 80}")
+        host, _, port = (cluster.api_url or "").rpartition("//")[2].partition(":")
+        env = {**pod.env, "KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+               "INGRESSLAB_SA_DIR": str(cluster.service_account_dir), "PYTHONUNBUFFERED": "1"}
+        return runtime.ProcessSpec(argv, env)
+
+    for image in GATEWAY_IMAGES:
+        runtime.register_process_image(
+            image, 8081, launch, "The Gateway API controller: ingresslab's controller, one real nginx per Gateway.")
+
+
+def _deploy_ingress_controller(cluster: Cluster, manifest: str = "ingress-nginx.yaml") -> None:
+    """On a fresh cluster, create what manifests/ingress-nginx.yaml (or `manifest`) holds, through the API's own
+    write path."""
     import yaml
 
     from .cluster.apimachinery.errors import ApiError
     from .cluster.apimachinery.resources import by_kind
-    text = (MANIFESTS / "ingress-nginx.yaml").read_text()
+    text = (MANIFESTS / manifest).read_text()
     for doc in yaml.safe_load_all(text):
         if not doc:
             continue
         r = by_kind(doc["apiVersion"], doc["kind"])
+        if r is None:   # a custom kind whose CRD did not install
+            logging.warning("could not create %s %s: kind not served", doc["kind"], doc["metadata"]["name"])
+            continue
         ns = doc["metadata"].get("namespace") if r.namespaced else None
         if cluster.store.get(r.key, ns or "", doc["metadata"]["name"]) is not None:
             continue
@@ -195,10 +235,12 @@ async def run(home: Path, state: dict | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         _register_controller_image(cluster)
+        _register_gateway_image(cluster)
         _plug_ingress_admission(cluster)
         info = await cluster.start()
         _install_gateway_api(cluster)
         _deploy_ingress_controller(cluster)
+        _deploy_ingress_controller(cluster, "nginx-gateway.yaml")
         kubeconfig = homes.write_kubeconfig(home, info.api_url, info.token, info.ca_cert)
         state.update(phase="ready", api=info.api_url, api_port=int(info.api_url.rsplit(":", 1)[1]),
                      slot=info.slot, kubeconfig=str(kubeconfig),

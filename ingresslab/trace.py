@@ -185,8 +185,11 @@ def _addr(pair) -> str:
 # --- sending ----------------------------------------------------------------------------------------------------
 
 def send(lab: Lab, host: str, path: str = "/", *, scheme: str = "http", node: str | None = None,
-         insecure: bool = True, ca_file: str | None = None, method: str = "GET", timeout: float = 10.0) -> Response:
-    """One real request through `node` (a name or IP; the first node by default) at the controller's NodePort.
+         insecure: bool = True, ca_file: str | None = None, method: str = "GET", timeout: float = 10.0,
+         gateway: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """One real request through `node` (a name or IP; the first node by default) at the controller's NodePort —
+    or, with `gateway="ns/name"` (or a name in default), at that Gateway's NodePort for listener port 80 (http) or
+    443 (https): its own nginx is then the middle hop. `headers` are sent as well (e.g. for header matches).
 
     Like `curl --resolve host:port:node_ip scheme://host:port/path` (with `--insecure` unless `insecure=False` or a
     `ca_file` is given): the `Host` header is `host:port`, HTTPS sends `host` as SNI. A new connection each time,
@@ -199,16 +202,24 @@ def send(lab: Lab, host: str, path: str = "/", *, scheme: str = "http", node: st
     chosen = next((n for n in nodes if node in (None, n.get("name"), n.get("ip"))), None)
     if chosen is None:
         raise LabError(f"no node called {node!r}; the nodes are {', '.join(n['name'] for n in nodes) or 'none'}")
-    port = (lab.ingress_node_ports() or {}).get(f"{scheme}_nodeport")
-    if not port:
-        raise LabError("the Ingress controller's Service ingress-nginx/ingress-nginx has no NodePort for " + scheme)
+    if gateway is not None:   # [gateway] the Gateway's own Service (label gateway.networking.k8s.io/gateway-name)
+        port = lab.gateway.node_ports(gateway).get(443 if scheme == "https" else 80)
+        front = f"Gateway {gateway}'s Service"
+        if not port:
+            raise LabError(f"Gateway {gateway} has no NodePort for listener port {443 if scheme == 'https' else 80} "
+                           "(is it Programmed? kubectl get gateway)")
+    else:
+        port = (lab.ingress_node_ports() or {}).get(f"{scheme}_nodeport")
+        front = "the ingress-nginx Service"
+        if not port:
+            raise LabError("the Ingress controller's Service ingress-nginx/ingress-nginx has no NodePort for " + scheme)
     request_id = secrets.token_hex(16)
     started = time.time()
     with contextlib.ExitStack() as stack:
         try:
             sock = stack.enter_context(socket.create_connection((chosen["ip"], port), timeout=timeout))
         except ConnectionRefusedError:
-            raise LabError(f"nothing listens on {chosen['name']} {chosen['ip']}:{port}: the ingress-nginx Service has "
+            raise LabError(f"nothing listens on {chosen['name']} {chosen['ip']}:{port}: {front} has "
                            "no ready endpoint (is the controller pod running and ready?)") from None
         client = _addr(sock.getsockname())
         if scheme == "https":
@@ -219,8 +230,8 @@ def send(lab: Lab, host: str, path: str = "/", *, scheme: str = "http", node: st
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = sock          # our socket: http.client sends `Host: host:port` over it, like curl --resolve
         stack.callback(conn.close)
-        conn.request(method, path, headers={"X-Request-ID": request_id, "User-Agent": "ingresslab-trace",
-                                            "Connection": "close"})
+        conn.request(method, path, headers={**(headers or {}), "X-Request-ID": request_id,
+                                            "User-Agent": "ingresslab-trace", "Connection": "close"})
         answer = conn.getresponse()
         body = answer.read().decode("utf-8", errors="replace")
         return Response(answer.status, answer.reason, tuple(answer.getheaders()), body, request_id, host, path,
@@ -333,6 +344,7 @@ class _Logs:
         self.pods = {p.status.pod_ip: p for p in self.core.list_pod_for_all_namespaces().items if p.status.pod_ip}
         self.cluster_ips = {s.spec.cluster_ip for s in self.core.list_service_for_all_namespaces().items}
         self.nodes = {n.get("ip"): n.get("name") for n in lab.status().get("nodes") or []}
+        self.gateways = lab.gateway.nginx_addresses()   # [gateway] a Gateway's nginx is no pod: name it
 
     def connection(self, matches: Callable[[ConnectionRecord], bool], missing: str) -> ConnectionRecord:
         """The newest kube-proxy record that `matches` (ephemeral ports are reused, the newest is ours)."""
@@ -345,6 +357,8 @@ class _Logs:
                      self.timeout, f"no nginx access-log line {missing} in {self.home / 'nginx'}/*/…/access.log")
 
     def pod_name(self, address: str) -> str:
+        if address.rpartition(":")[0] in self.gateways:
+            return f"Gateway {self.gateways[address.rpartition(':')[0]]}"
         pod = self.pods.get(address.rpartition(":")[0])
         return f"{pod.metadata.namespace}/{pod.metadata.name}" if pod else address
 

@@ -16,6 +16,7 @@ Layers: notebooks and `ingresslab.widgets` above; `ingresslab.lab` and `ingressl
 never imports its siblings `trace` and `viz`.
 """
 from .answers import Answer, NotAnAnswer, read_answer
+from .gateway_routes import MultiHostRoutes
 from .mysite import EXERCISES, DefaultBackend, MultiHost, PathPrecedence, WildcardHost
 from .outcome import Finding, Hint, Incorrect, Outcome, Request, Solution
 from .plainwords import explain_causes
@@ -25,6 +26,6 @@ from .scratch import Scratch, wait_for_controller
 
 __all__ = [
     "Answer", "DefaultBackend", "EXERCISES", "Entry", "Expect", "Finding", "Hint", "Incorrect", "MultiHost",
-    "NotAnAnswer", "Outcome", "PathPrecedence", "Reply", "Request", "RoutingExercise", "Scratch", "Solution",
+    "MultiHostRoutes", "NotAnAnswer", "Outcome", "PathPrecedence", "Reply", "Request", "RoutingExercise", "Scratch", "Solution",
     "WildcardHost", "explain_causes", "read_answer", "send", "wait_for_controller",
 ]

@@ -57,6 +57,7 @@ class Outcome:
     requests: tuple[Request, ...] = ()
     notes: tuple[str, ...] = ()
     exercise: str = ""
+    entry: str = "the Ingress controller"        # what the requests went through (the HTTPRoute exercise: a Gateway)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -74,7 +75,7 @@ class Outcome:
         lines = [f"{'✓' if self.passed else '✗'} {label}: {self.title}"]
         lines += [f"  - {f.text}" + (f"\n      ({f.detail})" if f.detail else "") for f in self.findings]
         if self.requests:
-            lines.append("  Requests sent through the Ingress controller:")
+            lines.append(f"  Requests sent through {self.entry}:")
             lines += [f"    {'✓' if r.ok else '✗'} GET {r.url} → {r.answered}"
                       + ("" if r.ok else f" (expected {r.expected})") for r in self.requests]
         lines += [f"  Note: {n}" for n in self.notes]

@@ -39,6 +39,7 @@ from .render import render_gateway_conf
 from .translate import Translation, is_ours, translate
 
 log = logging.getLogger("ingresslab.gateway.controller")
+MANAGED_BY = "ingresslab-gateway-controller"   # label value on the Services and EndpointSlices it makes
 
 CUSTOM = {"gateway_classes": ("GatewayClass", "v1", "gatewayclasses"), "gateways": ("Gateway", "v1", "gateways"),
           "httproutes": ("HTTPRoute", "v1", "httproutes"),
@@ -158,7 +159,7 @@ def gateway_service(gw: dict, translation: Translation, address: str, offset: in
     """The Service (NodePort, labelled with the Gateway's name) and EndpointSlice that lead to its nginx."""
     ns, name = o.namespace_of(gw), o.meta(gw).get("name")
     service_name = f"{name}-nginx"[:63].rstrip("-")
-    labels = {o.GATEWAY_NAME_LABEL: name, "app.kubernetes.io/managed-by": "ingresslab-gateway-controller"}
+    labels = {o.GATEWAY_NAME_LABEL: name, "app.kubernetes.io/managed-by": MANAGED_BY}
     ports = sorted({(p.spec_port, p.protocol) for p in translation.config.ports})
     owner = [{"apiVersion": f"{o.GROUP}/v1", "kind": "Gateway", "name": name, "uid": o.meta(gw).get("uid"),
               "controller": True}] if o.meta(gw).get("uid") else []
@@ -275,6 +276,8 @@ class GatewayController:
             gateways = {o.key(g): g for g in objects.get("gateways") or []}
             for key in [k for k in self.nginx if k not in result.translations]:
                 self.nginx.pop(key).stop()
+            if self.options.manage_service:
+                self._remove_services(objects.get("services") or [], objects.get("gateways") or [])
             for name, status in result.class_statuses.items():
                 gc = next(c for c in objects["gateway_classes"] if o.meta(c).get("name") == name)
                 if _conditions_differ(gc.get("status"), status):
@@ -306,6 +309,25 @@ class GatewayController:
         except ApiException as error:
             if error.status != 404:   # deleted meanwhile: nothing to say
                 raise
+
+    def _remove_services(self, services: list[dict], gateways: list[dict]) -> None:
+        """[lab, notebook 09] The lab has no garbage collector: the Service and EndpointSlice this controller made
+        for a Gateway go when that Gateway does, as their ownerReferences say (ours only: label and owner uid)."""
+        live = {o.meta(g).get("uid") for g in gateways}
+        for svc in services:
+            meta = o.meta(svc)
+            owners = [r.get("uid") for r in meta.get("ownerReferences") or [] if r.get("kind") == "Gateway"]
+            if (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") != MANAGED_BY or not owners \
+                    or any(uid in live for uid in owners):
+                continue
+            ns = meta.get("namespace")
+            for delete, name in ((self.discovery.delete_namespaced_endpoint_slice, f"{meta['name']}-gateway"[:63]),
+                                 (self.core.delete_namespaced_service, meta["name"])):
+                try:
+                    delete(name, ns)
+                except ApiException as error:
+                    if error.status != 404:
+                        raise
 
     def _ensure_service(self, gw: dict, t: Translation, address: str) -> None:
         service, endpoint_slice = gateway_service(gw, t, address, self.options.privileged_port_offset)
