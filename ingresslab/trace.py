@@ -54,7 +54,7 @@ from .cluster.node.proxy.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
 from .lab import Lab, LabError
 
-__all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "hop_table", "send", "trace"]
+__all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "forwarded_from", "hop_table", "send", "trace"]
 
 POLL_SECONDS = 3.0
 _RID = re.compile(r"[0-9a-f]{32}")
@@ -282,6 +282,17 @@ def _connections(home: Path) -> list[ConnectionRecord]:
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+def forwarded_from(lab: Lab, client_ip: str, *, timeout: float = POLL_SECONDS) -> ConnectionRecord:
+    """The newest connection kube-proxy forwarded for `client_ip` (e.g. a pod that called a Service by name): who
+    connected, to which Service address, and which pod got it. Waits up to `timeout` for the record."""
+    if lab.home is None:
+        raise TraceError("forwarded_from() reads the embedded lab's kube-proxy log")
+    def newest() -> ConnectionRecord | None:
+        found = [r for r in _connections(lab.home) if r.client[0] == client_ip]
+        return found[-1] if found else None
+    return _poll(newest, timeout, f"kube-proxy forwarded no connection from {client_ip}")
 
 
 def _access_lines(home: Path) -> list[tuple[str, dict]]:

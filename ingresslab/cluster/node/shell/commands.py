@@ -454,8 +454,10 @@ async def nginx(p: Proc) -> int:
         proc = await asyncio.create_subprocess_exec(*argv, *passthrough, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await proc.communicate()
-        p.stdout(out)
-        p.stderr(err)
+        # nginx names its file by the path on the lab's disk; inside the container that file is this one
+        on_disk = str(real.conf).encode()
+        p.stdout(out.replace(on_disk, b"/etc/nginx/nginx.conf"))
+        p.stderr(err.replace(on_disk, b"/etc/nginx/nginx.conf"))
         return proc.returncode or 0
     version = p.container.rootfs.nginx_version or "1.27.0"
     conf = "/etc/nginx/nginx.conf"
