@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 
 import yaml
 from kubernetes.client.rest import ApiException
@@ -145,6 +146,15 @@ spec:
                 raise LabError(str(err)) from None
             ports = self.lab.gateway.node_ports("mysite", ns)
             entry = Entry(Entry.of(self.lab).node_ip, int(ports[80]), None)
+            # The route's status says its nginx serves it; kube-proxy may take a moment more to forward the new
+            # Gateway's NodePort. Wait for any HTTP answer there before judging.
+            first = self._expected[0]
+            deadline = time.monotonic() + self.timeout
+            while send(None, first.host, first.path, entry=entry, timeout=2).status == 0:
+                if time.monotonic() > deadline:
+                    raise LabError(f"the Gateway's NodePort {ports[80]} gave no HTTP answer within "
+                                   f"{self.timeout:.0f} s")
+                time.sleep(0.05)
             services = scratch.services()
             labels = scratch.pod_labels()
             seen = [self._see(send(None, e.host, e.path, entry=entry), labels, services) for e in self._expected]

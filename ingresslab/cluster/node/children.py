@@ -39,3 +39,17 @@ def run_loop(main) -> None:
         asyncio.run(main)
     else:
         uvloop.run(main)
+
+
+async def end_child(proc, grace: float = 5.0) -> None:
+    """Close a child's stdin (our children exit when it closes), wait `grace` seconds, then SIGKILL it."""
+    import asyncio
+    if proc.returncode is not None:
+        return
+    if proc.stdin is not None:
+        proc.stdin.close()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -17,7 +17,7 @@ import os
 import weakref
 from collections.abc import Callable
 
-from ingresslab.cluster.node.children import die_with_parent, python_module
+from ingresslab.cluster.node.children import die_with_parent, end_child, python_module
 
 log = logging.getLogger("ingresslab.cri")
 MODULE = "ingresslab.cluster.node.containerd"
@@ -151,13 +151,7 @@ class ContainerRuntime:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.returncode is None:
-            proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await end_child(proc)
         if self.reader_task is not None:
             await self.reader_task
 

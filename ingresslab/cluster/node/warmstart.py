@@ -68,13 +68,8 @@ class WarmStart:
         proc, self.proc = self.proc, None
         if proc is None or proc.returncode is not None:
             return
-        import asyncio
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+        from ingresslab.cluster.node.children import end_child
+        await end_child(proc)
 
 
 _WAITING: dict[str, WarmStart] = {}

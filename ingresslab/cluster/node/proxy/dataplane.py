@@ -156,13 +156,8 @@ class ForwarderProcess:
             self._watch.cancel()
         if proc is None or proc.returncode is not None:
             return
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+        from ingresslab.cluster.node.children import end_child
+        await end_child(proc)
 
 
 async def _serve(log_path: str | None) -> None:
