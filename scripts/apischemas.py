@@ -16,23 +16,15 @@ the server's strategic merge patch already follows, so the two cannot disagree.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingresslab.cluster.apimachinery.resources import RESOURCES  # noqa: E402
+import clientmodels  # noqa: E402
 
 TARGET = ROOT / "ingresslab" / "cluster" / "apiserver" / "schemas.json"
-_INNER = re.compile(r"(?:List\[|Dict\[str, ?)(.+)\]")
-
-
-def _element(type_name: str) -> str:
-    while (m := _INNER.fullmatch(type_name)) is not None:
-        type_name = m.group(1)
-    return type_name
 
 
 def _doc(cls) -> str:
@@ -42,28 +34,10 @@ def _doc(cls) -> str:
 
 def build() -> dict:
     import kubernetes
-    import kubernetes.client as client
 
-    kinds: dict[str, str] = {}
+    kinds, models = clientmodels.walk(lambda r: f"{r.api_version}/{r.kind}", served_only=False)
     types: dict[str, dict] = {}
-    pending: list[str] = []
-    for r in RESOURCES:
-        if r.served_only:
-            continue
-        v = r.version[:1].upper() + r.version[1:]
-        for name in (f"{v}{r.kind}", f"Core{v}{r.kind}"):
-            cls = getattr(client, name, None)
-            if cls is not None and hasattr(cls, "openapi_types"):
-                kinds[f"{r.api_version}/{r.kind}"] = name
-                pending.append(name)
-                break
-    while pending:
-        name = pending.pop()
-        if name in types:
-            continue
-        cls = getattr(client, name, None)
-        if cls is None or not hasattr(cls, "openapi_types"):
-            continue
+    for name, cls in models.items():
         props, required = {}, []
         for attr, sub in cls.openapi_types.items():
             key = cls.attribute_map[attr]
@@ -71,7 +45,6 @@ def build() -> dict:
             props[key] = [sub, " ".join((info.description or "").split()) if info else ""]
             if info is not None and info.is_required():
                 required.append(key)
-            pending.append(_element(sub))
         types[name] = {"d": _doc(cls), "r": required, "p": props}
     return {"source": f"kubernetes (Python client) {kubernetes.__version__}, models generated from the Kubernetes "
                       f"OpenAPI; descriptions are the Kubernetes API reference's",

@@ -1,4 +1,4 @@
-"""Regenerate `ingresslab/cluster/wiretypes.json`: the JSON field types of every kind the lab serves.
+"""Regenerate `ingresslab/cluster/apiserver/wiretypes.json`: the JSON field types of every kind the lab serves.
 
 The table comes from the official client's generated models (`openapi_types` and `attribute_map`, which the
 client generates from Kubernetes' OpenAPI), walked from each served kind down through every nested type. The lab
@@ -17,36 +17,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import clientmodels  # noqa: E402
 from ingresslab.cluster.apiserver import wiretypes  # noqa: E402
-from ingresslab.cluster.apimachinery.resources import RESOURCES  # noqa: E402
 
 
 def build() -> dict:
     import kubernetes
-    import kubernetes.client as client
 
-    kinds: dict[str, str] = {}
-    types: dict[str, dict[str, str]] = {}
-    pending: list[str] = []
-    for r in RESOURCES:
-        v = r.version[:1].upper() + r.version[1:]
-        for name in (f"{v}{r.kind}", f"Core{v}{r.kind}"):
-            cls = getattr(client, name, None)
-            if cls is not None and hasattr(cls, "openapi_types"):
-                kinds[f"{r.version}/{r.kind}"] = name
-                pending.append(name)
-                break
-    while pending:
-        name = pending.pop()
-        if name in types:
-            continue
-        cls = getattr(client, name, None)
-        if cls is None or not hasattr(cls, "openapi_types"):
-            continue
-        fields = {cls.attribute_map[attr]: sub for attr, sub in cls.openapi_types.items()}
-        types[name] = fields
-        for sub in fields.values():
-            pending.append(wiretypes.element_type(sub))
+    kinds, models = clientmodels.walk(lambda r: f"{r.version}/{r.kind}")
+    types = {name: {cls.attribute_map[attr]: sub for attr, sub in cls.openapi_types.items()}
+             for name, cls in models.items()}
     return {"client": kubernetes.__version__, "kinds": dict(sorted(kinds.items())),
             "types": dict(sorted(types.items()))}
 

@@ -157,7 +157,7 @@ spec:
                 time.sleep(0.05)
             services = scratch.services()
             labels = scratch.pod_labels()
-            seen = [self._see(send(None, e.host, e.path, entry=entry), labels, services) for e in self._expected]
+            seen = [Seen.of(send(None, e.host, e.path, entry=entry), labels, services) for e in self._expected]
         requests = tuple(Request(e.url, e.shown, s.shown, s.ok_for(e)) for e, s in zip(self._expected, seen))
         wrong = [(e, s) for e, s in zip(self._expected, seen) if not s.ok_for(e)]
         if wrong:
@@ -167,17 +167,6 @@ spec:
             raise self._wrong("incorrect", title, self._explain(wrong, routes, statuses), (), requests)
         return Outcome(True, "correct", f"all {len(seen)} requests went where they should.", (), requests,
                        (self._praise,), self.name, entry=ENTRY)
-
-    @staticmethod
-    def _see(reply: Reply, labels: dict[str, dict], services: list[dict]) -> Seen:
-        if reply.pod is None:
-            return Seen(reply, None, None)
-        pod_labels = labels.get(reply.pod)
-        if pod_labels is None:
-            return Seen(reply, None, None, outside=True)
-        service = next((s["name"] for s in services
-                        if s["selector"] and all(pod_labels.get(k) == v for k, v in s["selector"].items())), None)
-        return Seen(reply, service, pod_labels.get("app"))
 
     @staticmethod
     def _explain(wrong: list[tuple[Expect, Seen]], routes: list[dict],

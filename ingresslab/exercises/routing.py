@@ -60,6 +60,18 @@ class Seen:
     app: str | None
     outside: bool = False        # answered by a pod that is not part of the check
 
+    @classmethod
+    def of(cls, reply: Reply, labels: dict[str, dict], services: list[dict]) -> "Seen":
+        """Which Service and app the answering pod belongs to (`labels`: pod → labels; `services`: name, selector)."""
+        if reply.pod is None:
+            return cls(reply, None, None)
+        pod_labels = labels.get(reply.pod)
+        if pod_labels is None:
+            return cls(reply, None, None, outside=True)
+        service = next((s["name"] for s in services
+                        if s["selector"] and all(pod_labels.get(k) == v for k, v in s["selector"].items())), None)
+        return cls(reply, service, pod_labels.get("app"))
+
     def ok_for(self, expect: Expect) -> bool:
         if expect.service is None:
             return self.reply.pod is None and self.reply.status == 404
@@ -325,14 +337,7 @@ class RoutingExercise:
         reply = send(self.lab, scratch.isolated(expect.host), expect.path, entry=entry, follow_https_redirect=True)
         reply = Reply(reply.scheme, expect.host, reply.path, reply.status, reply.reason, reply.body, reply.headers,
                       reply.seconds, reply.entry)                                  # the learner's host again
-        if reply.pod is None:
-            return Seen(reply, None, None)
-        pod_labels = labels.get(reply.pod)
-        if pod_labels is None:
-            return Seen(reply, None, None, outside=True)
-        service = next((s["name"] for s in services
-                        if s["selector"] and all(pod_labels.get(k) == v for k, v in s["selector"].items())), None)
-        return Seen(reply, service, pod_labels.get("app"))
+        return Seen.of(reply, labels, services)
 
     # ---- how the exercise shows itself ----------------------------------------------------------------------------
 
