@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import yaml
 
 from . import home as homes
+from . import i18n
 from .shutdown import stop
 
 if TYPE_CHECKING:
@@ -77,11 +78,16 @@ class Lab:
     # ------------------------------------------------------------------ life cycle
     @classmethod
     def up(cls, home: str | os.PathLike | None = None, *, progress: Callable[[str], None] | None = None,
-           timeout: float = START_TIMEOUT) -> "Lab":
+           timeout: float = START_TIMEOUT, language: str | None = None) -> "Lab":
         """Start the lab for this home (or reuse the running one) and wait until it is ready.
 
         One lab per home: the lab process holds the home's lock for its life. When two `up` race, one starts the
-        lab and the other finds the lock held and waits for that same lab, so both return it."""
+        lab and the other finds the lock held and waits for that same lab, so both return it.
+
+        `language="zh"` makes everything the lab says to the learner from here on Chinese (widgets, exercises,
+        the `!ingresslab` commands this kernel runs); see `ingresslab.i18n`."""
+        if language is not None:
+            i18n.use(language)
         progress = progress or _default_progress
         where = homes.resolve_home(home)
         try:
@@ -147,8 +153,10 @@ class Lab:
         raise LabError(f"the lab did not become ready within {timeout:.0f} s; see {where / 'logs' / 'lab.log'}")
 
     @classmethod
-    def connect(cls, kubeconfig: str | os.PathLike | None = None) -> "Lab":
+    def connect(cls, kubeconfig: str | os.PathLike | None = None, *, language: str | None = None) -> "Lab":
         """The same facade over an existing cluster (kind, minikube, a real one): nothing embedded is started."""
+        if language is not None:
+            i18n.use(language)
         path = Path(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
         if not path.exists():
             raise LabError(f"no kubeconfig at {path}")

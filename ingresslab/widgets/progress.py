@@ -10,12 +10,15 @@ import os
 import ipywidgets as w
 from IPython.display import display
 
+from .. import i18n
 from ..lab import Lab
 
 _STEPS = {"starting the cluster process": 1, "lab process starting": 2, "lab process ready": 4}
 
 
-def start_lab(home=None) -> Lab:
+def start_lab(home=None, *, language: str | None = None) -> Lab:
+    if language is not None:
+        i18n.use(language)
     bar = w.IntProgress(value=0, min=0, max=4, description="lab", bar_style="info",
                         layout=w.Layout(width="420px"))
     label = w.Label("looking for a running lab…")

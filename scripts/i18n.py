@@ -1,0 +1,360 @@
+"""The course in Chinese, generated from the English notebooks and gettext catalogues, and kept in step.
+
+One source, two languages. The English notebooks (`notebooks/`) are the source of every code cell and of the
+course's order; what is Chinese lives in PO catalogues, Babel's format, that any gettext tool (Poedit, Weblate,
+`msgfmt --check`) can read:
+
+    notebooks-zh/po/<notebook>.po              one per notebook: msgctxt = the cell's id, msgid = the English
+                                               markdown, msgstr = its Chinese
+    ingresslab/locale/zh/LC_MESSAGES/*.po      what the code says to learners: every `_()` string
+                                               (exercises.po: ingresslab/exercises, widgets.po: ingresslab/widgets,
+                                               ingresslab.po: the rest)
+
+    python scripts/i18n.py             update the catalogues from the English (a new cell or string gets an empty
+                                       entry; a changed one keeps its old Chinese, marked fuzzy, with the English it
+                                       translated as `#| msgid`), then regenerate notebooks-zh/*.ipynb
+    python scripts/i18n.py --check     exit 1, naming each cell and string whose translation is missing or stale,
+                                       and each Chinese notebook that is not what the catalogues make
+
+A Chinese notebook is its English notebook with each markdown cell's msgstr, the navigation cells in Chinese,
+and the code cells unchanged but for one call: `Lab.up()` / `start_lab()` become `Lab.up(language="zh")` /
+`start_lab(language="zh")`, which switches what the lab says (see ingresslab/i18n.py). Stored outputs are the
+Chinese notebook's own (`scripts/notebooks.py --execute` runs it against the real lab); a code cell whose source
+changed loses its outputs here until then.
+
+Why PO: translators' tools read it, it carries the cell id as context and the previous English of a stale entry,
+and the same format and Babel calls serve the code's strings and the notebooks' prose.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+
+import notebooks as english  # noqa: E402  (scripts/notebooks.py: navigation, titles)
+
+LANGUAGE = "zh"
+ZH_NOTEBOOKS = ROOT / "notebooks-zh"
+NOTEBOOK_PO = ZH_NOTEBOOKS / "po"
+CODE_LOCALE = ROOT / "ingresslab" / "locale" / LANGUAGE / "LC_MESSAGES"
+PACKAGE = ROOT / "ingresslab"
+# which catalogue holds the strings of which part of the package (first match wins)
+CODE_DOMAINS = (("exercises", "ingresslab/exercises/"), ("widgets", "ingresslab/widgets/"), ("ingresslab", "ingresslab/"))
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+CONTENTS_WORD = "目录"
+LANGUAGE_CALLS = ((re.compile(r"\bLab\.up\(\)"), f'Lab.up(language="{LANGUAGE}")'),
+                  (re.compile(r"\bstart_lab\(\)"), f'start_lab(language="{LANGUAGE}")'))
+HEADER = {"Project-Id-Version": "ingresslab", "Language": LANGUAGE, "Content-Type": "text/plain; charset=UTF-8"}
+
+
+# ---- catalogues -------------------------------------------------------------------------------------------------
+
+def read_catalogue(path: Path):
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po
+    if not path.exists():
+        return Catalog(locale=LANGUAGE, project="ingresslab")
+    with open(path, "rb") as f:
+        return read_po(f, locale=LANGUAGE)
+
+
+def write_catalogue(catalogue, path: Path) -> bool:
+    """Write if the text changed (no date churn: the header's dates are fixed). True when written."""
+    text = _written_text(catalogue)
+    if path.exists() and path.read_bytes() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text)
+    return True
+
+
+def _epoch():
+    import datetime
+    return datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+_EPOCH = _epoch()
+
+
+def english_notebooks() -> list[Path]:
+    """The notebooks that have a Chinese edition: the course, then the rest (the instructor's demo)."""
+    course = english.course()
+    return course + sorted(p for p in english.NOTEBOOKS.glob("*.ipynb") if p not in course)
+
+
+def is_navigation(cell: dict) -> bool:
+    return cell["cell_type"] == "markdown" and "".join(cell["source"]).startswith(english.MARKER)
+
+
+def prose_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "markdown" and not is_navigation(c)]
+
+
+def update_notebook_catalogue(path: Path) -> tuple[object, Path]:
+    """The notebook's catalogue with one entry per markdown cell, in cell order: an unchanged cell keeps its
+    translation; a changed one keeps it too, marked fuzzy with the English it was made from; a new one is empty;
+    entries of cells that are gone are dropped."""
+    from babel.messages.catalog import Catalog
+    po = NOTEBOOK_PO / f"{path.stem}.po"
+    old = {m.context: m for m in read_catalogue(po) if m.id}
+    new = Catalog(locale=LANGUAGE, project="ingresslab")
+    for cell in prose_cells(json.loads(path.read_text())):
+        text = "".join(cell["source"])
+        was = old.get(cell["id"])
+        if was is None:
+            new.add(text, "", context=cell["id"])
+        elif was.id == text:
+            new.add(text, was.string, context=cell["id"], flags=was.flags, previous_id=was.previous_id)
+        else:
+            new.add(text, was.string, context=cell["id"], flags={"fuzzy"} if was.string else set(),
+                    previous_id=(was.previous_id if "fuzzy" in was.flags and was.previous_id else [was.id]))
+    return new, po
+
+
+def code_template():
+    """Every `_()`, `N_()` and `ngettext()` string of the package, by catalogue."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_file
+    templates = {domain: Catalog(locale=LANGUAGE, project="ingresslab") for domain, _ in CODE_DOMAINS}
+    for source in sorted(PACKAGE.rglob("*.py")):
+        rel = source.relative_to(ROOT).as_posix()
+        if rel == "ingresslab/i18n.py":
+            continue
+        domain = next(d for d, prefix in CODE_DOMAINS if rel.startswith(prefix))
+        for lineno, message, comments, context in extract_from_file("python", str(source), keywords=KEYWORDS,
+                                                                    comment_tags=("Translators:",)):
+            templates[domain].add(message, None, [(rel, lineno)], auto_comments=comments, context=context)
+    return templates
+
+
+def update_code_catalogues() -> dict[str, tuple[object, Path]]:
+    out = {}
+    for domain, template in code_template().items():
+        po = CODE_LOCALE / f"{domain}.po"
+        catalogue = read_catalogue(po)
+        catalogue.update(template, no_fuzzy_matching=False, update_header_comment=False)
+        catalogue.obsolete.clear()
+        out[domain] = (catalogue, po)
+    return out
+
+
+# ---- what is wrong with a translation ---------------------------------------------------------------------------
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+_LINK_TARGET = re.compile(r"\]\(([^)\s]+)")
+_FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*(?:![rsa])?(?::[^{}]*)?)\}(?!\})")
+
+
+def problems(message, where: str, prose: bool) -> list[str]:
+    """Why this entry is not a current translation (empty when it is)."""
+    if not message.string or (isinstance(message.string, tuple) and not all(message.string)):
+        return [f"{where}: missing"]
+    if message.fuzzy:
+        return [f"{where}: stale (the English changed; update the Chinese, then remove the fuzzy flag)"]
+    english_text = message.id if isinstance(message.id, str) else message.id[0]
+    chinese = message.string if isinstance(message.string, str) else message.string[0]
+    found = []
+    if prose:
+        for block in _FENCE.findall(english_text):
+            if block not in chinese:
+                found.append(f"{where}: a code block differs from the English one (code is not translated)")
+        for target in set(_LINK_TARGET.findall(english_text)) - set(_LINK_TARGET.findall(chinese)):
+            if not target.startswith("#"):
+                found.append(f"{where}: the link to {target} is missing")
+    else:
+        if set(_PLACEHOLDER.findall(english_text)) != set(_PLACEHOLDER.findall(chinese)):
+            found.append(f"{where}: placeholders differ: {sorted(set(_PLACEHOLDER.findall(english_text)))} in the "
+                         f"English, {sorted(set(_PLACEHOLDER.findall(chinese)))} in the Chinese")
+    return found
+
+
+def catalogue_problems(catalogues: dict[Path, tuple[object, bool]]) -> list[str]:
+    found = []
+    for po, (catalogue, prose) in catalogues.items():
+        rel = po.relative_to(ROOT).as_posix()
+        for message in catalogue:
+            if not message.id:
+                continue
+            where = f"{rel} [{message.context}]" if prose else f"{rel}: {_short(message.id)}"
+            found += problems(message, where, prose)
+    return found
+
+
+def _short(msgid) -> str:
+    text = msgid if isinstance(msgid, str) else msgid[0]
+    text = text.replace("\n", " ")
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+# ---- the Chinese notebooks --------------------------------------------------------------------------------------
+
+def zh_title(path: Path, translations: dict[str, str]) -> str:
+    nb = json.loads(path.read_text())
+    for cell in prose_cells(nb):
+        text = translations.get(cell["id"]) or "".join(cell["source"])
+        m = re.search(r"^# (.+)$", text, re.M)
+        if m:
+            return m.group(1).strip()
+    return path.stem
+
+
+def heading_anchor(text: str) -> str:
+    """JupyterLab's anchor for a heading: its text with spaces as '-'."""
+    return text.strip().replace(" ", "-")
+
+
+def contents_anchor(translations: dict[str, dict[str, str]]) -> str:
+    """The anchor of the course map's heading in the Chinese 00 (English: `The course`)."""
+    contents = english.NOTEBOOKS / english.CONTENTS
+    for cell in prose_cells(json.loads(contents.read_text())):
+        if re.search(r"^## The course\s*$", "".join(cell["source"]), re.M):
+            zh = translations.get(contents.stem, {}).get(cell["id"], "")
+            m = re.search(r"^## (.+)$", zh, re.M)
+            return heading_anchor(m.group(1)) if m else "The-course"
+    return "The-course"
+
+
+def zh_nav(i: int, paths: list[Path], titles: dict[str, str], anchor: str) -> str:
+    parts = []
+    if i > 0:
+        parts.append(f"[← {titles[paths[i - 1].stem]}]({paths[i - 1].name})")
+    parts.append(f"[{CONTENTS_WORD}]({english.CONTENTS}#{anchor})")
+    if i + 1 < len(paths):
+        parts.append(f"[{titles[paths[i + 1].stem]} →]({paths[i + 1].name})")
+    return english.MARKER + "\n" + " | ".join(parts)
+
+
+def zh_code(source: str) -> str:
+    for pattern, replacement in LANGUAGE_CALLS:
+        source = pattern.sub(replacement, source)
+    return source
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def zh_notebook(path: Path, translations: dict[str, str], nav: str | None) -> str:
+    """The Chinese edition of one English notebook, keeping the outputs (and widget state) the current Chinese
+    notebook stored for each code cell whose source is unchanged."""
+    nb = json.loads(path.read_text())
+    target = ZH_NOTEBOOKS / path.name
+    previous = json.loads(target.read_text()) if target.exists() else {"cells": [], "metadata": {}}
+    before = {c.get("id"): c for c in previous["cells"]}
+    cells = []
+    for cell in nb["cells"]:
+        cell = json.loads(json.dumps(cell))
+        if is_navigation(cell):
+            if nav is None:
+                continue
+            cell["source"] = _lines(nav)
+        elif cell["cell_type"] == "markdown":
+            cell["source"] = _lines(translations.get(cell["id"]) or "".join(cell["source"]))
+        elif cell["cell_type"] == "code":
+            cell["source"] = _lines(zh_code("".join(cell["source"])))
+            old = before.get(cell["id"])
+            if old is not None and old.get("source") == cell["source"]:
+                cell["outputs"], cell["execution_count"] = old.get("outputs", []), old.get("execution_count")
+            else:
+                cell["outputs"], cell["execution_count"] = [], None
+        cells.append(cell)
+    nb["cells"] = cells
+    metadata = nb.get("metadata", {})
+    metadata.pop("widgets", None)
+    if "widgets" in previous.get("metadata", {}):
+        metadata["widgets"] = previous["metadata"]["widgets"]
+    nb["metadata"] = metadata
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def translations_of(catalogue) -> dict[str, str]:
+    return {m.context: m.string for m in catalogue if m.id and m.string and not m.fuzzy}
+
+
+# ---- the command ------------------------------------------------------------------------------------------------
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    paths = english_notebooks()
+    course = english.course()
+    catalogues: dict[Path, tuple[object, bool]] = {}
+    by_stem: dict[str, dict[str, str]] = {}
+    for path in paths:
+        catalogue, po = update_notebook_catalogue(path)
+        catalogues[po] = (catalogue, True)
+        by_stem[path.stem] = translations_of(catalogue)
+    for catalogue, po in update_code_catalogues().values():
+        catalogues[po] = (catalogue, False)
+    titles = {p.stem: zh_title(p, by_stem[p.stem]) for p in paths}
+    anchor = contents_anchor(by_stem)
+    generated = {}
+    for path in paths:
+        nav = zh_nav(course.index(path), course, titles, anchor) if path in course else None
+        generated[ZH_NOTEBOOKS / path.name] = zh_notebook(path, by_stem[path.stem], nav)
+    stray = sorted(p for p in ZH_NOTEBOOKS.glob("*.ipynb") if p not in generated)
+
+    if check:
+        found = []
+        for po, (catalogue, _prose) in catalogues.items():
+            if _written_text(catalogue) != (po.read_bytes() if po.exists() else b""):
+                found.append(f"{po.relative_to(ROOT).as_posix()}: not in step with the English "
+                             "(run python scripts/i18n.py)")
+        found += catalogue_problems(catalogues)
+        for target, text in generated.items():
+            if not target.exists() or _without_outputs(target.read_text()) != _without_outputs(text):
+                found.append(f"{target.relative_to(ROOT).as_posix()}: not what the catalogues make "
+                             "(run python scripts/i18n.py)")
+        found += [f"{p.relative_to(ROOT).as_posix()}: has no English notebook" for p in stray]
+        if found:
+            print(f"{len(found)} translation problem(s):\n  " + "\n  ".join(found))
+            return 1
+        return 0
+
+    for po, (catalogue, _prose) in catalogues.items():
+        write_catalogue(catalogue, po)
+    for target, text in generated.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+    for p in stray:
+        p.unlink()
+    left = catalogue_problems(catalogues)
+    if left:
+        print(f"catalogues updated; {len(left)} entries still need a translator (python scripts/i18n.py --check "
+              "lists them)")
+    return 0
+
+
+def _written_text(catalogue) -> bytes:
+    from babel.messages.pofile import write_po
+    catalogue.project, catalogue.version = "ingresslab", ""
+    catalogue.header_comment = ("# Chinese (zh) translation of ingresslab: kept in step with the English by\n"
+                                "# scripts/i18n.py; fuzzy entries are stale and shown in English until updated.\n#")
+    catalogue.msgid_bugs_address = catalogue.last_translator = ""
+    catalogue.language_team = "ingresslab"
+    catalogue.revision_date = catalogue.creation_date = _EPOCH
+    catalogue.fuzzy = False
+    buffer = io.BytesIO()
+    write_po(buffer, catalogue, width=0, omit_header=False, sort_output=False, include_previous=True)
+    return buffer.getvalue()
+
+
+def _without_outputs(text: str) -> str:
+    """A notebook's JSON without what running it changes (outputs, counts, widget state)."""
+    nb = json.loads(text)
+    for cell in nb["cells"]:
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+    nb.get("metadata", {}).pop("widgets", None)
+    return json.dumps(nb, sort_keys=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
