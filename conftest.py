@@ -76,6 +76,9 @@ def pytest_configure(config):
     else:
         NOTEBOOK_HOME = Path(config._tmp_path_factory.getbasetemp()) / "ingresslab-notebooks"
     os.environ["INGRESSLAB_HOME"] = str(NOTEBOOK_HOME)
+    # The tests and the English notebooks expect English whatever the machine's locale (LANG=zh_CN.UTF-8 would
+    # make the lab speak Chinese); the Chinese notebooks choose Chinese themselves (`Lab.up(language="zh")`).
+    os.environ["INGRESSLAB_LANG"] = "en"
     os.environ["KUBECONFIG"] = str(NOTEBOOK_HOME / "kubeconfig")
     os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 

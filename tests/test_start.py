@@ -130,7 +130,7 @@ def _serve(proc: subprocess.Popen) -> tuple[str, str, str]:
         raise
 
 
-NOTEBOOKS = [str(p) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+NOTEBOOKS = [str(p) for folder in ("notebooks", "notebooks-zh") for p in sorted((ROOT / folder).glob("*.ipynb"))]
 TRUSTED = """import sys, nbformat
 from nbformat.sign import NotebookNotary
 notary = NotebookNotary()

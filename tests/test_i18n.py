@@ -1,0 +1,178 @@
+"""The Chinese edition is generated from one source and checked: the language switch, the catalogues, and the
+check that fails when an English cell changed and its translation did not.
+
+The staleness tests work on a copy of the checkout's sources (scripts/, notebooks/, notebooks-zh/, the package's
+Python files and catalogues) and run `scripts/i18n.py` there, as a contributor would after editing an English cell.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingresslab import i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "i18n.py"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.fixture
+def language(monkeypatch):
+    """Each test starts with no language chosen and no locale variable set, and leaves it so."""
+    for variable in i18n.ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    i18n.use(None)
+    yield
+    i18n.use(None)
+
+
+def test_the_language_comes_from_the_call_then_the_environment_as_gettext_reads_it(language, monkeypatch):
+    assert i18n.current() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert i18n.current() == "zh"
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")               # LC_ALL outranks LANG, and C is English
+    assert i18n.current() == "en"
+    monkeypatch.setenv("LANGUAGE", "fr:zh_TW:en")          # a list of preferences: the first the lab speaks
+    assert i18n.current() == "zh"
+    monkeypatch.setenv("INGRESSLAB_LANG", "en")           # ours outranks them all
+    assert i18n.current() == "en"
+    assert i18n.use("zh_CN") == "zh" and i18n.current() == "zh"
+    import os
+    assert os.environ["INGRESSLAB_LANG"] == "zh"          # so `!ingresslab …` in a notebook speaks it too
+    with pytest.raises(ValueError, match="language 'klingon' is not one the lab speaks; choose one of: en, zh"):
+        i18n.use("klingon")
+    assert i18n.current() == "zh"
+
+
+def test_every_current_translation_is_what_the_code_gets(language):
+    from babel.messages.pofile import read_po
+    checked = 0
+    for path in i18n.catalogue_files("zh"):
+        with open(path, "rb") as f:
+            messages = [m for m in read_po(f) if m.id and isinstance(m.id, str) and m.string and not m.fuzzy]
+        for message in messages:
+            i18n.use("zh")
+            assert i18n._(message.id) == message.string, (path.name, message.id)
+            i18n.use("en")
+            assert i18n._(message.id) == message.id
+            checked += 1
+    assert checked >= 100, f"only {checked} translated strings in the code catalogues"
+
+
+def test_the_catalogues_and_the_chinese_notebooks_are_current():
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_chinese_notebooks_share_the_english_code_and_choose_chinese():
+    for english in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        zh = json.loads((ROOT / "notebooks-zh" / english.name).read_text())
+        en = json.loads(english.read_text())
+        en_code = ["".join(c["source"]) for c in en["cells"] if c["cell_type"] == "code"]
+        zh_code = ["".join(c["source"]) for c in zh["cells"] if c["cell_type"] == "code"]
+        assert [c.replace('(language="zh")', "()") for c in zh_code] == en_code, english.name
+        assert 'language="zh"' in zh_code[0], english.name
+        assert [c["id"] for c in zh["cells"]] == [c["id"] for c in en["cells"]], english.name
+
+
+def test_every_translated_cell_is_chinese():
+    from babel.messages.pofile import read_po
+    for po in sorted((ROOT / "notebooks-zh" / "po").glob("*.po")):
+        with open(po, "rb") as f:
+            for message in read_po(f):
+                if message.id and message.string and re.search(r"[A-Za-z]{4,}", message.id):
+                    assert CJK.search(message.string), f"{po.name} [{message.context}] has no Chinese"
+
+
+def _copy_sources(to: Path) -> Path:
+    for folder in ("scripts", "notebooks", "notebooks-zh"):
+        shutil.copytree(ROOT / folder, to / folder)
+    shutil.copytree(ROOT / "ingresslab", to / "ingresslab",
+                    ignore=lambda d, names: [n for n in names if n == "__pycache__" or n.endswith((".yaml", ".lua"))])
+    return to
+
+
+def _run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(root / "scripts" / "i18n.py"), *args], capture_output=True, text=True,
+                          timeout=120, cwd=root)
+
+
+def _set_cell(path: Path, cell_id: str, text: str | None, *, insert_after: str | None = None) -> None:
+    nb = json.loads(path.read_text())
+    if insert_after is None:
+        [cell] = [c for c in nb["cells"] if c.get("id") == cell_id]
+        cell["source"] = text.splitlines(keepends=True)
+    else:
+        at = next(i for i, c in enumerate(nb["cells"]) if c.get("id") == insert_after)
+        nb["cells"].insert(at + 1, {"cell_type": "markdown", "id": cell_id, "metadata": {},
+                                    "source": text.splitlines(keepends=True)})
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _translate(root: Path, stem: str, texts: dict[str, str]) -> None:
+    """What a translator does: set the Chinese of some cells in the copy's catalogue (current, not fuzzy)."""
+    from babel.messages.pofile import read_po
+    po = root / "notebooks-zh" / "po" / f"{stem}.po"
+    with open(po, "rb") as f:
+        catalogue = read_po(f, locale="zh")
+    for message in catalogue:
+        if message.context in texts:
+            message.string = texts[message.context]
+            message.flags.discard("fuzzy")
+            message.previous_id = []
+    from babel.messages.pofile import write_po
+    with open(po, "wb") as f:
+        write_po(f, catalogue, width=0, include_previous=True)
+    assert _run(root).returncode == 0          # normalises the file and regenerates the Chinese notebooks
+
+
+def _entry(root: Path, stem: str, context: str):
+    from babel.messages.pofile import read_po
+    with open(root / "notebooks-zh" / "po" / f"{stem}.po", "rb") as f:
+        return next(m for m in read_po(f) if m.context == context)
+
+
+def _zh_cell(root: Path, stem: str, cell_id: str) -> str:
+    zh = json.loads((root / "notebooks-zh" / f"{stem}.ipynb").read_text())
+    return "".join(next(c for c in zh["cells"] if c["id"] == cell_id)["source"])
+
+
+def _complaints(root: Path, stem: str) -> list[str]:
+    """What `--check` says of the cells this test touches and of their Chinese notebook."""
+    return [line for line in _run(root, "--check").stdout.splitlines()
+            if f"{stem}.po [c002" in line or f"{stem}.ipynb" in line]
+
+
+def test_changing_one_english_cell_fails_the_check_until_its_translation_is_updated(tmp_path):
+    root, stem = _copy_sources(tmp_path), "01_service_and_nodeport"
+    english = root / "notebooks" / f"{stem}.ipynb"
+    old = "".join(next(c for c in json.loads(english.read_text())["cells"] if c["id"] == "c002")["source"])
+    _translate(root, stem, {"c002": "## 一个 Deployment 和它的 Pod（旧译文）"})
+    assert not _complaints(root, stem)
+
+    _set_cell(english, "c002", old + "\nOne more sentence.")
+    _set_cell(english, "c002-new", "A brand new cell.", insert_after="c002")
+    check = _run(root, "--check")
+    assert check.returncode == 1
+    assert f"notebooks-zh/po/{stem}.po [c002]: stale" in check.stdout, check.stdout
+    assert f"notebooks-zh/po/{stem}.po [c002-new]: missing" in check.stdout, check.stdout
+    assert f"notebooks-zh/{stem}.ipynb: not what the catalogues make" in check.stdout, check.stdout
+
+    # updating the catalogues keeps the old Chinese, marked fuzzy, beside the English it was made from
+    assert _run(root).returncode == 0
+    entry = _entry(root, stem, "c002")
+    assert entry.fuzzy and entry.previous_id == [old] and "旧译文" in entry.string
+    assert f"notebooks-zh/po/{stem}.po [c002]: stale" in _run(root, "--check").stdout
+    # and a stale translation is not shown: the Chinese notebook has the English cell until the Chinese is current
+    assert _zh_cell(root, stem, "c002").endswith("One more sentence.")
+
+    _translate(root, stem, {"c002": "## 一个 Deployment 和它的 Pod\n\n再多一句。", "c002-new": "一个全新的单元格。"})
+    assert not _complaints(root, stem)
+    assert _zh_cell(root, stem, "c002-new") == "一个全新的单元格。"
+    assert _zh_cell(root, stem, "c002").endswith("再多一句。")
