@@ -12,6 +12,8 @@ viewers draw the widgets before anything runs. Widget model ids are renamed afte
     python scripts/notebooks.py --check              exit 1 (and say which) if any navigation cell is out of date
     python scripts/notebooks.py --execute [NAME…]    run the notebooks (all: the course in order, then the rest)
                                                      and store their outputs and widget state
+    python scripts/notebooks.py --execute --zh [NAME…]   the same for the Chinese edition (notebooks-zh/, made by
+                                                     scripts/i18n.py; run that first)
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import sys
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ZH_NOTEBOOKS = NOTEBOOKS.parent / "notebooks-zh"
 MARKER = "<!--NAVIGATION-->"
 CONTENTS = "00_start_here.ipynb"
 
@@ -114,7 +117,8 @@ def execute(paths: list[Path]) -> int:
             failed.append(path.name)
             print(f"{path.name}: a cell failed; outputs not stored\n{str(error)[:2000]}", file=sys.stderr)
             continue
-        renamed = nbformat.reads(stable_widget_ids(nbformat.writes(nb), path.stem), as_version=4)
+        stem = path.stem if path.parent == NOTEBOOKS else f"{path.parent.name}/{path.stem}"
+        renamed = nbformat.reads(stable_widget_ids(nbformat.writes(nb), stem), as_version=4)
         path.write_text(nbformat.writes(renamed) + "\n")   # written again: keys sorted, as nbformat keeps them
         print(f"{path.name}: outputs stored")
     return 1 if failed else 0
@@ -122,8 +126,10 @@ def execute(paths: list[Path]) -> int:
 
 def main(argv: list[str]) -> int:
     if "--execute" in argv:
-        names = [a for a in argv if a != "--execute"]
+        names = [a for a in argv if a not in ("--execute", "--zh")]
         every = course() + sorted(p for p in NOTEBOOKS.glob("*.ipynb") if p not in course())
+        if "--zh" in argv:
+            every = [ZH_NOTEBOOKS / p.name for p in every]
         chosen = [p for p in every if not names or p.name in names or p.stem in names]
         return execute(chosen)
     check = "--check" in argv
