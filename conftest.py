@@ -49,6 +49,8 @@ def missing_requirements() -> list[str]:
         missing.append(f"nginx stream module {MODULES_DIR}/ngx_stream_module.so (apt: libnginx-mod-stream)")
     if not Path("/usr/bin/chromium").exists():
         missing.append("/usr/bin/chromium for the browser test (apt: chromium)")
+    if shutil.which("msgfmt") is None:
+        missing.append("msgfmt, GNU gettext's check of the translation catalogues (apt: gettext)")
     if shutil.which("runuser") is None:
         missing.append("runuser, to run tests as an unprivileged user (apt: util-linux)")
     python = Path("/usr/bin/python3")

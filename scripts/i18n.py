@@ -61,7 +61,37 @@ def read_catalogue(path: Path):
     if not path.exists():
         return Catalog(locale=LANGUAGE, project="ingresslab")
     with open(path, "rb") as f:
-        return read_po(f, locale=LANGUAGE)
+        catalogue = read_po(f, locale=LANGUAGE)
+    previous = _previous_ids(path.read_text())
+    for message in catalogue:
+        if message.context in previous:
+            message.previous_id = [previous[message.context]]
+    return catalogue
+
+
+# Babel neither reads `#| msgid` (the English a fuzzy entry was translated from) nor writes a multi-line one as
+# GNU gettext does, so the notebooks' catalogues carry it in GNU's form through these two.
+_PREVIOUS = re.compile(r'((?:#\| .*\n)+)msgctxt "((?:[^"\\]|\\.)*)"\n')
+
+
+def _previous_ids(text: str) -> dict[str, str]:
+    from babel.messages.pofile import unescape
+    found = {}
+    for block, context in _PREVIOUS.findall(text):
+        strings = re.findall(r'"(?:[^"\\]|\\.)*"', block.replace("#| msgid ", "", 1))
+        found[unescape(f'"{context}"')] = "".join(unescape(s) for s in strings)
+    return found
+
+
+def _with_previous_ids(text: str, catalogue) -> str:
+    from babel.messages.pofile import escape
+    for message in catalogue:
+        if message.context and message.previous_id and message.fuzzy:
+            lines = message.previous_id[0].splitlines(keepends=True) or [""]
+            block = '#| msgid ""\n' + "".join(f"#| {escape(line)}\n" for line in lines)
+            marker = f"msgctxt {escape(message.context)}\n"
+            text = text.replace(marker, block + marker, 1)
+    return text
 
 
 def write_catalogue(catalogue, path: Path) -> bool:
@@ -341,9 +371,13 @@ def _written_text(catalogue) -> bytes:
     catalogue.language_team = "ingresslab"
     catalogue.revision_date = catalogue.creation_date = _EPOCH
     catalogue.fuzzy = False
+    for message in catalogue:
+        if message.id and message.context:     # a notebook's cell: Markdown, where a `%` is no format directive
+            message.flags.discard("python-format")
+            message.flags.add("no-python-format")
     buffer = io.BytesIO()
-    write_po(buffer, catalogue, width=0, omit_header=False, sort_output=False, include_previous=True)
-    return buffer.getvalue()
+    write_po(buffer, catalogue, width=0, omit_header=False, sort_output=False)
+    return _with_previous_ids(buffer.getvalue().decode(), catalogue).encode()
 
 
 def _without_outputs(text: str) -> str:

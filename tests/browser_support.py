@@ -42,21 +42,23 @@ def free_port() -> int:
 
 
 def copy_course(repo: Path, to: Path) -> Path:
-    """`to/notebooks` (the notebooks, outputs and saved widget state cleared, so whatever the page shows was made
-    by this run) and `to/manifests` (the files themselves, symlinks resolved), so `../manifests/...` works."""
-    (to / "notebooks").mkdir(parents=True)
-    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
-        doc = json.loads(nb.read_text())
-        for cell in doc["cells"]:
-            if cell["cell_type"] == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-            cell.get("metadata", {}).pop("execution", None)
-        doc.get("metadata", {}).pop("widgets", None)
-        (to / "notebooks" / nb.name).write_text(json.dumps(doc, indent=1))
+    """`to/notebooks` and `to/notebooks-zh` (the English and Chinese notebooks, outputs and saved widget state
+    cleared, so whatever the page shows was made by this run) and `to/manifests` (the files themselves, symlinks
+    resolved), so `../manifests/...` works from both. Returns `to`, the server's root."""
+    for folder in ("notebooks", "notebooks-zh"):
+        (to / folder).mkdir(parents=True)
+        for nb in sorted((repo / folder).glob("*.ipynb")):
+            doc = json.loads(nb.read_text())
+            for cell in doc["cells"]:
+                if cell["cell_type"] == "code":
+                    cell["outputs"], cell["execution_count"] = [], None
+                cell.get("metadata", {}).pop("execution", None)
+            doc.get("metadata", {}).pop("widgets", None)
+            (to / folder / nb.name).write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     (to / "manifests").mkdir()
     for f in sorted((repo / "manifests").iterdir()):
         shutil.copyfile(f.resolve(), to / "manifests" / f.name)
-    return to / "notebooks"
+    return to
 
 
 class JupyterLab:

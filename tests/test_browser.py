@@ -100,7 +100,8 @@ def page(browser, request):
 
 def open_notebook(page, jupyter, name: str) -> None:
     # a workspace of its own, so that JupyterLab does not restore the other test's notebook beside this one
-    page.goto(jupyter.url(f"lab/workspaces/{Path(name).stem}/tree/{name}?reset"))
+    workspace = name.replace("/", "-").removesuffix(".ipynb")
+    page.goto(jupyter.url(f"lab/workspaces/{workspace}/tree/{name}?reset"))
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=45_000)
     wait_kernel_idle(page, 45)   # the kernel has started and is idle before Run All is asked for
     page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
@@ -116,7 +117,7 @@ def screenshot(page, name: str) -> Path:
 def test_ingress_builder_previews_as_you_type_and_applies(page, jupyter, browser_lab):
     from playwright.sync_api import expect
     started = time.monotonic()
-    open_notebook(page, jupyter, "03_build_an_ingress.ipynb")
+    open_notebook(page, jupyter, "notebooks/03_build_an_ingress.ipynb")
     run_all_cells(page)
     wait_all_cells_run(page, 90)
 
@@ -164,7 +165,7 @@ def test_three_hops_pictures_render(page, jupyter, browser_lab):
     browser_lab.wait_rollout("coffee", "tea")
     browser_lab.ingress.wait_ready()
 
-    open_notebook(page, jupyter, "05_three_hops.ipynb")
+    open_notebook(page, jupyter, "notebooks/05_three_hops.ipynb")
     run_all_cells(page)
     wait_all_cells_run(page, 90)
 
@@ -194,3 +195,105 @@ def test_three_hops_pictures_render(page, jupyter, browser_lab):
     shot = screenshot(page, "browser-05.png")
     assert shot.stat().st_size > 10_000
     print(f"\nnotebook 05 in the browser: {time.monotonic() - started:.1f} s")
+
+
+# Whether the browser has glyphs for Chinese in a font family: two different characters drawn on a canvas give
+# different pixels; where no font has them, both are drawn as the same empty box ("tofu"), and the pixels are equal.
+NO_TOFU = """([family, text]) => {
+    const chars = [...new Set([...text].filter(c => /[\\u4e00-\\u9fff]/.test(c)))].slice(0, 6);
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 48;
+    const g = canvas.getContext('2d');
+    const draw = c => {
+        g.clearRect(0, 0, 48, 48);
+        g.font = `32px ${family}`;
+        g.fillStyle = '#000';
+        g.fillText(c, 4, 38);
+        return g.getImageData(0, 0, 48, 48).data.join(',');
+    };
+    const drawn = chars.map(draw);
+    return {chars: chars.join(''), distinct: new Set(drawn).size, inked: drawn.filter(d => /[1-9]/.test(d)).length};
+}"""
+
+CJK = "[\u4e00-\u9fff]"
+
+
+def assert_chinese_glyphs(page, family: str, text: str) -> None:
+    import re
+    assert re.search(CJK, text), f"no Chinese in {text[:200]!r}"
+    found = page.evaluate(NO_TOFU, [family, text])
+    assert found["inked"] == len(found["chars"]) and found["distinct"] == len(found["chars"]) >= 2, \
+        f"Chinese drawn as boxes in {family}: {found} (install fonts-noto-cjk)"
+
+
+def test_a_chinese_notebook_speaks_chinese_in_its_widgets(page, jupyter, browser_lab):
+    """notebooks-zh/03: the IngressBuilder's labels and its plain-word findings are Chinese, drawn with real glyphs;
+    the YAML and Kubernetes' own words stay as they are."""
+    import re
+    from playwright.sync_api import expect
+    started = time.monotonic()
+    open_notebook(page, jupyter, "notebooks-zh/03_build_an_ingress.ipynb")
+    run_all_cells(page)
+    wait_all_cells_run(page, 90)
+
+    builder = code_cell(page, "IngressBuilder(lab").locator(".jp-OutputArea-output > .widget-vbox")
+    expect(builder).to_have_count(1, timeout=15_000)
+    builder.scroll_into_view_if_needed()
+    preview = builder.locator(".widget-html-content pre").filter(has_text="kind: Ingress")
+    expect(preview).to_contain_text("host: cafe.example.com")
+    buttons = builder.locator("button").all_inner_texts()
+    assert any(re.search(CJK, b) for b in buttons), f"no Chinese button label: {buttons}"
+    labels = " ".join(builder.locator(".widget-label, .widget-html-content small").all_inner_texts())
+    assert re.search(CJK, labels), labels
+
+    host = builder.locator(".widget-text input").nth(1)
+    expect(host).to_have_value("cafe.example.com")
+    host.click()
+    host.press("Control+a")
+    host.press_sequentially("1.2.3.4", delay=15)
+    finding = builder.locator(".widget-html-content").filter(has_text="1.2.3.4").filter(
+        has_text=re.compile(CJK)).first
+    expect(finding).to_be_visible(timeout=10_000)
+    text = finding.inner_text()
+    assert re.search(CJK + ".*IP|IP.*" + CJK, text, re.S), text      # the IP host explained in Chinese
+    family = builder.evaluate("e => getComputedStyle(e).fontFamily")
+    assert_chinese_glyphs(page, family, text)
+    builder.evaluate("e => e.scrollIntoView({block: 'start'})")
+    shot = screenshot(page, "browser-zh-03.png")
+    assert shot.stat().st_size > 10_000
+    print(f"\nChinese notebook 03 in the browser: {time.monotonic() - started:.1f} s")
+
+
+def test_a_chinese_notebooks_pictures_have_chinese_labels_drawn(page, jupyter, browser_lab):
+    """notebooks-zh/05: the three-hop pictures carry Chinese labels, and the browser draws them with real glyphs
+    in the font the SVG asks for."""
+    import re
+    from playwright.sync_api import expect
+    started = time.monotonic()
+    manifests = ROOT / "manifests"
+    for name in ("cafe.yaml", "cafe-secret.yaml", "cafe-ingress-v1.yaml"):
+        browser_lab.apply(manifests / name)
+    browser_lab.wait_rollout("coffee", "tea")
+    browser_lab.ingress.wait_ready()
+
+    open_notebook(page, jupyter, "notebooks-zh/05_three_hops.ipynb")
+    run_all_cells(page)
+    wait_all_cells_run(page, 90)
+    first = code_cell(page, "viz.request_path(t, highlight=True)").locator(".jp-RenderedSVG img")
+    expect(first).to_have_count(1, timeout=15_000)
+    first.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first.element_handle())
+    [picture] = first.evaluate_all(SVG_PICTURES)
+    assert picture["svg"] and picture["drawn"] and "kube-proxy" in picture["text"], picture
+    fonts = first.evaluate("""img => {
+        const doc = new DOMParser().parseFromString(decodeURIComponent(img.src.slice(19)), 'image/svg+xml');
+        return [...doc.querySelectorAll('text')].map(t => t.getAttribute('font-family')).filter(Boolean);
+    }""")
+    assert fonts, "the SVG names no font"
+    assert re.search(CJK, picture["text"]), picture["text"]
+    assert_chinese_glyphs(page, fonts[0], picture["text"])
+    first.evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
+    shot = screenshot(page, "browser-zh-05.png")
+    assert shot.stat().st_size > 10_000
+    print(f"\nChinese notebook 05 in the browser: {time.monotonic() - started:.1f} s")

@@ -70,6 +70,15 @@ def test_the_catalogues_and_the_chinese_notebooks_are_current():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_gnu_gettext_reads_every_catalogue():
+    """The catalogues are plain PO files: GNU msgfmt (the reference implementation) accepts each, format checks on."""
+    catalogues = sorted((ROOT / "notebooks-zh" / "po").glob("*.po")) + i18n.catalogue_files("zh")
+    assert len(catalogues) >= 14
+    for po in catalogues:
+        proc = subprocess.run(["msgfmt", "--check", "-o", "/dev/null", str(po)], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{po.name}: {proc.stderr}"
+
+
 def test_chinese_notebooks_share_the_english_code_and_choose_chinese():
     for english in sorted((ROOT / "notebooks").glob("*.ipynb")):
         zh = json.loads((ROOT / "notebooks-zh" / english.name).read_text())
@@ -115,27 +124,32 @@ def _set_cell(path: Path, cell_id: str, text: str | None, *, insert_after: str |
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
+def _script(root: Path):
+    """The copy's scripts/i18n.py as a module (its reader keeps what Babel's drops: the previous English)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"i18n_copy_{abs(hash(root))}", root / "scripts" / "i18n.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _translate(root: Path, stem: str, texts: dict[str, str]) -> None:
     """What a translator does: set the Chinese of some cells in the copy's catalogue (current, not fuzzy)."""
-    from babel.messages.pofile import read_po
+    script = _script(root)
     po = root / "notebooks-zh" / "po" / f"{stem}.po"
-    with open(po, "rb") as f:
-        catalogue = read_po(f, locale="zh")
+    catalogue = script.read_catalogue(po)
     for message in catalogue:
         if message.context in texts:
             message.string = texts[message.context]
             message.flags.discard("fuzzy")
             message.previous_id = []
-    from babel.messages.pofile import write_po
-    with open(po, "wb") as f:
-        write_po(f, catalogue, width=0, include_previous=True)
-    assert _run(root).returncode == 0          # normalises the file and regenerates the Chinese notebooks
+    script.write_catalogue(catalogue, po)
+    assert _run(root).returncode == 0          # regenerates the Chinese notebooks
 
 
 def _entry(root: Path, stem: str, context: str):
-    from babel.messages.pofile import read_po
-    with open(root / "notebooks-zh" / "po" / f"{stem}.po", "rb") as f:
-        return next(m for m in read_po(f) if m.context == context)
+    catalogue = _script(root).read_catalogue(root / "notebooks-zh" / "po" / f"{stem}.po")
+    return next(m for m in catalogue if m.context == context)
 
 
 def _zh_cell(root: Path, stem: str, cell_id: str) -> str:
@@ -168,6 +182,11 @@ def test_changing_one_english_cell_fails_the_check_until_its_translation_is_upda
     assert _run(root).returncode == 0
     entry = _entry(root, stem, "c002")
     assert entry.fuzzy and entry.previous_id == [old] and "旧译文" in entry.string
+    po_text = (root / "notebooks-zh" / "po" / f"{stem}.po").read_text()
+    assert '#| msgid ""\n#| "## A Deployment and its pods\\n"\n' in po_text     # as GNU gettext writes it
+    msgfmt = subprocess.run(["msgfmt", "--check", "-o", "/dev/null", str(root / "notebooks-zh" / "po" / f"{stem}.po")],
+                            capture_output=True, text=True)
+    assert msgfmt.returncode == 0, msgfmt.stderr
     assert f"notebooks-zh/po/{stem}.po [c002]: stale" in _run(root, "--check").stdout
     # and a stale translation is not shown: the Chinese notebook has the English cell until the Chinese is current
     assert _zh_cell(root, stem, "c002").endswith("One more sentence.")
@@ -176,3 +195,13 @@ def test_changing_one_english_cell_fails_the_check_until_its_translation_is_upda
     assert not _complaints(root, stem)
     assert _zh_cell(root, stem, "c002-new") == "一个全新的单元格。"
     assert _zh_cell(root, stem, "c002").endswith("再多一句。")
+
+
+def test_the_readmes_say_how_to_open_the_chinese_edition():
+    english, chinese = (ROOT / "README.md").read_text(), (ROOT / "README.zh.md").read_text()
+    url = "https://mybinder.org/v2/gh/<owner>/<repository>/<branch>?urlpath=lab/tree/notebooks-zh/00_start_here.ipynb"
+    assert url in chinese and "notebooks-zh/00_start_here.ipynb" in english and "README.zh.md" in english
+    assert (ROOT / "notebooks-zh" / "00_start_here.ipynb").exists()
+    listed = set(re.findall(r"^\| `([0-9a-z_]+)` \|", chinese, re.M))
+    assert listed == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}, listed
+    assert CJK.search(chinese)
