@@ -21,13 +21,14 @@ import time
 import yaml
 from kubernetes.client.rest import ApiException
 
+from ingresslab.i18n import N_, _
 from ingresslab.lab import LabError
 
 from .mysite import FORUMS, SITE
 from .outcome import Finding, Outcome, Request
 from .plainwords import api_error_findings
 from .probe import Entry, Reply, send
-from .routing import Expect, RoutingExercise, Seen
+from .routing import Expect, RoutingExercise, Seen, right_title, wrong_title
 from .scratch import Scratch
 
 GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "mysite"},
@@ -36,14 +37,14 @@ GATEWAY = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "met
 """The Gateway the check creates (the cluster operator's part): the learner's routes attach to it by name."""
 
 
-ENTRY = "the Gateway `mysite`"
+ENTRY = N_("the Gateway `mysite`")
 
 
 class MultiHostRoutes(RoutingExercise):
     name = "multihost-routes"
     variable = "routes_ex"
-    title = "Two hosts, two Services — with HTTPRoutes"
-    _task = ("The same two apps as in notebook 07: `site-svc` and `forums-svc` (port 80). The cluster operator "
+    title = N_("Two hosts, two Services — with HTTPRoutes")
+    _task = N_("The same two apps as in notebook 07: `site-svc` and `forums-svc` (port 80). The cluster operator "
              "has made a Gateway called `mysite` (class `nginx`, an HTTP listener on port 80, no hostname). Write "
              "the HTTPRoute(s) — the application developer's part — so that `www.mysite.com` reaches `site-svc` "
              "and `forums.mysite.com` reaches `forums-svc`, whatever the path.")
@@ -54,7 +55,7 @@ class MultiHostRoutes(RoutingExercise):
         Expect("forums.mysite.com", "/t/42", FORUMS),
         Expect("blog.mysite.com", "/", None),
     )
-    _hint = ("A route attaches to a Gateway through `spec.parentRefs` (the Gateway's name), and `spec.hostnames` "
+    _hint = N_("A route attaches to a Gateway through `spec.parentRefs` (the Gateway's name), and `spec.hostnames` "
              "says which Host headers it takes. A rule without `matches` matches every path. One route per host "
              "is the simplest: each lists one hostname and one `backendRefs` entry (Service name and port).")
     _solution = """\
@@ -86,10 +87,10 @@ spec:
     - name: forums-svc
       port: 80
 """
-    _solution_note = ("A rule without `matches` is the same as `path: {type: PathPrefix, value: /}`. Hostnames "
+    _solution_note = N_("A rule without `matches` is the same as `path: {type: PathPrefix, value: /}`. Hostnames "
                       "belong to the whole route, not to a rule: two hosts with two different Services make two "
                       "routes. `parentRefs` may also say `sectionName: http` to pick the listener.")
-    _praise = "blog.mysite.com got the Gateway's 404: no route lists that hostname."
+    _praise = N_("blog.mysite.com got the Gateway's 404: no route lists that hostname.")
 
     def _wrong(self, kind: str, title: str, findings, notes=(), requests=()):
         wrong = super()._wrong(kind, title, findings, notes, requests)
@@ -105,21 +106,26 @@ spec:
                 [answer] if isinstance(answer, dict) else list(answer or [])
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise self._wrong("invalid", "this cannot be read as HTTPRoutes yet (no request was sent).",
-                              [Finding(f"this is not valid YAML{where}: {getattr(err, 'problem', err)}")]) from None
+            problem = getattr(err, "problem", err)
+            text = (_("this is not valid YAML at line {line}: {problem}").format(line=mark.line + 1, problem=problem)
+                    if mark else _("this is not valid YAML: {problem}").format(problem=problem))
+            raise self._wrong("invalid", _("this cannot be read as HTTPRoutes yet (no request was sent)."),
+                              [Finding(text)]) from None
         problems = []
         for i, doc in enumerate(docs, 1):
             if not isinstance(doc, dict) or doc.get("kind") != "HTTPRoute":
                 kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-                problems.append(Finding(f"document {i} is a {kind or 'document without kind'}, not an HTTPRoute "
-                                        "(the Gateway `mysite` is already there; answer with routes only)"))
+                text = (_("document {number} is a {kind}, not an HTTPRoute (the Gateway `mysite` is already there; "
+                          "answer with routes only)") if kind else
+                        _("document {number} is a document without kind, not an HTTPRoute (the Gateway `mysite` is "
+                          "already there; answer with routes only)"))
+                problems.append(Finding(text.format(number=i, kind=kind)))
             elif not (doc.get("metadata") or {}).get("name"):
-                problems.append(Finding(f"document {i}: an HTTPRoute needs `metadata.name`"))
+                problems.append(Finding(_("document {number}: an HTTPRoute needs `metadata.name`").format(number=i)))
         if not docs:
-            problems.append(Finding("the answer is empty: write at least one HTTPRoute"))
+            problems.append(Finding(_("the answer is empty: write at least one HTTPRoute")))
         if problems:
-            raise self._wrong("invalid", "this cannot be read as HTTPRoutes yet (no request was sent).", problems)
+            raise self._wrong("invalid", _("this cannot be read as HTTPRoutes yet (no request was sent)."), problems)
         return [copy.deepcopy(d) for d in docs]
 
     # ---- the decision -------------------------------------------------------------------------------------------
@@ -135,7 +141,7 @@ spec:
                 try:
                     self.lab.apply(route, namespace=ns)
                 except ApiException as err:
-                    raise self._wrong("invalid", "the API refused the HTTPRoute.",
+                    raise self._wrong("invalid", _("the API refused the HTTPRoute."),
                                       api_error_findings(err, route)) from None
             try:
                 self.lab.gateway.wait_programmed("mysite", ns, timeout=self.timeout)
@@ -152,8 +158,8 @@ spec:
             deadline = time.monotonic() + self.timeout
             while send(None, first.host, first.path, entry=entry, timeout=2).status == 0:
                 if time.monotonic() > deadline:
-                    raise LabError(f"the Gateway's NodePort {ports[80]} gave no HTTP answer within "
-                                   f"{self.timeout:.0f} s")
+                    raise LabError(_("the Gateway's NodePort {port} gave no HTTP answer within {seconds} s").format(
+                        port=ports[80], seconds=f"{self.timeout:.0f}"))
                 time.sleep(0.05)
             services = scratch.services()
             labels = scratch.pod_labels()
@@ -161,12 +167,10 @@ spec:
         requests = tuple(Request(e.url, e.shown, s.shown, s.ok_for(e)) for e, s in zip(self._expected, seen))
         wrong = [(e, s) for e, s in zip(self._expected, seen) if not s.ok_for(e)]
         if wrong:
-            count = len(wrong)
-            title = (f"{count} of {len(seen)} requests " + ("was not answered where it should be." if count == 1 else
-                                                               "were not answered where they should be."))
-            raise self._wrong("incorrect", title, self._explain(wrong, routes, statuses), (), requests)
-        return Outcome(True, "correct", f"all {len(seen)} requests went where they should.", (), requests,
-                       (self._praise,), self.name, entry=ENTRY)
+            raise self._wrong("incorrect", wrong_title(len(wrong), len(seen)), self._explain(wrong, routes, statuses),
+                              (), requests)
+        return Outcome(True, "correct", right_title(len(seen)), (), requests, (_(self._praise),), self.name,
+                       entry=ENTRY)
 
     @staticmethod
     def _explain(wrong: list[tuple[Expect, Seen]], routes: list[dict],
@@ -176,31 +180,31 @@ spec:
         for name, rows in statuses.items():
             for row in rows:
                 if row["status"] != "True":
-                    found.append(Finding(f"HTTPRoute `{name}`: {row['type']} is False ({row['reason']}): "
-                                         f"{row['message']}", f"kubectl describe httproute {name}"))
+                    found.append(Finding(_("HTTPRoute `{name}`: {type} is False ({reason}): {message}").format(
+                        name=name, type=row["type"], reason=row["reason"], message=row["message"]),
+                        f"kubectl describe httproute {name}"))
         if not any(rows for rows in statuses.values()):
-            found.append(Finding("the Gateway controller reported nothing on your routes: does `parentRefs` name "
-                                 "the Gateway `mysite`?"))
+            found.append(Finding(_("the Gateway controller reported nothing on your routes: does `parentRefs` name "
+                                   "the Gateway `mysite`?")))
         hostnames = {h: (r.get("metadata") or {}).get("name") for r in routes
                      for h in (r.get("spec") or {}).get("hostnames") or []}
         any_host = any(not (r.get("spec") or {}).get("hostnames") for r in routes)
         for expect, seen in wrong:
-            url = f"`GET {expect.url}`"
+            words = dict(request=f"`GET {expect.url}`", app=seen.app, expected=expect.shown, host=expect.host,
+                         route=hostnames.get(expect.host), status=seen.reply.status_line or seen.reply.reason)
             if seen.reply.pod is not None:
-                found.append(Finding(f"{url} was answered by a {seen.app} pod, not {expect.shown}"
-                                     + (f" (route `{hostnames[expect.host]}` lists this hostname)"
-                                        if expect.host in hostnames else "")))
+                text = (_("{request} was answered by a {app} pod, not {expected} (route `{route}` lists this "
+                          "hostname)") if expect.host in hostnames else
+                        _("{request} was answered by a {app} pod, not {expected}"))
             elif expect.host not in hostnames and expect.service is not None:
-                found.append(Finding(f"{url} got {seen.reply.status_line or seen.reply.reason}: no route lists "
-                                     f"hostname `{expect.host}`" + (" (a route without `hostnames` takes every "
-                                                                     "host)" if any_host else "")))
+                text = (_("{request} got {status}: no route lists hostname `{host}` (a route without `hostnames` "
+                          "takes every host)") if any_host else
+                        _("{request} got {status}: no route lists hostname `{host}`"))
             else:
-                found.append(Finding(f"{url} got {seen.reply.status_line or seen.reply.reason}"))
+                text = _("{request} got {status}")
+            found.append(Finding(text.format(**words)))
         return found
 
     def _repr_markdown_(self) -> str:
-        rows = "\n".join(f"| `{e.url}` | {e.shown} |" for e in self._expected)
-        return (f"### {self.title}\n\n{self._task}\n\nThe check creates the Gateway, applies your routes in a "
-                f"scratch namespace and sends these requests through the Gateway's NodePort:\n\n"
-                f"| request | must reach |\n|---|---|\n{rows}\n\n"
-                f"`{self.variable}.check(answer)` · `{self.variable}.hint()` · `{self.variable}.solution()`")
+        return self._card(_("The check creates the Gateway, applies your routes in a scratch namespace and sends "
+                            "these requests through the Gateway's NodePort:"))

@@ -8,6 +8,8 @@ does the checking. The apps are `manifests/mysite.yaml` (and `mysite-notfound.ya
 """
 from __future__ import annotations
 
+from ingresslab.i18n import N_
+
 from .routing import Expect, RoutingExercise
 
 SITE, FORUMS, NOTFOUND = "site-svc", "forums-svc", "notfound-svc"
@@ -16,8 +18,8 @@ SITE, FORUMS, NOTFOUND = "site-svc", "forums-svc", "notfound-svc"
 class MultiHost(RoutingExercise):
     name = "multihost"
     variable = "ex"
-    title = "Two hosts, two Services"
-    _task = ("`site` and `forums` run in the cluster behind the Services `site-svc` and `forums-svc` (port 80, "
+    title = N_("Two hosts, two Services")
+    _task = N_("`site` and `forums` run in the cluster behind the Services `site-svc` and `forums-svc` (port 80, "
              "named `http`). Write an Ingress — or only its `rules` — so that `www.mysite.com` reaches `site-svc` "
              "and `forums.mysite.com` reaches `forums-svc`, whatever the path.")
     _expected = (
@@ -27,7 +29,7 @@ class MultiHost(RoutingExercise):
         Expect("forums.mysite.com", "/t/42", FORUMS),
         Expect("blog.mysite.com", "/", None),
     )
-    _hint = ("One rule per host: a rule's `host` is matched against the request's Host header, and its "
+    _hint = N_("One rule per host: a rule's `host` is matched against the request's Host header, and its "
              "`http.paths` send paths to a Service. Which pathType makes one path cover every path below it?")
     _solution = """\
 apiVersion: networking.k8s.io/v1
@@ -57,16 +59,16 @@ spec:
             port:
               number: 80
 """
-    _solution_note = ("`Prefix /` matches every path. `port: {name: http}` works as well as `number: 80`, and so "
+    _solution_note = N_("`Prefix /` matches every path. `port: {name: http}` works as well as `number: 80`, and so "
                       "do two Ingresses, one per host: the controller merges them into one nginx.conf.")
-    _praise = "A host that no rule names (blog.mysite.com) got nginx's 404, as it should."
+    _praise = N_("A host that no rule names (blog.mysite.com) got nginx's 404, as it should.")
 
 
 class WildcardHost(RoutingExercise):
     name = "wildcard"
     variable = "wildcard"
-    title = "A wildcard host with one exception"
-    _task = ("Every name directly under `mysite.com` (`www.mysite.com`, `shop.mysite.com`, …) should reach "
+    title = N_("A wildcard host with one exception")
+    _task = N_("Every name directly under `mysite.com` (`www.mysite.com`, `shop.mysite.com`, …) should reach "
              "`site-svc` — except `forums.mysite.com`, which keeps going to `forums-svc`.")
     _expected = (
         Expect("www.mysite.com", "/", SITE),
@@ -76,7 +78,7 @@ class WildcardHost(RoutingExercise):
         Expect("mysite.com", "/", None),
         Expect("a.b.mysite.com", "/", None),
     )
-    _hint = ("A host may start with `*.`, standing for exactly one label. When a request's host matches both an "
+    _hint = N_("A host may start with `*.`, standing for exactly one label. When a request's host matches both an "
              "exact rule and a wildcard rule, which one does the controller pick?")
     _solution = """\
 apiVersion: networking.k8s.io/v1
@@ -106,17 +108,17 @@ spec:
             port:
               name: http
 """
-    _solution_note = ("An exact host beats a wildcard, so the order of the rules does not matter. Quote the "
+    _solution_note = N_("An exact host beats a wildcard, so the order of the rules does not matter. Quote the "
                       "wildcard in YAML: a value starting with `*` is an alias otherwise. `*.mysite.com` matches "
                       "one label only: neither `mysite.com` nor `a.b.mysite.com`.")
-    _praise = "mysite.com and a.b.mysite.com got 404: a wildcard stands for exactly one label."
+    _praise = N_("mysite.com and a.b.mysite.com got 404: a wildcard stands for exactly one label.")
 
 
 class PathPrecedence(RoutingExercise):
     name = "paths"
     variable = "precedence"
-    title = "One host, two Services by path"
-    _task = ("On `www.mysite.com`, send `/forums` and everything below it (`/forums/new`) to `forums-svc`, and "
+    title = N_("One host, two Services by path")
+    _task = N_("On `www.mysite.com`, send `/forums` and everything below it (`/forums/new`) to `forums-svc`, and "
              "every other path to `site-svc` — including `/forumsx`, which is not below `/forums`.")
     _expected = (
         Expect("www.mysite.com", "/", SITE),
@@ -125,7 +127,7 @@ class PathPrecedence(RoutingExercise):
         Expect("www.mysite.com", "/forums/new", FORUMS),
         Expect("www.mysite.com", "/forumsx", SITE),
     )
-    _hint = ("Two paths under one host. When several paths match a request, which one wins? And does "
+    _hint = N_("Two paths under one host. When several paths match a request, which one wins? And does "
              "`Prefix` compare characters or whole path elements between the slashes?")
     _solution = """\
 apiVersion: networking.k8s.io/v1
@@ -152,16 +154,16 @@ spec:
             port:
               number: 80
 """
-    _solution_note = ("The longest matching path wins, whatever the order in the list; `Prefix` matches whole "
+    _solution_note = N_("The longest matching path wins, whatever the order in the list; `Prefix` matches whole "
                       "elements, so `/forums` covers `/forums/new` but not `/forumsx`.")
-    _praise = "/forumsx stayed on site-svc: Prefix matches whole path elements."
+    _praise = N_("/forumsx stayed on site-svc: Prefix matches whole path elements.")
 
 
 class DefaultBackend(RoutingExercise):
     name = "default"
     variable = "catch_all"
-    title = "A catch-all for unknown hosts"
-    _task = ("Keep `www.mysite.com` → `site-svc` and `forums.mysite.com` → `forums-svc`, and send requests for "
+    title = N_("A catch-all for unknown hosts")
+    _task = N_("Keep `www.mysite.com` → `site-svc` and `forums.mysite.com` → `forums-svc`, and send requests for "
              "every other host to your own not-found page, the Service `notfound-svc` (the article's custom 404 "
              "pod). You may answer with more than one Ingress (YAML documents separated by `---`).")
     _apps = ("mysite.yaml", "mysite-notfound.yaml")
@@ -172,7 +174,7 @@ class DefaultBackend(RoutingExercise):
         Expect("blog.mysite.com", "/", NOTFOUND),
         Expect("unknown.example.org", "/anything", NOTFOUND),
     )
-    _hint = ("`spec.defaultBackend` answers requests that match no rule — but which Ingress's defaultBackend "
+    _hint = N_("`spec.defaultBackend` answers requests that match no rule — but which Ingress's defaultBackend "
              "serves hosts that no rule names at all? Notebook 06, section \"Your own 404 page: the default "
              "backend\", shows who answers such hosts; notebook 08, section \"An IP address instead of a host "
              "name\", shows another way: a rule without `host`.")
@@ -215,11 +217,11 @@ spec:
       port:
         number: 80
 """
-    _solution_note = ("ingress-nginx gives the cluster's catch-all server to an Ingress that has a "
+    _solution_note = N_("ingress-nginx gives the cluster's catch-all server to an Ingress that has a "
                       "`defaultBackend` and no rules; on an Ingress with rules, `defaultBackend` only answers that "
                       "Ingress's own hosts. A rule without `host` (path `/` → `notfound-svc`) works too. On a real "
                       "controller, `--default-backend-service` does the same for the whole cluster.")
-    _praise = "Unknown hosts reached notfound-svc; the two sites kept their own Services."
+    _praise = N_("Unknown hosts reached notfound-svc; the two sites kept their own Services.")
 
 
 EXERCISES = (MultiHost, WildcardHost, PathPrecedence, DefaultBackend)

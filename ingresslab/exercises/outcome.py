@@ -14,13 +14,17 @@ import html
 import re
 from dataclasses import dataclass
 
+from ingresslab.i18n import N_, _
+
 KINDS = {
-    # kind: (label, border colour, background)
-    "correct": ("Correct", "#2e7d32", "#edf7ed"),
-    "incorrect": ("Not yet", "#c62828", "#fdecea"),
-    "invalid": ("Not yet", "#b26a00", "#fff4e5"),
-    "error": ("Could not check", "#616161", "#f5f5f5"),
+    # kind: (label, border colour, background); the label is shown through _()
+    "correct": (N_("Correct"), "#2e7d32", "#edf7ed"),
+    "incorrect": (N_("Not yet"), "#c62828", "#fdecea"),
+    "invalid": (N_("Not yet"), "#b26a00", "#fff4e5"),
+    "error": (N_("Could not check"), "#616161", "#f5f5f5"),
 }
+
+ENTRY = N_("the Ingress controller")
 
 
 def _html_text(text: str) -> str:
@@ -57,7 +61,8 @@ class Outcome:
     requests: tuple[Request, ...] = ()
     notes: tuple[str, ...] = ()
     exercise: str = ""
-    entry: str = "the Ingress controller"        # what the requests went through (the HTTPRoute exercise: a Gateway)
+    entry: str = ENTRY                           # what the requests went through (the HTTPRoute exercise: a Gateway);
+                                                 # English, marked with N_(), shown through _()
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -71,27 +76,29 @@ class Outcome:
     # ---- views ----------------------------------------------------------------------------------------------------
 
     def __str__(self) -> str:
-        label = KINDS[self.kind][0]
-        lines = [f"{'✓' if self.passed else '✗'} {label}: {self.title}"]
+        label = _(KINDS[self.kind][0])
+        mark = "✓" if self.passed else "✗"
+        lines = [_("{mark} {label}: {title}").format(mark=mark, label=label, title=self.title)]
         lines += [f"  - {f.text}" + (f"\n      ({f.detail})" if f.detail else "") for f in self.findings]
         if self.requests:
-            lines.append(f"  Requests sent through {self.entry}:")
+            lines.append("  " + _("Requests sent through {entry}:").format(entry=_(self.entry)))
             lines += [f"    {'✓' if r.ok else '✗'} GET {r.url} → {r.answered}"
-                      + ("" if r.ok else f" (expected {r.expected})") for r in self.requests]
-        lines += [f"  Note: {n}" for n in self.notes]
+                      + ("" if r.ok else " " + _("(expected {expected})").format(expected=r.expected))
+                      for r in self.requests]
+        lines += ["  " + _("Note: {note}").format(note=n) for n in self.notes]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_markdown_(self) -> str:
-        label = KINDS[self.kind][0]
+        label = _(KINDS[self.kind][0])
         icon = "✅" if self.passed else ("⚠️" if self.kind in ("invalid", "error") else "❌")
-        out = [f"{icon} **{label}:** {self.title}", ""]
+        out = [_("{icon} **{label}:** {title}").format(icon=icon, label=label, title=self.title), ""]
         out += [f"- {f.text}" + (f"  \n  <small>{html.escape(f.detail)}</small>" if f.detail else "")
                 for f in self.findings]
         if self.requests:
-            out += ["", "| | request | answered by | expected |", "|---|---|---|---|"]
+            out += ["", _("| | request | answered by | expected |"), "|---|---|---|---|"]
             out += [f"| {'✓' if r.ok else '✗'} | `GET {r.url}` | {r.answered} | {r.expected} |" for r in self.requests]
         if self.notes:
             out += [""] + [f"*{n}*  " for n in self.notes]
@@ -99,9 +106,10 @@ class Outcome:
 
     def _repr_html_(self) -> str:
         label, border, background = KINDS[self.kind]
+        label = html.escape(_("{label}:").format(label=_(label)))
         parts = [f'<div class="ingresslab-outcome ingresslab-{self.kind}" style="border-left:5px solid {border};'
                  f'background:{background};padding:6px 10px;margin:4px 0;font-size:0.95em">',
-                 f'<b style="color:{border}">{label}:</b> {_html_text(self.title)}']
+                 f'<b style="color:{border}">{label}</b> {_html_text(self.title)}']
         if self.findings:
             parts.append('<ul style="margin:4px 0 4px 1.2em;padding:0">')
             for f in self.findings:
@@ -109,9 +117,9 @@ class Outcome:
                 parts.append(f"<li>{_html_text(f.text)}{small}</li>")
             parts.append("</ul>")
         if self.requests:
-            parts.append('<table style="font-size:0.9em;margin:4px 0"><tr><th></th><th style="text-align:left">'
-                         'request</th><th style="text-align:left">answered by</th>'
-                         '<th style="text-align:left">expected</th></tr>')
+            heads = [html.escape(h) for h in (_("request"), _("answered by"), _("expected"))]
+            parts.append('<table style="font-size:0.9em;margin:4px 0"><tr><th></th>'
+                         + "".join(f'<th style="text-align:left">{h}</th>' for h in heads) + "</tr>")
             for r in self.requests:
                 mark = '<span style="color:#2e7d32">✓</span>' if r.ok else '<span style="color:#c62828">✗</span>'
                 pad = ' style="padding:0 14px 0 0"'
@@ -139,16 +147,17 @@ class Hint:
     exercise: str = ""
 
     def __str__(self) -> str:
-        return f"Hint: {self.text}"
+        return _("Hint: {text}").format(text=self.text)
 
     __repr__ = __str__
 
     def _repr_markdown_(self) -> str:
-        return f"💡 **Hint:** {self.text}"
+        return _("💡 **Hint:** {text}").format(text=self.text)
 
     def _repr_html_(self) -> str:
+        label = html.escape(_("Hint:"))
         return (f'<div style="border-left:5px solid #1565c0;background:#e8f0fe;padding:6px 10px;margin:4px 0">'
-                f'<b style="color:#1565c0">Hint:</b> {_html_text(self.text)}</div>')
+                f'<b style="color:#1565c0">{label}</b> {_html_text(self.text)}</div>')
 
 
 @dataclass(frozen=True)
@@ -160,18 +169,19 @@ class Solution:
     exercise: str = ""
 
     def __str__(self) -> str:
-        text = f"Solution:\n{self.yaml}"
+        text = _("Solution:") + f"\n{self.yaml}"
         return text + (f"\n{self.explanation}" if self.explanation else "")
 
     __repr__ = __str__
 
     def _repr_markdown_(self) -> str:
-        out = f"**Solution:**\n\n```yaml\n{self.yaml.rstrip()}\n```\n"
+        out = "**" + _("Solution:") + f"**\n\n```yaml\n{self.yaml.rstrip()}\n```\n"
         return out + (f"\n{self.explanation}\n" if self.explanation else "")
 
     def _repr_html_(self) -> str:
+        label = html.escape(_("Solution:"))
         out = (f'<div style="border-left:5px solid #6a1b9a;background:#f6effa;padding:6px 10px;margin:4px 0">'
-               f'<b style="color:#6a1b9a">Solution:</b><pre style="margin:4px 0">{html.escape(self.yaml.rstrip())}'
+               f'<b style="color:#6a1b9a">{label}</b><pre style="margin:4px 0">{html.escape(self.yaml.rstrip())}'
                f'</pre>')
         if self.explanation:
             out += f"<div>{_html_text(self.explanation)}</div>"

@@ -9,6 +9,9 @@ kept as the finding's small print, so learners also meet what kubectl would prin
 `shape_problems(ingress)` catches what validation code cannot even walk (a list where a mapping belongs, a
 bare `port: 80`): those come from YAML indentation, and deserve their own words.
 
+Every sentence is the learner's language (`ingresslab.i18n`); the API's own message, the small print, stays English,
+as kubectl prints it.
+
 Neighbours: `answers.py` (reads the answer first), `routing.py` and `ingresslab.widgets` (show these findings).
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 
+from ingresslab.i18n import _
 from ingresslab.ingress.validate import PATH_TYPES, validate_ingress
 
 from .outcome import Finding
@@ -41,37 +45,46 @@ def where(field: str, ingress: dict) -> str:
         rules = spec.get("rules") or []
         rule = rules[i] if i < len(rules) and isinstance(rules[i], dict) else {}
         host = rule.get("host")
-        text = f"the rule for host `{host}`" if host else f"rule {i + 1} (it has no host)"
-        if found.group(2) is not None:
-            j = int(found.group(2))
-            paths = ((rule.get("http") or {}).get("paths") or []) if isinstance(rule.get("http"), dict) else []
-            path = paths[j] if j < len(paths) and isinstance(paths[j], dict) else {}
-            text += f", path `{path['path']}`" if path.get("path") else f", path entry {j + 1}"
-        return text
+        if found.group(2) is None:
+            return (_("the rule for host `{host}`").format(host=host) if host else
+                    _("rule {number} (it has no host)").format(number=i + 1))
+        j = int(found.group(2))
+        paths = ((rule.get("http") or {}).get("paths") or []) if isinstance(rule.get("http"), dict) else []
+        path = paths[j] if j < len(paths) and isinstance(paths[j], dict) else {}
+        words = dict(host=host, number=i + 1, path=path.get("path"), entry=j + 1)
+        if host:
+            text = (_("the rule for host `{host}`, path `{path}`") if path.get("path") else
+                    _("the rule for host `{host}`, path entry {entry}"))
+        else:
+            text = (_("rule {number} (it has no host), path `{path}`") if path.get("path") else
+                    _("rule {number} (it has no host), path entry {entry}"))
+        return text.format(**words)
     if field.startswith("spec.defaultBackend"):
-        return "the `defaultBackend`"
+        return _("the `defaultBackend`")
     if field.startswith("spec.tls"):
-        return "the `tls` section"
+        return _("the `tls` section")
     if field.startswith("metadata.name"):
-        return "the Ingress's name"
+        return _("the Ingress's name")
     return f"`{field}`"
 
 
 def _host_words(value: str) -> str:
+    """Why a host is refused; a whole clause, said after "the host `…` is refused —"."""
     if "://" in value:
-        return f"write the host without a scheme: `{value.split('://', 1)[1].split('/')[0]}` is the name"
+        return _("write the host without a scheme: `{name}` is the name").format(
+            name=value.split("://", 1)[1].split("/")[0])
     if "/" in value:
-        return "a host has no path in it; paths go in the rule's `http.paths`"
+        return _("a host has no path in it; paths go in the rule's `http.paths`")
     if ":" in value:
-        return "a host is written without a port (the Ingress controller owns the ports)"
+        return _("a host is written without a port (the Ingress controller owns the ports)")
     if value != value.lower():
-        return "host names are written in lower case"
+        return _("host names are written in lower case")
     if "*" in value:
-        return "a wildcard `*` may only be the whole first label, as in `*.example.com`"
+        return _("a wildcard `*` may only be the whole first label, as in `*.example.com`")
     if "_" in value:
-        return "`_` is not allowed in a DNS name (use `-`)"
-    return "it is not a valid DNS name (lower-case letters, digits, `-` and `.`; starting and ending with a " \
-           "letter or digit)"
+        return _("`_` is not allowed in a DNS name (use `-`)")
+    return _("it is not a valid DNS name (lower-case letters, digits, `-` and `.`; starting and ending with a "
+             "letter or digit)")
 
 
 def _backend_of(field: str, ingress: dict) -> dict:
@@ -91,65 +104,73 @@ def _backend_of(field: str, ingress: dict) -> dict:
 def plain(field: str, message: str, ingress: dict) -> str:
     """One cause in plain words."""
     at, value = where(field, ingress), _value(message)
+
+    def say(text: str, **more) -> str:
+        return text.format(at=at, value=value, **more)
+
     if field.endswith(".host") or ".hosts[" in field:
         if "not an IP address" in message:
-            return (f"{at}: the host may not be an IP address (`{value}`). An Ingress routes by the name the client "
-                    "puts in the Host header, so a rule's host must be a DNS name")
+            return say(_("{at}: the host may not be an IP address (`{value}`). An Ingress routes by the name the "
+                         "client puts in the Host header, so a rule's host must be a DNS name"))
         if "injection rule" in message:
-            return f"{at}: the host `{value}` holds a character that has no place in a host name"
-        return f"{at}: the host `{value}` is refused — {_host_words(value)}"
+            return say(_("{at}: the host `{value}` holds a character that has no place in a host name"))
+        return say(_("{at}: the host `{value}` is refused — {why}"), why=_host_words(value))
     if field.endswith(".pathType"):
         if message.startswith("Required"):
-            return (f"{at}: `pathType` is required in networking.k8s.io/v1 — choose `Prefix`, `Exact` or "
-                    "`ImplementationSpecific` (the old extensions/v1beta1 form had no pathType)")
+            return say(_("{at}: `pathType` is required in networking.k8s.io/v1 — choose `Prefix`, `Exact` or "
+                         "`ImplementationSpecific` (the old extensions/v1beta1 form had no pathType)"))
         proper = next((t for t in PATH_TYPES if t.lower() == value.lower()), None)
         if proper:
-            return f"{at}: pathType `{value}` must be written exactly `{proper}` (it is case-sensitive)"
-        return f"{at}: `{value}` is not a pathType — choose `Prefix`, `Exact` or `ImplementationSpecific`"
+            return say(_("{at}: pathType `{value}` must be written exactly `{proper}` (it is case-sensitive)"),
+                       proper=proper)
+        return say(_("{at}: `{value}` is not a pathType — choose `Prefix`, `Exact` or `ImplementationSpecific`"))
     if field.endswith(".path"):
         if "absolute path" in message:
-            return f"{at}: the path `{value}` must start with `/`"
+            return say(_("{at}: the path `{value}` must start with `/`"))
         if "strict-validate-path-type" in message:
-            return (f"{at}: an `Exact` or `Prefix` path may hold only letters, digits, `.`, `_`, `-` and `/` — "
-                    "a regular expression needs `ImplementationSpecific` (and the `use-regex` annotation)")
+            return say(_("{at}: an `Exact` or `Prefix` path may hold only letters, digits, `.`, `_`, `-` and `/` — "
+                         "a regular expression needs `ImplementationSpecific` (and the `use-regex` annotation)"))
         if "injection rule" in message:
-            return f"{at}: the path holds a character nginx would read as configuration, so it is refused"
+            return say(_("{at}: the path holds a character nginx would read as configuration, so it is refused"))
         found = re.search(r"(must not contain|cannot end with) '([^']+)'", message)
         if found:
-            return f"{at}: a path {found.group(1)} `{found.group(2)}`"
-        return f"{at}: the path is refused ({message})"
+            text = (_("{at}: a path must not contain `{part}`") if found.group(1) == "must not contain" else
+                    _("{at}: a path cannot end with `{part}`"))
+            return say(text, part=found.group(2))
+        return say(_("{at}: the path is refused ({message})"), message=message)
     if "resource or service backend is required" in message:
         backend = _backend_of(field, ingress)
         if "serviceName" in backend or "servicePort" in backend:
-            return (f"{at}: `serviceName` and `servicePort` are the old extensions/v1beta1 fields; "
-                    "networking.k8s.io/v1 writes `service:` with a `name:` and a `port:` under it")
-        return f"{at}: the backend needs a `service:` with a `name:` and a `port:`"
+            return say(_("{at}: `serviceName` and `servicePort` are the old extensions/v1beta1 fields; "
+                         "networking.k8s.io/v1 writes `service:` with a `name:` and a `port:` under it"))
+        return say(_("{at}: the backend needs a `service:` with a `name:` and a `port:`"))
     if field.endswith(".service.name"):
         if message.startswith("Required"):
-            return f"{at}: the backend's `service` needs a `name`"
-        return (f"{at}: `{value}` cannot be a Service name (lower-case letters, digits and `-`, starting with a "
-                "letter)")
+            return say(_("{at}: the backend's `service` needs a `name`"))
+        return say(_("{at}: `{value}` cannot be a Service name (lower-case letters, digits and `-`, starting with a "
+                     "letter)"))
     if "port name or number is required" in message:
-        return f"{at}: the backend's `service` needs a `port`, either `number: …` or `name: …`"
+        return say(_("{at}: the backend's `service` needs a `port`, either `number: …` or `name: …`"))
     if "port name & port number" in message:
-        return f"{at}: give the Service port by `number` or by `name`, not both"
+        return say(_("{at}: give the Service port by `number` or by `name`, not both"))
     if field.endswith(".port.number"):
-        return f"{at}: `{value}` is not a port number (1 to 65535)"
+        return say(_("{at}: `{value}` is not a port number (1 to 65535)"))
     if field.endswith(".port.name"):
         if value.isdigit():
-            return f"{at}: `{value}` was given as a port *name*; a number goes under `number:`"
-        return f"{at}: `{value}` cannot be a port name (lower-case letters, digits and `-`, with one letter at least)"
+            return say(_("{at}: `{value}` was given as a port *name*; a number goes under `number:`"))
+        return say(_("{at}: `{value}` cannot be a port name (lower-case letters, digits and `-`, with one letter at "
+                     "least)"))
     if field == "spec" and "either `defaultBackend` or `rules`" in message:
-        return "the Ingress has neither `rules` nor a `defaultBackend`: there is nothing to route"
+        return _("the Ingress has neither `rules` nor a `defaultBackend`: there is nothing to route")
     if field.endswith(".http.paths"):
-        return f"{at} has `http:` but no `paths:` under it"
+        return say(_("{at} has `http:` but no `paths:` under it"))
     if field.startswith("metadata.name"):
-        return f"the name `{value}` is not a valid object name (lower-case letters, digits, `-` and `.`)"
+        return say(_("the name `{value}` is not a valid object name (lower-case letters, digits, `-` and `.`)"))
     if field.startswith("spec.tls") and field.endswith("secretName"):
-        return f"the TLS secret name `{value}` is not a valid object name"
+        return say(_("the TLS secret name `{value}` is not a valid object name"))
     if field == "spec.ingressClassName":
-        return f"`{value}` is not a valid IngressClass name"
-    return f"{at}: {message}"
+        return say(_("`{value}` is not a valid IngressClass name"))
+    return say(_("{at}: {message}"), message=message)
 
 
 def shape_problems(ingress: dict) -> list[Finding]:
@@ -157,33 +178,34 @@ def shape_problems(ingress: dict) -> list[Finding]:
     out: list[Finding] = []
     spec = ingress.get("spec")
     if spec is None:
-        return [Finding("the Ingress has no `spec:` (its `rules:` go under `spec:`)")]
+        return [Finding(_("the Ingress has no `spec:` (its `rules:` go under `spec:`)"))]
     if not isinstance(spec, dict):
-        return [Finding("`spec:` should hold a mapping (`rules:`, `tls:`, …), not a list or a value")]
+        return [Finding(_("`spec:` should hold a mapping (`rules:`, `tls:`, …), not a list or a value"))]
     backends: list[tuple[str, object]] = []
     if spec.get("defaultBackend") is not None:
         backends.append(("spec.defaultBackend", spec["defaultBackend"]))
     rules = spec.get("rules")
     if rules is not None and not isinstance(rules, list):
-        return [Finding("`rules:` should be a list: each rule starts with `- host: …`")]
+        return [Finding(_("`rules:` should be a list: each rule starts with `- host: …`"))]
     for i, rule in enumerate(rules or []):
         if not isinstance(rule, dict):
-            out.append(Finding(f"rule {i + 1} should be a mapping with `host:` and `http:`"))
+            out.append(Finding(_("rule {number} should be a mapping with `host:` and `http:`").format(number=i + 1)))
             continue
         if rule.get("host") is not None and not isinstance(rule.get("host"), str):
-            out.append(Finding(f"rule {i + 1}: the host should be a string"))
+            out.append(Finding(_("rule {number}: the host should be a string").format(number=i + 1)))
         http = rule.get("http")
         if http is None:
             continue
         paths = http.get("paths") if isinstance(http, dict) else None
+        at = where(f"spec.rules[{i}]", ingress)
         if not isinstance(http, dict) or (paths is not None and not isinstance(paths, list)):
-            out.append(Finding(f"{where(f'spec.rules[{i}]', ingress)}: `http:` should hold `paths:`, a list whose "
-                               "items start with `- path: …`"))
+            out.append(Finding(_("{at}: `http:` should hold `paths:`, a list whose items start with "
+                                 "`- path: …`").format(at=at)))
             continue
         for j, path in enumerate(paths or []):
             if not isinstance(path, dict):
-                out.append(Finding(f"{where(f'spec.rules[{i}]', ingress)}: path entry {j + 1} should be a mapping "
-                                   "(`path:`, `pathType:`, `backend:`)"))
+                out.append(Finding(_("{at}: path entry {entry} should be a mapping (`path:`, `pathType:`, "
+                                     "`backend:`)").format(at=at, entry=j + 1)))
             else:
                 backends.append((f"spec.rules[{i}].http.paths[{j}]", path.get("backend")))
     for field, backend in backends:
@@ -192,10 +214,11 @@ def shape_problems(ingress: dict) -> list[Finding]:
         at = where(field, ingress)
         service = backend.get("service") if isinstance(backend, dict) else None
         if not isinstance(backend, dict) or (service is not None and not isinstance(service, dict)):
-            out.append(Finding(f"{at}: `backend:` should hold `service:`, which holds `name:` and `port:`"))
+            out.append(Finding(_("{at}: `backend:` should hold `service:`, which holds `name:` and `port:`").format(
+                at=at)))
         elif service is not None and service.get("port") is not None and not isinstance(service["port"], dict):
-            out.append(Finding(f"{at}: `port:` holds `number: {service['port']}` (or `name: …`), not the bare value "
-                               f"`{service['port']}`"))
+            out.append(Finding(_("{at}: `port:` holds `number: {port}` (or `name: …`), not the bare value "
+                                 "`{port}`").format(at=at, port=service["port"])))
     return out
 
 

@@ -19,6 +19,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from ingresslab.i18n import _
 from ingresslab.lab import Lab, LabError
 
 _SERVER_NAME = re.compile(r"^Server name: (\S+)", re.MULTILINE)
@@ -38,8 +39,8 @@ class Entry:
         chosen = next((n for n in nodes if node in (None, n.get("name"), n.get("ip"))), None)
         ports = lab.ingress_node_ports()
         if not chosen or not ports.get("http_nodeport"):
-            raise LabError("the Ingress controller's NodePort Service (ingress-nginx/ingress-nginx) is not there; "
-                           "is the lab fully started?")
+            raise LabError(_("the Ingress controller's NodePort Service (ingress-nginx/ingress-nginx) is not there; "
+                             "is the lab fully started?"))
         return cls(chosen["ip"], int(ports["http_nodeport"]), ports.get("https_nodeport"))
 
 
@@ -104,7 +105,7 @@ def send(lab: Lab | None, host: str, path: str = "/", *, scheme: str = "http", e
     entry = entry or Entry.of(lab)
     port = entry.http_port if scheme == "http" else entry.https_port
     if port is None:
-        raise LabError("the controller's Service has no https NodePort")
+        raise LabError(_("the controller's Service has no https NodePort"))
     started = time.monotonic()
     if scheme == "https":
         conn: http.client.HTTPConnection = _SNIConnection(entry.node_ip, port, host, timeout=timeout)
@@ -119,7 +120,7 @@ def send(lab: Lab | None, host: str, path: str = "/", *, scheme: str = "http", e
                       {k.lower(): v for k, v in response.getheaders()}, round(time.monotonic() - started, 4),
                       f"{entry.node_ip}:{port}")
     except (OSError, http.client.HTTPException, socket.timeout) as err:
-        reply = Reply(scheme, host, path, 0, f"no answer ({type(err).__name__}: {err})", "",
+        reply = Reply(scheme, host, path, 0, _("no answer ({error})").format(error=f"{type(err).__name__}: {err}"), "",
                       seconds=round(time.monotonic() - started, 4), entry=f"{entry.node_ip}:{port}")
     finally:
         conn.close()

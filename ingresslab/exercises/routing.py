@@ -24,6 +24,7 @@ from typing import ClassVar
 
 from kubernetes.client.rest import ApiException
 
+from ingresslab.i18n import _, ngettext
 from ingresslab.ingress import reference
 from ingresslab.lab import Lab, LabError
 
@@ -48,7 +49,7 @@ class Expect:
 
     @property
     def shown(self) -> str:
-        return self.service or "404 (no rule)"
+        return self.service or _("404 (no rule)")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class Seen:
         if self.reply.pod is None:
             return self.reply.status_line if self.reply.status else self.reply.reason
         if self.outside:
-            return f"pod {self.reply.pod} (outside this check)"
+            return _("pod {pod} (outside this check)").format(pod=self.reply.pod)
         return f"{self.service or self.app} ({self.reply.pod})"
 
 
@@ -90,19 +91,36 @@ class Seen:
 
 def _rule_words(route: reference.Route, ingresses: list[dict], *, port: bool = False) -> str:
     """"your rule for host `h` sends `/` (Prefix) to `site-svc`" — the rule the reference says matched."""
-    target = f"`{route.service}`" + (f" port `{route.port}`" if port else "")
+    target = (_("`{service}` port `{port}`").format(service=route.service, port=route.port) if port
+              else f"`{route.service}`")
     if route.is_default_backend:
         owner = next((i for i in ingresses if reference.ingress_key(i) == route.ingress), {})
         if (owner.get("spec") or {}).get("rules"):
-            return f"no path of your rule for this host matches, so your Ingress's `defaultBackend` sends it to {target}"
-        return f"your Ingress without rules has a `defaultBackend`, which catches every host no rule names: {target}"
+            return _("no path of your rule for this host matches, so your Ingress's `defaultBackend` sends it to "
+                     "{target}").format(target=target)
+        return _("your Ingress without rules has a `defaultBackend`, which catches every host no rule names: "
+                 "{target}").format(target=target)
+    words = dict(path=route.path, path_type=route.path_type, target=target)
     if not route.host:
-        whose = "your rule without a host (it matches every host that no rule names)"
-    elif route.host.startswith("*."):
-        whose = f"your rule for host `{route.host}` (a wildcard: any one label in front of `{route.host[2:]}`)"
-    else:
-        whose = f"your rule for host `{route.host}`"
-    return f"{whose} sends `{route.path}` ({route.path_type}) to {target}"
+        return _("your rule without a host (it matches every host that no rule names) sends `{path}` ({path_type}) "
+                 "to {target}").format(**words)
+    if route.host.startswith("*."):
+        return _("your rule for host `{host}` (a wildcard: any one label in front of `{domain}`) sends `{path}` "
+                 "({path_type}) to {target}").format(host=route.host, domain=route.host[2:], **words)
+    return _("your rule for host `{host}` sends `{path}` ({path_type}) to {target}").format(host=route.host, **words)
+
+
+def _listed(paths: list[dict]) -> str:
+    """"`/` (Exact), `/forums` (Prefix)": paths as the learner wrote them."""
+    return _(", ").join(_("`{path}` ({path_type})").format(path=p.get("path") or "/", path_type=p.get("pathType"))
+                        for p in paths)
+
+
+def _and(items: list[str]) -> str:
+    """"a, b and c" in the learner's language."""
+    if len(items) == 1:
+        return items[0]
+    return _("{items} and {last}").format(items=_(", ").join(items[:-1]), last=items[-1])
 
 
 def _why_no_rule(expect: Expect, ingresses: list[dict]) -> tuple[str, str]:
@@ -110,59 +128,71 @@ def _why_no_rule(expect: Expect, ingresses: list[dict]) -> tuple[str, str]:
     selected = [i for i in ingresses if reference.is_selected(i)]
     if not selected:
         names = sorted({reference.ingress_class_of(i) or "" for i in ingresses})
-        text = (f"the controller ignored your Ingress: it asks for `ingressClassName: {names[0]}`, a class no "
-                "controller here serves (the lab's IngressClass is `nginx`, the default; leave the field out or "
-                "write `nginx`)")
+        text = _("the controller ignored your Ingress: it asks for `ingressClassName: {name}`, a class no "
+                 "controller here serves (the lab's IngressClass is `nginx`, the default; leave the field out or "
+                 "write `nginx`)").format(name=names[0])
         return text, text
     rules = [(r or {}) for i in selected for r in (i.get("spec") or {}).get("rules") or []]
     named = [r for r in rules if r.get("host") and reference.host_matches(r["host"], expect.host)]
     if named:
         paths = [p for r in named for p in (r.get("http") or {}).get("paths") or []]
-        listed = ", ".join(f"`{p.get('path') or '/'}` ({p.get('pathType')})" for p in paths) or "none"
-        text = f"your rule for host `{named[0]['host']}` has no path that matches `{expect.path}` (its paths: {listed})"
+        words = dict(host=named[0]["host"], path=expect.path, listed=_listed(paths) or _("none"))
         if any(p.get("pathType") == "Exact" and expect.path.startswith((p.get("path") or "/").rstrip("/"))
                for p in paths):
-            text += "; `Exact` matches that one path only, while `Prefix` also matches every path below it"
-        text += ", so nginx answered 404"
+            text = _("your rule for host `{host}` has no path that matches `{path}` (its paths: {listed}); `Exact` "
+                     "matches that one path only, while `Prefix` also matches every path below it, so nginx "
+                     "answered 404").format(**words)
+        else:
+            text = _("your rule for host `{host}` has no path that matches `{path}` (its paths: {listed}), so nginx "
+                     "answered 404").format(**words)
         return text, text
     hosts = sorted({r["host"] for r in rules if r.get("host")})
-    text, general = f"none of your rules names host `{expect.host}`", "none of your rules names these hosts"
     close = difflib.get_close_matches(expect.host, hosts, n=1, cutoff=0.8)
     if close:
-        text += f" (there is a rule for `{close[0]}` — a typo?)"
-        general = text
-    tail = ", so nginx's default server answered 404"
+        text = general = _("none of your rules names host `{host}` (there is a rule for `{close}` — a typo?)").format(
+            host=expect.host, close=close[0])
+    else:
+        text, general = (_("none of your rules names host `{host}`").format(host=expect.host),
+                         _("none of your rules names these hosts"))
     if any((i.get("spec") or {}).get("defaultBackend") and (i.get("spec") or {}).get("rules") for i in selected):
-        tail += (". Your Ingress has a `defaultBackend`, but ingress-nginx (this lab's controller) uses it only "
-                 "for unmatched paths on that Ingress's own hosts; a `defaultBackend` catches unknown hosts only "
-                 "on an Ingress that has no rules at all")
-    return text + tail, general + tail
+        tail = _("{reason}, so nginx's default server answered 404. Your Ingress has a `defaultBackend`, but "
+                 "ingress-nginx (this lab's controller) uses it only for unmatched paths on that Ingress's own hosts; "
+                 "a `defaultBackend` catches unknown hosts only on an Ingress that has no rules at all")
+    else:
+        tail = _("{reason}, so nginx's default server answered 404")
+    return tail.format(reason=text), tail.format(reason=general)
 
 
 def _backend_trouble(route: reference.Route, services: list[dict]) -> str:
     by_name = {s["name"]: s for s in services}
     service = by_name.get(route.service)
-    names = ", ".join(f"`{n}`" for n in sorted(by_name))
+    names = _(", ").join(f"`{n}`" for n in sorted(by_name))
     if service is None:
-        text = f"there is no Service named `{route.service}` (the Services are {names})"
         if any(s["selector"].get("app") == route.service for s in services):
-            text += f"; `{route.service}` is the Deployment's name — an Ingress names a Service"
-        return text
+            return _("there is no Service named `{service}` (the Services are {names}); `{service}` is the "
+                     "Deployment's name — an Ingress names a Service").format(service=route.service, names=names)
+        return _("there is no Service named `{service}` (the Services are {names})").format(service=route.service,
+                                                                                           names=names)
     ports = service["ports"]
-    shown = ", ".join(f"{p['port']}" + (f" (named `{p['name']}`)" if p["name"] else "") for p in ports)
+    shown = _(", ").join(_("{port} (named `{name}`)").format(port=p["port"], name=p["name"]) if p["name"]
+                         else f"{p['port']}" for p in ports)
     if not any(route.port in (p["port"], p["name"]) for p in ports):
         if any(str(route.port) == str(p["targetPort"]) for p in ports):
-            return (f"Service `{service['name']}` has no port {route.port}: {route.port} is the pods' port (the "
-                    f"Service's `targetPort`), while an Ingress names the Service's own port: {shown}")
-        return f"Service `{service['name']}` has no port `{route.port}` (its ports: {shown})"
-    return f"Service `{service['name']}` has no ready endpoints"
+            return _("Service `{service}` has no port {port}: {port} is the pods' port (the Service's "
+                     "`targetPort`), while an Ingress names the Service's own port: {ports}").format(
+                service=service["name"], port=route.port, ports=shown)
+        return _("Service `{service}` has no port `{port}` (its ports: {ports})").format(
+            service=service["name"], port=route.port, ports=shown)
+    return _("Service `{service}` has no ready endpoints").format(service=service["name"])
 
 
 @dataclass(frozen=True)
 class Why:
-    """A wrong request's story: what happened to it (`verb`) and which part of the answer made it so."""
+    """A wrong request's story: what happened to it (`verb`, and `verbs` for several requests at once) and which
+    part of the answer made it so."""
 
     verb: str
+    verbs: str
     reason: str
     general: str = ""        # the reason without the request's own host, for telling several requests at once
 
@@ -176,11 +206,11 @@ def _precedence_words(expect: Expect, route: reference.Route, ingresses: list[di
             if ((p.get("backend") or {}).get("service") or {}).get("name") == expect.service]
     if not mine:
         return ""
-    listed = ", ".join(f"`{p.get('path') or '/'}` ({p.get('pathType')})" for p in mine)
-    text = f"; your path {listed} for `{expect.service}` does not match `{expect.path}`"
+    words = dict(listed=_listed(mine), service=expect.service, path=expect.path)
     if any(p.get("pathType") == "Exact" for p in mine):
-        text += " (`Exact` matches that one path only)"
-    return text
+        return _("your path {listed} for `{service}` does not match `{path}` (`Exact` matches that one path "
+                 "only)").format(**words)
+    return _("your path {listed} for `{service}` does not match `{path}`").format(**words)
 
 
 def explain(expect: Expect, seen: Seen, ingresses: list[dict], services: list[dict]) -> Why:
@@ -188,27 +218,33 @@ def explain(expect: Expect, seen: Seen, ingresses: list[dict], services: list[di
     route = reference.route(ingresses, expect.host, expect.path)
     reply = seen.reply
     if seen.outside:
-        return Why("was answered by a pod outside this check", "an older Ingress elsewhere in the cluster claims "
-                   "this request first (the oldest claim wins)")
+        return Why(_("was answered by a pod outside this check"), _("were answered by a pod outside this check"),
+                   _("an older Ingress elsewhere in the cluster claims this request first (the oldest claim wins)"))
     if reply.pod is not None:
-        got = f"a {seen.app} pod"
+        answered = (_("was answered by a {app} pod").format(app=seen.app),
+                    _("were answered by a {app} pod").format(app=seen.app))
         if route is None:
-            return Why(f"was answered by {got}", "the reference matcher expected no rule to match")
+            return Why(*answered, _("the reference matcher expected no rule to match"))
         if expect.service is None:
-            return Why(f"should match no rule and get 404, but was answered by {got}", _rule_words(route, ingresses))
-        return Why(f"was answered by {got}", _rule_words(route, ingresses) + _precedence_words(expect, route,
-                                                                                                ingresses))
+            return Why(_("should match no rule and get 404, but was answered by a {app} pod").format(app=seen.app),
+                       _("should match no rule and get 404, but were answered by a {app} pod").format(app=seen.app),
+                       _rule_words(route, ingresses))
+        reason, more = _rule_words(route, ingresses), _precedence_words(expect, route, ingresses)
+        return Why(*answered, _("{reason}; {more}").format(reason=reason, more=more) if more else reason)
+    got = _("got {status}").format(status=reply.status_line or reply.reason)
     if reply.status == 404:
+        got = _("got 404 Not Found")
         if route is not None:
-            return Why("got 404 Not Found", f"although {_rule_words(route, ingresses)}")
-        return Why("got 404 Not Found", *_why_no_rule(expect, ingresses))
+            return Why(got, got, _("although {rule}").format(rule=_rule_words(route, ingresses)))
+        return Why(got, got, *_why_no_rule(expect, ingresses))
     if reply.status in (502, 503) and route is not None:
-        return Why(f"got {reply.status_line}",
-                   f"{_rule_words(route, ingresses, port=True)}, and {_backend_trouble(route, services)}")
+        return Why(got, got, _("{rule}, and {trouble}").format(rule=_rule_words(route, ingresses, port=True),
+                                                              trouble=_backend_trouble(route, services)))
     if 300 <= reply.status < 400:
-        return Why(f"was redirected ({reply.status_line})", f"to `{reply.headers.get('location', '?')}`")
-    return Why(f"got {reply.status_line or reply.reason}", _rule_words(route, ingresses) if route else
-               "no rule of yours matches it")
+        return Why(_("was redirected ({status})").format(status=reply.status_line),
+                   _("were redirected ({status})").format(status=reply.status_line),
+                   _("to `{location}`").format(location=reply.headers.get("location", "?")))
+    return Why(got, got, _rule_words(route, ingresses) if route else _("no rule of yours matches it"))
 
 
 def sentences(wrong: list[tuple[Expect, Why]]) -> list[str]:
@@ -219,19 +255,22 @@ def sentences(wrong: list[tuple[Expect, Why]]) -> list[str]:
     out = []
     for (verb, general), members in groups.items():
         if len(members) == 1:
-            out.append(f"{members[0][0]} {verb}: {members[0][1].reason}")
+            out.append(_("{requests} {verb}: {reason}").format(requests=members[0][0], verb=verb,
+                                                               reason=members[0][1].reason))
             continue
         urls = [m[0] for m in members]
         reasons = {m[1].reason for m in members}
         reason = reasons.pop() if len(reasons) == 1 else general
-        out.append(f"{', '.join(urls[:-1])} and {urls[-1]} {verb.replace('was ', 'were ', 1)}: {reason}")
+        out.append(_("{requests} {verb}: {reason}").format(requests=_and(urls), verb=members[0][1].verbs,
+                                                           reason=reason))
     return out
 
 
 # --- the exercise ----------------------------------------------------------------------------------------------
 
 class RoutingExercise:
-    """Base of the mysite exercises: subclasses declare data only (see the module docstring)."""
+    """Base of the mysite exercises: subclasses declare data only (see the module docstring). Their prose (title,
+    task, hint, solution note, praise) is marked with `N_()` and shown through `_()`, in the language of the moment."""
 
     name: ClassVar[str] = "routing"
     title: ClassVar[str] = ""
@@ -267,14 +306,20 @@ class RoutingExercise:
             return wrong.outcome
         except (LabError, ApiException, OSError) as err:
             reason = getattr(err, "reason", None) or str(err)
-            return Outcome(False, "error", f"the lab could not run the check: {reason}", exercise=self.name,
-                           notes=("Is the lab running? `lab.status()` tells; `Lab.up()` starts it.",))
+            return Outcome(False, "error", _("the lab could not run the check: {reason}").format(reason=reason),
+                           exercise=self.name,
+                           notes=(_("Is the lab running? `lab.status()` tells; `Lab.up()` starts it."),))
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the learner's language (`title` is the English, as declared)."""
+        return _(self.title)
 
     def hint(self) -> Hint:
-        return Hint(self._hint, exercise=self.name)
+        return Hint(_(self._hint), exercise=self.name)
 
     def solution(self) -> Solution:
-        return Solution(self._solution, self._solution_note, exercise=self.name)
+        return Solution(self._solution, _(self._solution_note) if self._solution_note else "", exercise=self.name)
 
     def expected(self) -> list[Expect]:
         return list(self._expected)
@@ -289,13 +334,13 @@ class RoutingExercise:
         try:
             read = read_answer(answer)
         except NotAnAnswer as err:
-            raise self._wrong("invalid", "this cannot be read as an Ingress yet (no request was sent).",
+            raise self._wrong("invalid", _("this cannot be read as an Ingress yet (no request was sent)."),
                               err.findings) from None
         findings: list[Finding] = []
         for ingress in read.ingresses:
             findings += explain_causes(ingress)
         if findings:
-            raise self._wrong("invalid", "Kubernetes would refuse this Ingress (no request was sent).", findings,
+            raise self._wrong("invalid", _("Kubernetes would refuse this Ingress (no request was sent)."), findings,
                               read.notes)
         return read
 
@@ -305,16 +350,17 @@ class RoutingExercise:
         if self._uses_catch_all:
             claims = catch_all_claims(self.lab)
             if claims:
-                raise self._wrong("error", "another Ingress already answers unknown hosts, so this check cannot see "
-                                  "yours.", [Finding(f"`{c}` claims the catch-all (a rule without host, or a "
-                                                     "`defaultBackend` on an Ingress without rules); the oldest "
-                                                     "claim wins. Delete it and check again.") for c in claims])
+                raise self._wrong("error", _("another Ingress already answers unknown hosts, so this check cannot "
+                                             "see yours."),
+                                  [Finding(_("`{ingress}` claims the catch-all (a rule without host, or a "
+                                             "`defaultBackend` on an Ingress without rules); the oldest claim wins. "
+                                             "Delete it and check again.").format(ingress=c)) for c in claims])
         with Scratch(self.lab, purpose=self.name, apps=self._apps, timeout=self.timeout) as scratch:
             self.last_namespace = scratch.namespace
             try:
                 scratch.apply(read.ingresses)
             except ApiException as err:
-                raise self._wrong("invalid", "the API refused the Ingress.",
+                raise self._wrong("invalid", _("the API refused the Ingress."),
                                   api_error_findings(err, read.ingresses[0])) from None
             entry = Entry.of(self.lab)
             services = scratch.services()
@@ -324,13 +370,10 @@ class RoutingExercise:
         requests = tuple(Request(e.url, e.shown, s.shown, s.ok_for(e)) for e, s in zip(self._expected, seen))
         wrong = [(e, explain(e, s, ingresses, services)) for e, s in zip(self._expected, seen) if not s.ok_for(e)]
         if wrong:
-            count = len(wrong)
-            title = (f"{count} of {len(seen)} requests " + ("was not answered where it should be." if count == 1 else
-                                                               "were not answered where they should be."))
-            raise self._wrong("incorrect", title, [Finding(w) for w in sentences(wrong)], read.notes, requests)
-        notes = read.notes + ((self._praise,) if self._praise else ())
-        return Outcome(True, "correct", f"all {len(seen)} requests went where they should.", (), requests, notes,
-                       self.name)
+            raise self._wrong("incorrect", wrong_title(len(wrong), len(seen)), [Finding(w) for w in sentences(wrong)],
+                              read.notes, requests)
+        notes = read.notes + ((_(self._praise),) if self._praise else ())
+        return Outcome(True, "correct", right_title(len(seen)), (), requests, notes, self.name)
 
     def _observe(self, scratch: Scratch, entry: Entry, expect: Expect, labels: dict[str, dict],
                  services: list[dict]) -> Seen:
@@ -342,11 +385,25 @@ class RoutingExercise:
     # ---- how the exercise shows itself ----------------------------------------------------------------------------
 
     def _repr_markdown_(self) -> str:
+        return self._card(_("The check sends these requests through the Ingress controller:"))
+
+    def _card(self, how: str) -> str:
         rows = "\n".join(f"| `{e.url}` | {e.shown} |" for e in self._expected)
-        return (f"### {self.title}\n\n{self._task}\n\nThe check sends these requests through the Ingress "
-                f"controller:\n\n| request | must reach |\n|---|---|\n{rows}\n\n"
+        task, head = _(self._task), _("| request | must reach |")
+        return (f"### {self.shown_title}\n\n{task}\n\n{how}\n\n{head}\n|---|---|\n{rows}\n\n"
                 f"`{self.variable}.check(answer)` · `{self.variable}.hint()` · `{self.variable}.solution()`")
 
     def __repr__(self) -> str:
         v = self.variable
-        return f"<{type(self).__name__}: {self.title} — {v}.check(answer), {v}.hint(), {v}.solution()>"
+        return f"<{type(self).__name__}: {self.shown_title} — {v}.check(answer), {v}.hint(), {v}.solution()>"
+
+
+def wrong_title(count: int, total: int) -> str:
+    """"2 of 5 requests were not answered where they should be." """
+    return ngettext("{count} of {total} requests was not answered where it should be.",
+                    "{count} of {total} requests were not answered where they should be.", count).format(
+        count=count, total=total)
+
+
+def right_title(total: int) -> str:
+    return _("all {total} requests went where they should.").format(total=total)

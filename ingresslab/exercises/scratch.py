@@ -27,6 +27,7 @@ import kubernetes
 import yaml
 from kubernetes.client.rest import ApiException
 
+from ingresslab.i18n import _
 from ingresslab.ingress.reference import is_selected
 from ingresslab.lab import Lab, LabError, manifest_path
 
@@ -65,8 +66,9 @@ def wait_for_controller(lab: Lab, namespace: str, ingresses: list[dict], *, sinc
             if not pending:
                 return status
         if time.monotonic() > deadline:
-            raise LabError(f"the Ingress controller did not pick up the Ingress within {timeout:.0f} s "
-                           f"(last error: {status.get('last_error')}); look at lab.ingress.status()")
+            raise LabError(_("the Ingress controller did not pick up the Ingress within {seconds} s (last error: "
+                             "{error}); look at lab.ingress.status()").format(seconds=f"{timeout:.0f}",
+                                                                              error=status.get("last_error")))
         time.sleep(0.03)
 
 
@@ -160,8 +162,9 @@ class Scratch:
             if all(ready.get(app, 0) >= n for app, n in wanted.items()):
                 return
             if time.monotonic() > deadline:
-                raise LabError(f"the exercise's apps did not become ready within {self.timeout:.0f} s "
-                               f"(ready endpoints: {ready}, wanted: {wanted})")
+                raise LabError(_("the exercise's apps did not become ready within {seconds} s (ready endpoints: "
+                                 "{ready}, wanted: {wanted})").format(seconds=f"{self.timeout:.0f}", ready=ready,
+                                                                      wanted=wanted))
             time.sleep(0.03)
 
     # ---- hosts: the learner's names ↔ the isolated names ---------------------------------------------------------
