@@ -112,7 +112,7 @@ def _compile(language: str) -> gettext.NullTranslations:
         with open(path, "rb") as f:
             for message in read_po(f, locale=language):
                 if message.id and message.string and not message.fuzzy:
-                    merged[message.id] = message.string
+                    merged[message.id] = message
     buffer = io.BytesIO()
     write_mo(buffer, merged)
     buffer.seek(0)

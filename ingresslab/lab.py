@@ -18,6 +18,7 @@ import yaml
 
 from . import home as homes
 from . import i18n
+from .i18n import N_, _
 from .shutdown import stop
 
 if TYPE_CHECKING:
@@ -63,6 +64,24 @@ class LabError(RuntimeError):
     """Something a learner can act on, said in plain words."""
 
 
+class Progress(str):
+    """A progress message of `Lab.up`, in the learner's language; `key` is its English words, the same in every
+    language, for code that follows the steps (the notebook's progress bar)."""
+
+    key: str
+
+    def __new__(cls, message: str, **values) -> "Progress":
+        """`message` is the English msgid (marked with `N_`), `values` fill its placeholders."""
+        text = super().__new__(cls, _(message).format(**values))
+        text.key = message.format(**values)
+        return text
+
+
+# the lab process's phases (state.json), as Lab.up says them
+_PHASE_WORDS = {"starting": N_("lab process starting"), "ready": N_("lab process ready"),
+                "failed": N_("lab process failed")}
+
+
 def _default_progress(message: str) -> None:
     pass
 
@@ -98,19 +117,19 @@ class Lab:
         if running is not None:
             state = homes.read_state(where) or {}
             if state.get("pid") == running.pid and state.get("phase") == "ready":
-                progress(f"lab already running (pid {running.pid})")
+                progress(Progress(N_("lab already running (pid {pid})"), pid=running.pid))
                 return cls._embedded(where, state)
-            progress(f"a lab is already starting in this home (pid {running.pid}); waiting for it")
+            progress(Progress(N_("a lab is already starting in this home (pid {pid}); waiting for it"), pid=running.pid))
             return cls._wait(where, running.pid, progress, timeout)
         homes.private_dir(where / "logs")
-        progress("starting the cluster process")
+        progress(Progress(N_("starting the cluster process")))
         with homes.open_private(where / "logs" / "lab.log") as log:
             # --detach: the lab process forks away, so it is nobody's child and outlives a notebook kernel. It
             # returns once the lab holds the home's lock and has written its state, or says another one holds it.
             started = subprocess.run([sys.executable, "-m", "ingresslab.labd", "--home", str(where), "--detach"],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, timeout=30)
         if started.returncode == LABD_BUSY:
-            progress("another `ingresslab up` started this home's lab first; waiting for that lab")
+            progress(Progress(N_("another `ingresslab up` started this home's lab first; waiting for that lab")))
             return cls._wait(where, None, progress, timeout)
         if started.returncode != 0:
             raise LabError(f"the lab process could not start (exit {started.returncode}); its log is "
@@ -140,7 +159,7 @@ class Lab:
             phase = state.get("phase") if pid and state.get("pid") == pid else None
             if phase and phase not in said:
                 said.add(phase)
-                progress(f"lab process {phase}")
+                progress(Progress(_PHASE_WORDS.get(phase, N_("lab process {phase}")), phase=phase))
             if phase == "ready":
                 return cls._embedded(where, state)
             if phase == "failed":

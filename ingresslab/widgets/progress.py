@@ -11,25 +11,27 @@ import ipywidgets as w
 from IPython.display import display
 
 from .. import i18n
+from ..i18n import _
 from ..lab import Lab
 
+# keyed by the messages' English words (`lab.Progress.key`), the same whatever language the label shows
 _STEPS = {"starting the cluster process": 1, "lab process starting": 2, "lab process ready": 4}
 
 
 def start_lab(home=None, *, language: str | None = None) -> Lab:
     if language is not None:
         i18n.use(language)
-    bar = w.IntProgress(value=0, min=0, max=4, description="lab", bar_style="info",
+    bar = w.IntProgress(value=0, min=0, max=4, description=_("lab"), bar_style="info",
                         layout=w.Layout(width="420px"))
-    label = w.Label("looking for a running lab…")
+    label = w.Label(_("looking for a running lab…"))
     display(w.HBox([bar, label]))
 
     def progress(message: str) -> None:
-        bar.value = _STEPS.get(message, bar.value)
+        bar.value = _STEPS.get(getattr(message, "key", message), bar.value)
         label.value = message
 
     lab = Lab.up(home, progress=progress)
-    bar.value, bar.bar_style, label.value = 4, "success", "ready"
+    bar.value, bar.bar_style, label.value = 4, "success", _("ready")
     # `!kubectl …` in this notebook, and any terminal started from it, now talk to the lab.
     os.environ["KUBECONFIG"] = str(lab.kubeconfig_path)
     return lab
