@@ -52,6 +52,7 @@ import kubernetes
 
 from .cluster.node.proxy.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
+from .i18n import _
 from .lab import Lab, LabError
 
 __all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "forwarded_from", "hop_table", "send", "trace"]
@@ -172,10 +173,13 @@ class Trace:
 
     @property
     def summary(self) -> str:
-        method, _, rest = self.request.partition(" ")
+        method, rest = self.request.partition(" ")[::2]
         uri = rest.rpartition(" ")[0] or rest
-        who = f"from {self.pod}" if self.pod else "from nginx itself"
-        return f"{method} {self.host}{uri} → {self.status} {who}  (X-Request-ID {self.request_id})"
+        values = {"request": f"{method} {self.host}{uri}", "status": self.status, "pod": self.pod,
+                  "request_id": self.request_id}
+        if self.pod:
+            return _("{request} → {status} from {pod}  (X-Request-ID {request_id})").format(**values)
+        return _("{request} → {status} from nginx itself  (X-Request-ID {request_id})").format(**values)
 
 
 def _addr(pair) -> str:
