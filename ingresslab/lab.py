@@ -132,8 +132,8 @@ class Lab:
             progress(Progress(N_("another `ingresslab up` started this home's lab first; waiting for that lab")))
             return cls._wait(where, None, progress, timeout)
         if started.returncode != 0:
-            raise LabError(f"the lab process could not start (exit {started.returncode}); its log is "
-                           f"{where / 'logs' / 'lab.log'}:\n" + _tail(where / "logs" / "lab.log"))
+            raise LabError(_("the lab process could not start (exit {code}); its log is {log}:").format(
+                code=started.returncode, log=where / "logs" / "lab.log") + "\n" + _tail(where / "logs" / "lab.log"))
         return cls._wait(where, (homes.read_state(where) or {}).get("pid"), progress, timeout)
 
     @classmethod
@@ -154,8 +154,8 @@ class Lab:
                 holder = homes.lab_process(where)
                 pid = holder.pid if holder is not None else None
                 if pid is None and state.get("phase") == "failed":
-                    raise LabError(f"the lab could not start: {state.get('error')} "
-                                   f"(see {where / 'logs' / 'lab.log'})")
+                    raise LabError(_("the lab could not start: {error} (see {log})").format(
+                        error=state.get("error"), log=where / "logs" / "lab.log"))
             phase = state.get("phase") if pid and state.get("pid") == pid else None
             if phase and phase not in said:
                 said.add(phase)
@@ -164,12 +164,14 @@ class Lab:
                 return cls._embedded(where, state)
             if phase == "failed":
                 _await_exit(pid, timeout=5)   # it is stopping what it started: let it finish before we report
-                raise LabError(f"the lab could not start: {state.get('error')} (see {where / 'logs' / 'lab.log'})")
+                raise LabError(_("the lab could not start: {error} (see {log})").format(
+                    error=state.get("error"), log=where / "logs" / "lab.log"))
             if pid and not homes.pid_alive(pid):
-                raise LabError(f"the lab process exited while starting; its log is {where / 'logs' / 'lab.log'}:\n"
-                               + _tail(where / "logs" / "lab.log"))
+                raise LabError(_("the lab process exited while starting; its log is {log}:").format(
+                    log=where / "logs" / "lab.log") + "\n" + _tail(where / "logs" / "lab.log"))
             time.sleep(0.02)
-        raise LabError(f"the lab did not become ready within {timeout:.0f} s; see {where / 'logs' / 'lab.log'}")
+        raise LabError(_("the lab did not become ready within {seconds} s; see {log}").format(
+            seconds=f"{timeout:.0f}", log=where / "logs" / "lab.log"))
 
     @classmethod
     def connect(cls, kubeconfig: str | os.PathLike | None = None, *, language: str | None = None) -> "Lab":
@@ -178,7 +180,7 @@ class Lab:
             i18n.use(language)
         path = Path(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
         if not path.exists():
-            raise LabError(f"no kubeconfig at {path}")
+            raise LabError(_("no kubeconfig at {path}").format(path=path))
         return cls(kubeconfig=path, embedded=False)
 
     def down(self) -> None:
@@ -324,7 +326,8 @@ class Lab:
                     lines.append(f"{name}: {want}/{want} ready")
                     break
                 if time.monotonic() > deadline:
-                    raise LabError(f"deployment {name} did not finish its rollout within {timeout:.0f} s")
+                    raise LabError(_("deployment {name} did not finish its rollout within {seconds} s").format(
+                        name=name, seconds=f"{timeout:.0f}"))
                 time.sleep(0.05)
         return ", ".join(lines)
 
@@ -347,8 +350,8 @@ class Lab:
         try:
             return self.dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
         except Exception as exc:  # ResourceNotFoundError and friends
-            raise LabError(f'this cluster does not serve kind "{doc.get("kind")}" in apiVersion '
-                           f'"{doc.get("apiVersion")}"') from exc
+            raise LabError(_('this cluster does not serve kind "{kind}" in apiVersion "{api_version}"').format(
+                kind=doc.get("kind"), api_version=doc.get("apiVersion"))) from exc
 
     def apply(self, source: str | os.PathLike | dict | Iterable[dict], *, namespace: str = "default") -> "Applied":
         """Create or update every object in `source` (YAML text, a file path, a dict or dicts), like kubectl apply.
@@ -420,13 +423,13 @@ class IngressView:
     def _status_path(self) -> Path:
         state = homes.read_state(self._lab.home) if self._lab.home else None
         if not state:
-            raise LabError("the Ingress controller's status is only readable for the embedded lab "
-                           "(on a real cluster: kubectl ingress-nginx conf / backends)")
+            raise LabError(_("the Ingress controller's status is only readable for the embedded lab "
+                             "(on a real cluster: kubectl ingress-nginx conf / backends)"))
         core = _kubernetes().client.CoreV1Api(self._lab.api)
         pods = core.list_namespaced_pod("ingress-nginx", label_selector="app.kubernetes.io/name=ingress-nginx").items
         running = [p for p in pods if p.status.phase == "Running"]
         if not running:
-            raise LabError("no Ingress controller pod is running in namespace ingress-nginx")
+            raise LabError(_("no Ingress controller pod is running in namespace ingress-nginx"))
         return Path(self._lab.home) / "nginx" / f"ingress-nginx_{running[0].metadata.name}" / "status.json"
 
     def status(self, timeout: float = 5.0) -> dict:
@@ -437,7 +440,8 @@ class IngressView:
                 return json.loads(path.read_text())
             except (OSError, ValueError):
                 if time.monotonic() > deadline:
-                    raise LabError(f"the Ingress controller has not reported yet ({path})") from None
+                    raise LabError(_("the Ingress controller has not reported yet ({path})").format(path=path)) \
+                        from None
                 time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 15.0) -> str:
@@ -448,11 +452,12 @@ class IngressView:
             try:
                 status = self.status(timeout=0)
                 if status.get("nginx_pid") and status.get("last_sync"):
-                    return f"the Ingress controller is serving ({status.get('mode', 'ready')})"
+                    return _("the Ingress controller is serving ({mode})").format(mode=status.get("mode", "ready"))
             except LabError:
                 pass
             if time.monotonic() > deadline:
-                raise LabError(f"the Ingress controller did not become ready within {timeout:.0f} s")
+                raise LabError(_("the Ingress controller did not become ready within {seconds} s").format(
+                    seconds=f"{timeout:.0f}"))
             time.sleep(0.05)
 
     def wait_synced(self, timeout: float = 15.0, *, quiet: float = 0.3) -> str:
@@ -476,8 +481,9 @@ class IngressView:
             elif now - calm_since >= quiet:
                 return str((current.get("last_sync") or {}).get("action") or "nothing to sync")
             if now > deadline:
-                raise LabError(f"the Ingress controller kept syncing for {timeout:.0f} s without a pause of "
-                               f"{quiet:.1f} s (last error: {current.get('last_error')})")
+                raise LabError(_("the Ingress controller kept syncing for {seconds} s without a pause of {quiet} s "
+                                 "(last error: {error})").format(seconds=f"{timeout:.0f}", quiet=f"{quiet:.1f}",
+                                                                 error=current.get("last_error")))
             time.sleep(0.02)
 
     def wait_until(self, check: Callable[["IngressView"], object], *, timeout: float = 15.0, what: str = ""):
@@ -493,8 +499,12 @@ class IngressView:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise LabError(f"the Ingress controller did not get there within {timeout:.0f} s"
-                               + (f": {what}" if what else "") + f" (last error: {self._last_error()})")
+                values = {"seconds": f"{timeout:.0f}", "what": what, "error": self._last_error()}
+                if what:
+                    raise LabError(_("the Ingress controller did not get there within {seconds} s: {what} (last "
+                                     "error: {error})").format(**values))
+                raise LabError(_("the Ingress controller did not get there within {seconds} s (last error: "
+                                 "{error})").format(**values))
             time.sleep(0.05)
 
     def _last_error(self) -> str | None:
@@ -573,7 +583,7 @@ def manifest_path(name: str) -> Path:
     path = MANIFESTS / name
     if not path.exists():
         known = ", ".join(sorted(p.name for p in MANIFESTS.iterdir()))
-        raise LabError(f"no course manifest named {name} (there are: {known})")
+        raise LabError(_("no course manifest named {name} (there are: {known})").format(name=name, known=known))
     return path
 
 
@@ -586,16 +596,16 @@ def load_documents(source) -> list[dict]:
     if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml", ".json"))):
         path = Path(text).expanduser()
         if not path.exists():
-            raise LabError(f"no such manifest file: {path}")
+            raise LabError(_("no such manifest file: {path}").format(path=path))
         text = path.read_text()
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as exc:
-        raise LabError(f"the manifest is not valid YAML: {exc}") from None
+        raise LabError(_("the manifest is not valid YAML: {error}").format(error=exc)) from None
     out = []
     for d in docs:
         if not isinstance(d, dict) or "kind" not in d or "apiVersion" not in d:
-            raise LabError("every document in a manifest needs `apiVersion` and `kind`")
+            raise LabError(_("every document in a manifest needs `apiVersion` and `kind`"))
         if d["kind"].endswith("List") and "items" in d:
             out.extend(d["items"])
         else:
