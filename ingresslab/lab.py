@@ -210,24 +210,24 @@ class Lab:
     def summary(self) -> list[tuple[str, str]]:
         """What a learner needs to know about the running lab, as (what, where) pairs."""
         st = self.status()
-        rows = [("API server", st.get("api", "?")), ("kubeconfig", str(self.kubeconfig_path))]
-        rows += [(f"node {n['name']}", n["ip"]) for n in st.get("nodes", [])]
+        rows = [(_("API server"), st.get("api", "?")), ("kubeconfig", str(self.kubeconfig_path))]
+        rows += [(_("node {name}").format(name=n["name"]), n["ip"]) for n in st.get("nodes", [])]
         try:
             ports = self.ingress_node_ports()
         except Exception:  # noqa: BLE001 - a summary shows what it can
             ports = {}
         if ports.get("http_nodeport"):
-            rows.append(("Ingress controller", f"http NodePort {ports['http_nodeport']}, "
-                                               f"https NodePort {ports['https_nodeport']}"))
+            rows.append((_("Ingress controller"), _("http NodePort {http}, https NodePort {https}").format(
+                http=ports["http_nodeport"], https=ports["https_nodeport"])))
         return rows
 
     def __repr__(self) -> str:
-        kind = "embedded lab" if self.embedded else "cluster"
+        kind = _("embedded lab") if self.embedded else _("cluster")
         return f"<{kind}: " + "; ".join(f"{k} {v}" for k, v in self.summary()) + ">"
 
     def _repr_markdown_(self) -> str:
-        kind = "The embedded lab is running" if self.embedded else "Connected to a cluster"
-        lines = [f"**{kind}.**", "", "| | |", "|---|---|"]
+        kind = _("The embedded lab is running.") if self.embedded else _("Connected to a cluster.")
+        lines = [f"**{kind}**", "", "| | |", "|---|---|"]
         lines += [f"| {k} | `{v}` |" for k, v in self.summary()]
         return "\n".join(lines)
 

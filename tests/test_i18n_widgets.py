@@ -230,6 +230,16 @@ def test_the_three_hop_picture_of_a_real_request_has_chinese_labels(lab, zh):
     assert "DNAT 到 " in chains and "最后一条规则" in chains
 
 
+def test_the_lab_introduces_itself_in_the_learners_language(lab, zh):
+    assert re.fullmatch(r"<内置实验环境: API 服务器 https://127\.0\.0\.1:\d+; kubeconfig \S+; 节点 node-1 \S+; "
+                        r"节点 node-2 \S+; Ingress 控制器 http NodePort \d+，https NodePort \d+>", repr(lab)), repr(lab)
+    card = lab._repr_markdown_()
+    assert card.startswith("**内置实验环境正在运行。**") and "| 节点 node-1 | `127.0." in card
+    i18n.use(None)
+    assert repr(lab).startswith("<embedded lab: API server https://127.0.0.1:")
+    assert lab._repr_markdown_().startswith("**The embedded lab is running.**")
+
+
 # --- English stays English ----------------------------------------------------------------------------------------
 
 def test_with_no_language_the_widgets_stay_english(english):
