@@ -119,7 +119,8 @@ class Lab:
             if state.get("pid") == running.pid and state.get("phase") == "ready":
                 progress(Progress(N_("lab already running (pid {pid})"), pid=running.pid))
                 return cls._embedded(where, state)
-            progress(Progress(N_("a lab is already starting in this home (pid {pid}); waiting for it"), pid=running.pid))
+            progress(Progress(N_("a lab is already starting in this home (pid {pid}); waiting for it"),
+                              pid=running.pid))
             return cls._wait(where, running.pid, progress, timeout)
         homes.private_dir(where / "logs")
         progress(Progress(N_("starting the cluster process")))

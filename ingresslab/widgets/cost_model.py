@@ -52,8 +52,8 @@ class CostModel:
     def text(self) -> str:
         c = self.currency
         return _("{services} Services: one LoadBalancer each = {per_service} {currency}/month; one Ingress = "
-                 "{one_ingress} {currency}/month; difference {saving} {currency}/month ({saving_year} {currency}/year). "
-                 "{illustrative}").format(services=self.services, per_service=f"{self.load_balancer_per_service:,.2f}",
+                 "{one_ingress} {currency}/month; difference {saving} {currency}/month ({saving_year} "
+                 "{currency}/year). {illustrative}").format(services=self.services, per_service=f"{self.load_balancer_per_service:,.2f}",
                                           one_ingress=f"{self.one_ingress:,.2f}", saving=f"{self.saving:,.2f}",
                                           saving_year=f"{self.saving * 12:,.2f}", currency=c,
                                           illustrative=illustrative(c))
