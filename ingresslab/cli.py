@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from . import home as homes
+from .i18n import _
 from .lab import Lab, LabError, stop
 
 
@@ -29,20 +30,20 @@ def _say(message: str) -> None:
 
 def cmd_up(args) -> int:
     start = time.monotonic()
-    print(f"Starting the lab in {homes.resolve_home(args.home)} …", file=sys.stderr, flush=True)
+    print(_("Starting the lab in {home} …").format(home=homes.resolve_home(args.home)), file=sys.stderr, flush=True)
     lab = Lab.up(args.home, progress=_say)
     state = homes.read_state(lab.home) or {}
-    print(f"Ready in {time.monotonic() - start:.1f} s (lab pid {state.get('pid')}). API {state.get('api')}",
-          file=sys.stderr)
+    print(_("Ready in {seconds} s (lab pid {pid}). API {api}").format(
+        seconds=f"{time.monotonic() - start:.1f}", pid=state.get("pid"), api=state.get("api")), file=sys.stderr)
     for node in state.get("nodes", []):
-        print(f"  node {node['name']:8} {node['ip']}", file=sys.stderr)
-    print(f"Use kubectl with:  export KUBECONFIG={lab.kubeconfig_path}", file=sys.stderr)
+        print("  " + _("node {name} {ip}").format(name=f"{node['name']:8}", ip=node["ip"]), file=sys.stderr)
+    print(_("Use kubectl with:  export KUBECONFIG={path}").format(path=lab.kubeconfig_path), file=sys.stderr)
     return 0
 
 
 def cmd_down(args) -> int:
     was = stop(args.home)
-    print("Lab stopped (its pods and nginx too)." if was else "No lab was running for this home.",
+    print(_("Lab stopped (its pods and nginx too).") if was else _("No lab was running for this home."),
           file=sys.stderr)
     return 0
 
@@ -64,7 +65,7 @@ def cmd_status(args) -> int:
         if args.json:
             print(json.dumps({"running": False, "home": str(where)}))
         else:
-            print(f"No lab is running for {where}. Start one with: ingresslab up")
+            print(_("No lab is running for {home}. Start one with: ingresslab up").format(home=where))
         return 3
     out = {"running": True, "home": str(where), "kubeconfig": state.get("kubeconfig"), "api": state.get("api"),
            "pid": state.get("pid"), "phase": state.get("phase"), "slot": state.get("slot"),
@@ -87,28 +88,29 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"Lab running (pid {out['pid']}, {out['phase']}) in {where}")
+    print(_("Lab running (pid {pid}, {phase}) in {home}").format(pid=out["pid"], phase=out["phase"], home=where))
     print(f"  API         {out['api']}")
     print(f"  kubeconfig  {out['kubeconfig']}")
     for node in out["nodes"]:
         print(f"  node        {node['name']} {node['ip']}")
     ing = out.get("ingress") or {}
     if ing.get("http_nodeport"):
-        print(f"  ingress     http NodePort {ing['http_nodeport']}, https NodePort {ing['https_nodeport']}"
-              f" (reloads: {ing.get('reloads', '?')})")
+        print("  ingress     " + _("http NodePort {http}, https NodePort {https} (reloads: {reloads})").format(
+            http=ing["http_nodeport"], https=ing["https_nodeport"], reloads=ing.get("reloads", "?")))
     if ing.get("mode"):
-        print(f"  ingress     mode: {ing['mode']}")
+        print("  ingress     " + _("mode: {mode}").format(mode=ing["mode"]))
     for gw in out["gateways"] if isinstance(out.get("gateways"), list) else []:
         ports = ", ".join(f"{lis['protocol'].lower()} {lis['port']} → NodePort {lis['node_port']}"
                           for lis in gw["listeners"])
-        print(f"  gateway     {gw['name']} (programmed: {gw['programmed']}): {ports or 'no listener'}")
+        print("  gateway     " + _("{name} (programmed: {programmed}): {ports}").format(
+            name=gw["name"], programmed=gw["programmed"], ports=ports or _("no listener")))
     return 0
 
 
 def cmd_conf(args) -> int:
     state = _running_state(args)
     if state is None:
-        print("No lab is running; start one with: ingresslab up", file=sys.stderr)
+        print(_("No lab is running; start one with: ingresslab up"), file=sys.stderr)
         return 3
     lab = Lab.up(args.home)
     if args.gateway:   # [gateway] the nginx.conf of one Gateway's own nginx
@@ -128,7 +130,8 @@ def cmd_demo(args) -> int:
     from . import demo
     missing = demo.ensure_tools()
     if missing:
-        print(f"ingresslab demo needs {', '.join(missing)} (install it with your package manager)", file=sys.stderr)
+        print(_("ingresslab demo needs {tools} (install it with your package manager)").format(
+            tools=", ".join(missing)), file=sys.stderr)
         return 1
     demo.run(home=args.home, auto=args.auto, svg_path=Path(args.svg) if args.svg else None)
     return 0
@@ -150,7 +153,7 @@ def cmd_kubeconfig(args) -> int:
 def cmd_iptables(args) -> int:
     state = _running_state(args)
     if state is None:
-        print("No lab is running; start one with: ingresslab up", file=sys.stderr)
+        print(_("No lab is running; start one with: ingresslab up"), file=sys.stderr)
         return 3
     lab = Lab.up(args.home)
     print(lab.iptables(node=args.node), end="")
@@ -161,15 +164,15 @@ def cmd_reset(args) -> int:
     where = homes.resolve_home(args.home)
     stop(args.home)
     if homes.lab_process(where) is not None:
-        print(f"A lab was started again in {where} meanwhile; stop it with `ingresslab down`, then reset.",
-              file=sys.stderr)
+        print(_("A lab was started again in {home} meanwhile; stop it with `ingresslab down`, then reset.").format(
+            home=where), file=sys.stderr)
         return 1
     if where.exists():
         for name in ("cluster.db", "cluster.db-wal", "cluster.db-shm", "state.json", "last.json", "kubeconfig"):
             (where / name).unlink(missing_ok=True)
         for sub in ("logs", "nginx"):
             shutil.rmtree(where / sub, ignore_errors=True)
-    print(f"Lab state in {where} wiped. Start afresh with: ingresslab up", file=sys.stderr)
+    print(_("Lab state in {home} wiped. Start afresh with: ingresslab up").format(home=where), file=sys.stderr)
     return 0
 
 
@@ -215,7 +218,7 @@ def cmd_ingress2gateway(args) -> int:
         if kubeconfig is None:
             state = _running_state(args)
             if state is None:
-                print("No lab is running; give -f FILE or --kubeconfig FILE, or start one with: ingresslab up",
+                print(_("No lab is running; give -f FILE or --kubeconfig FILE, or start one with: ingresslab up"),
                       file=sys.stderr)
                 return 3
             kubeconfig = state.get("kubeconfig") or str(homes.resolve_home(args.home) / "kubeconfig")
@@ -223,21 +226,22 @@ def cmd_ingress2gateway(args) -> int:
             ingresses, services, classes = _ingresses_from_cluster(kubeconfig, None if args.all_namespaces
                                                                    else args.namespace)
         except Exception as exc:  # noqa: BLE001 - any client error is reported in plain words
-            print(f"ingresslab ingress2gateway: cannot read Ingresses with {kubeconfig}: {exc}", file=sys.stderr)
+            print("ingresslab ingress2gateway: " + _("cannot read Ingresses with {kubeconfig}: {error}").format(
+                kubeconfig=kubeconfig, error=exc), file=sys.stderr)
             return 1
     text, notes = convert(ingresses, services=services, ingress_classes=classes, gateway_class=args.gateway_class)
     print(text, end="")
     if not ingresses:
-        print("No Ingress found: nothing to convert.", file=sys.stderr)
+        print(_("No Ingress found: nothing to convert."), file=sys.stderr)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(_("note: {note}").format(note=note), file=sys.stderr)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ingresslab", description="A small, real Kubernetes lab for Service, "
-                                     "NodePort and Ingress.")
-    home_help = "state directory (default: $INGRESSLAB_HOME or ~/.ingresslab)"
+    parser = argparse.ArgumentParser(prog="ingresslab", description=_("A small, real Kubernetes lab for Service, "
+                                                                       "NodePort and Ingress."))
+    home_help = _("state directory (default: $INGRESSLAB_HOME or ~/.ingresslab)")
     parser.add_argument("--home", help=home_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
@@ -248,27 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add("up", cmd_up, "start the lab (or reuse the running one)")
-    add("down", cmd_down, "stop the lab")
-    add("status", cmd_status, "what is running").add_argument("--json", action="store_true")
-    add("kubeconfig", cmd_kubeconfig, "print the kubeconfig path")
-    add("iptables", cmd_iptables, "the nat rules kube-proxy would program").add_argument(
-        "--node", default=None, help="node name (default: the first node)")
-    add("reset", cmd_reset, "stop the lab and wipe its state")
-    add("conf", cmd_conf, "the nginx.conf the Ingress controller (or a Gateway's nginx) runs now").add_argument(
-        "--gateway", metavar="NS/NAME", default=None, help="the nginx.conf of this Gateway (NAME alone: default/)")
-    p = add("demo", cmd_demo, "the cafe story step by step (Enter to advance)")
-    p.add_argument("--auto", action="store_true", help="no pauses")
+    add("up", cmd_up, _("start the lab (or reuse the running one)"))
+    add("down", cmd_down, _("stop the lab"))
+    add("status", cmd_status, _("what is running")).add_argument("--json", action="store_true")
+    add("kubeconfig", cmd_kubeconfig, _("print the kubeconfig path"))
+    add("iptables", cmd_iptables, _("the nat rules kube-proxy would program")).add_argument(
+        "--node", default=None, help=_("node name (default: the first node)"))
+    add("reset", cmd_reset, _("stop the lab and wipe its state"))
+    add("conf", cmd_conf, _("the nginx.conf the Ingress controller (or a Gateway's nginx) runs now")).add_argument(
+        "--gateway", metavar="NS/NAME", default=None, help=_("the nginx.conf of this Gateway (NAME alone: default/)"))
+    p = add("demo", cmd_demo, _("the cafe story step by step (Enter to advance)"))
+    p.add_argument("--auto", action="store_true", help=_("no pauses"))
     p.add_argument("--svg", default=None,
-                   help="where to save the three-hop picture (default: <home>/demo/three-hops.svg)")
-    p = add("ingress2gateway", cmd_ingress2gateway, "convert Ingresses to Gateway API YAML (notes on stderr)")
-    p.add_argument("-f", "--file", action="append", help="a manifest file (repeatable); default: read a cluster")
-    p.add_argument("--kubeconfig", default=None, help="read from this cluster (default: the running lab)")
-    p.add_argument("-n", "--namespace", default=None, help="only this namespace (default: all)")
-    p.add_argument("-A", "--all-namespaces", action="store_true", help="all namespaces (the default)")
+                   help=_("where to save the three-hop picture (default: <home>/demo/three-hops.svg)"))
+    p = add("ingress2gateway", cmd_ingress2gateway, _("convert Ingresses to Gateway API YAML (notes on stderr)"))
+    p.add_argument("-f", "--file", action="append", help=_("a manifest file (repeatable); default: read a cluster"))
+    p.add_argument("--kubeconfig", default=None, help=_("read from this cluster (default: the running lab)"))
+    p.add_argument("-n", "--namespace", default=None, help=_("only this namespace (default: all)"))
+    p.add_argument("-A", "--all-namespaces", action="store_true", help=_("all namespaces (the default)"))
     p.add_argument("--gateway-class", default=None,
-                   help="gatewayClassName to write (default: the IngressClass name, as the upstream tool does)")
-    p = add("controller", cmd_controller, "run the Ingress controller (e.g. --kubeconfig FILE --render-only)")
+                   help=_("gatewayClassName to write (default: the IngressClass name, as the upstream tool does)"))
+    p = add("controller", cmd_controller, _("run the Ingress controller (e.g. --kubeconfig FILE --render-only)"))
     p.add_argument("controller_args", nargs=argparse.REMAINDER)
     return parser
 

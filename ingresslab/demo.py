@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import viz
+from .i18n import _
 from .lab import Lab, manifest_path
 from .trace import send, trace
 
@@ -39,23 +40,23 @@ def steps(ic_ip: str, http_port: int, https_port: int) -> list[Step]:
     resolve = f"--resolve cafe.example.com:{https_port}:{ic_ip}"
     url = f"https://cafe.example.com:{https_port}"
     return [
-        Step("The cluster", "Two nodes; each is a loopback address of this machine.",
+        Step(_("The cluster"), _("Two nodes; each is a loopback address of this machine."),
              ("kubectl get nodes -o wide",)),
-        Step("The Ingress controller", "Deployed as the article does: a Deployment and a NodePort Service.",
+        Step(_("The Ingress controller"), _("Deployed as the article does: a Deployment and a NodePort Service."),
              ("kubectl get pods -n ingress-nginx", "kubectl get svc -n ingress-nginx")),
-        Step("The cafe's apps", "coffee and tea, each a Deployment behind a Service.",
+        Step(_("The cafe's apps"), _("coffee and tea, each a Deployment behind a Service."),
              (f"kubectl apply -f {m['cafe.yaml']}", "kubectl get pods -o wide")),
-        Step("The certificate", "A self-signed certificate for cafe.example.com, as a TLS Secret.",
+        Step(_("The certificate"), _("A self-signed certificate for cafe.example.com, as a TLS Secret."),
              (f"kubectl apply -f {m['cafe-secret.yaml']}",)),
-        Step("The Ingress", "The article's own file, in the old extensions/v1beta1 form.",
+        Step(_("The Ingress"), _("The article's own file, in the old extensions/v1beta1 form."),
              (f"kubectl apply -f {m['cafe-ingress.yaml']}", "kubectl get ingress",
               "kubectl describe ingress cafe-ingress")),
-        Step("Coffee, please", "Any node's address and the controller's HTTPS NodePort.",
+        Step(_("Coffee, please"), _("Any node's address and the controller's HTTPS NodePort."),
              (f"curl -sS {resolve} {url}/coffee --insecure", f"curl -sS {resolve} {url}/tea --insecure")),
-        Step("Why --insecure?", "The certificate is self-signed; trust it explicitly instead.",
+        Step(_("Why --insecure?"), _("The certificate is self-signed; trust it explicitly instead."),
              (f"curl -sS {resolve} {url}/coffee", f"curl -sS {resolve} {url}/coffee --cacert "
                                                   f"{shlex.quote(str(manifest_path('cafe.crt')))}")),
-        Step("No rule, no answer", "A path without a rule gets nginx's 404.",
+        Step(_("No rule, no answer"), _("A path without a rule gets nginx's 404."),
              (f"curl -sS -o /dev/null -w '%{{http_code}}\\n' {resolve} {url}/juice --insecure",)),
     ]
 
@@ -77,7 +78,8 @@ def run(*, home=None, auto: bool = False, svg_path: Path | None = None,
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     ic_ip = lab.status()["nodes"][0]["ip"]
     ports = lab.ingress_node_ports()
-    wait = pause or (lambda: None if auto else input(f"{DIM}  (Enter for the next step){RESET}"))
+    prompt = DIM + "  " + _("(Enter for the next step)") + RESET
+    wait = pause or (lambda: None if auto else input(prompt))
     plan = steps(ic_ip, ports["http_nodeport"], ports["https_nodeport"])
     for number, step in enumerate(plan, 1):
         out(f"\n{BOLD}{number}. {step.title}{RESET}  {DIM}{step.say}{RESET}")
@@ -92,14 +94,15 @@ def run(*, home=None, auto: bool = False, svg_path: Path | None = None,
             if "cafe-ingress" in command:
                 time.sleep(0.5)    # the controller reloads nginx
         wait()
-    out(f"\n{BOLD}{len(plan) + 1}. Three hops{RESET}  {DIM}One request, followed through the components' logs.{RESET}")
+    title, say = _("Three hops"), _("One request, followed through the components' logs.")
+    out(f"\n{BOLD}{len(plan) + 1}. {title}{RESET}  {DIM}{say}{RESET}")
     answer = send(lab, "cafe.example.com", "/coffee", scheme="https")
     t = trace(lab, answer)
     for hop in t.hops:
         out(f"  {hop.component:10} {hop.from_addr:>22} → {hop.to_addr:22} ({hop.name})")
     svg_path = default_svg_path(lab) if svg_path is None else Path(svg_path)
     svg_path.write_text(viz.svg(viz.request_path(t, highlight=True)))
-    out(f"\nThe picture of this request is in {svg_path.resolve()}")
+    out("\n" + _("The picture of this request is in {path}").format(path=svg_path.resolve()))
     return svg_path
 
 

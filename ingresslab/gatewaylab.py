@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .i18n import _
+
 GROUP, VERSION = "gateway.networking.k8s.io", "v1"
 NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 NAMESPACE = "nginx-gateway"
@@ -29,7 +31,7 @@ class GatewayError(RuntimeError):
 def _split(name: str, namespace: str) -> tuple[str, str]:
     """`ns/name` or `name` (in `namespace`)."""
     if "/" in name:
-        namespace, _, name = name.partition("/")
+        namespace, name = name.partition("/")[::2]
     return namespace, name
 
 
@@ -54,8 +56,9 @@ class GatewayView:
             return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
         except self._k8s.client.rest.ApiException as exc:
             if exc.status == 404:
-                raise GatewayError(f"there is no {plural[:-1]} {namespace}/{name} (kubectl get {plural} -A lists "
-                                   "them)") from None
+                raise GatewayError(_("there is no {kind} {namespace}/{name} (kubectl get {plural} -A lists "
+                                     "them)").format(kind=plural[:-1], namespace=namespace, name=name,
+                                                     plural=plural)) from None
             raise
 
     def gateways(self) -> list[dict]:
@@ -131,8 +134,9 @@ class GatewayView:
                     if p.get("controllerName") == self.controller_name]
             return bool(mine) and all(c.get("observedGeneration") == generation
                                       for p in mine for c in p.get("conditions") or [])
-        self._wait(done, timeout, f"the Gateway controller to report on HTTPRoute {namespace}/{name} (is its "
-                   "parentRef a Gateway of class nginx?)")
+        self._wait(done, timeout, _("waited {seconds} s for the Gateway controller to report on HTTPRoute "
+                                    "{route} (is its parentRef a Gateway of class nginx?)"),
+                   route=f"{namespace}/{name}")
         return self.route_status(name, namespace)
 
     def wait_programmed(self, name: str, namespace: str = "default", *, timeout: float = 15.0) -> dict:
@@ -144,31 +148,34 @@ class GatewayView:
             c = conditions(gw.get("status")).get("Programmed") or {}
             return c.get("status") == "True" and c.get("observedGeneration") == gw["metadata"].get("generation") \
                 and self.node_ports(name, namespace)
-        self._wait(done, timeout, f"Gateway {namespace}/{name} to be programmed")
+        self._wait(done, timeout, _("waited {seconds} s for Gateway {gateway} to be programmed"),
+                   gateway=f"{namespace}/{name}")
         return self.status(name, namespace)
 
     @staticmethod
-    def _wait(check: Callable[[], object], timeout: float, what: str) -> None:
+    def _wait(check: Callable[[], object], timeout: float, message: str, **values) -> None:
+        """Until `check()` is truthy; then a GatewayError of `message` (a sentence with `{seconds}` and `values`)."""
         deadline = time.monotonic() + timeout
         while not check():
             if time.monotonic() > deadline:
-                raise GatewayError(f"waited {timeout:.0f} s for {what}")
+                raise GatewayError(message.format(seconds=f"{timeout:.0f}", **values))
             time.sleep(0.05)
 
     # ------------------------------------------------------------------ nginx
     def controller_status(self) -> dict:
         """The Gateway controller pod's status file (embedded lab only)."""
         if self.home is None:
-            raise GatewayError("the Gateway controller's files are only readable in the embedded lab")
+            raise GatewayError(_("the Gateway controller's files are only readable in the embedded lab"))
         pods = [p for p in self.core.list_namespaced_pod(NAMESPACE, label_selector=APP_LABEL).items
                 if p.status.phase == "Running"]
         if not pods:
-            raise GatewayError(f"no Gateway controller pod is running in namespace {NAMESPACE}")
+            raise GatewayError(_("no Gateway controller pod is running in namespace {namespace}").format(
+                namespace=NAMESPACE))
         path = Path(self.home) / "nginx" / f"{NAMESPACE}_{pods[0].metadata.name}" / "status.json"
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
-            raise GatewayError(f"the Gateway controller has not reported yet ({path})") from None
+            raise GatewayError(_("the Gateway controller has not reported yet ({path})").format(path=path)) from None
 
     def conf(self, name: str, namespace: str = "default") -> str:
         """The nginx.conf the Gateway's nginx runs now."""
@@ -176,8 +183,8 @@ class GatewayView:
         served = self.controller_status().get("gateways") or {}
         entry = served.get(f"{namespace}/{name}")
         if entry is None:
-            raise GatewayError(f"the Gateway controller runs no nginx for {namespace}/{name}; it serves: "
-                               f"{', '.join(served) or 'no Gateway'}")
+            raise GatewayError(_("the Gateway controller runs no nginx for {gateway}; it serves: {served}").format(
+                gateway=f"{namespace}/{name}", served=", ".join(served) or _("no Gateway")))
         return Path(entry["conf_path"]).read_text()
 
     def nginx_addresses(self) -> dict[str, str]:

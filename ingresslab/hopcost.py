@@ -17,6 +17,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from .i18n import _
 from .lab import LabError
 
 __all__ = ["HopCosts", "PathCost", "Target", "measure_paths"]
@@ -53,15 +54,17 @@ class PathCost:
 
 
 def _compare(before: PathCost, after: PathCost) -> str:
+    values = {"after": after.label, "before": before.label, "after_ms": f"{after.median_ms:.2f}",
+              "before_ms": f"{before.median_ms:.2f}"}
     if after.overlaps(before):
-        return (f"{after.label} cost about the same as {before.label} in this run (medians {after.median_ms:.2f} and "
-                f"{before.median_ms:.2f} ms; their middle halves overlap)")
+        return _("{after} cost about the same as {before} in this run (medians {after_ms} and {before_ms} ms; their "
+                 "middle halves overlap)").format(**values)
     difference = after.median_ms - before.median_ms
     if difference > 0:
-        return (f"{after.label} added {difference:.2f} ms to {before.label} "
-                f"(median {after.median_ms:.2f} ms against {before.median_ms:.2f} ms)")
-    return (f"{after.label} was {-difference:.2f} ms faster than {before.label} in this run "
-            f"(median {after.median_ms:.2f} ms against {before.median_ms:.2f} ms) — unusual: run it again")
+        return _("{after} added {difference} ms to {before} (median {after_ms} ms against {before_ms} ms)").format(
+            difference=f"{difference:.2f}", **values)
+    return _("{after} was {difference} ms faster than {before} in this run (median {after_ms} ms against {before_ms} "
+             "ms) — unusual: run it again").format(difference=f"{-difference:.2f}", **values)
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,15 @@ class HopCosts:
     def table(self) -> str:
         width = max((len(r.label) for r in self.rows), default=10)
         base = self.rows[0].median_ms if self.rows else 0.0
-        lines = [f"{'path':{width}}  median   middle half (p25–p75)   × first"]
+        path_word = _("path")
+        lines = [f"{path_word:{width}}  " + _("median   middle half (p25–p75)   × first")]
         for r in self.rows:
             ratio = f"×{r.median_ms / base:.1f}" if base > 0 else "–"
             lines.append(f"{r.label:{width}}  {r.median_ms:6.2f} ms   {r.p25_ms:6.2f}–{r.p75_ms:6.2f} ms"
                          f"{'':8}{ratio}")
         samples = sorted({r.samples for r in self.rows})
-        lines.append(f"({'/'.join(map(str, samples))} requests per path, a new connection each)")
+        lines.append(_("({count} requests per path, a new connection each)").format(
+            count="/".join(map(str, samples))))
         return "\n".join(lines)
 
     def sentence(self) -> str:
@@ -91,7 +96,7 @@ class HopCosts:
         if len(self.rows) < 2:
             return ""
         parts = [_compare(a, b) for a, b in zip(self.rows, self.rows[1:])]
-        return "In this run, " + "; ".join(parts) + "."
+        return _("In this run, {comparisons}.").format(comparisons=_("; ").join(parts))
 
     def __repr__(self) -> str:
         return self.table() + "\n\n" + self.sentence()
@@ -99,8 +104,8 @@ class HopCosts:
     def _repr_markdown_(self) -> str:
         rows = "\n".join(f"| {r.label} | {r.median_ms:.2f} ms | {r.p25_ms:.2f}–{r.p75_ms:.2f} ms | "
                          f"×{r.median_ms / self.rows[0].median_ms:.1f} |" for r in self.rows)
-        return (f"| path | median | middle half (p25–p75) | × first |\n|---|---:|---:|---:|\n{rows}\n\n"
-                f"{self.sentence()}")
+        head = _("| path | median | middle half (p25–p75) | × first |")
+        return f"{head}\n|---|---:|---:|---:|\n{rows}\n\n{self.sentence()}"
 
 
 def _one_request(target: Target, timeout: float) -> float:
@@ -111,12 +116,15 @@ def _one_request(target: Target, timeout: float) -> float:
         answer = conn.getresponse()
         answer.read()
     except OSError as err:
-        raise LabError(f"{target.label}: {target.address}:{target.port} did not answer ({err})") from None
+        raise LabError(_("{label}: {address} did not answer ({error})").format(
+            label=target.label, address=f"{target.address}:{target.port}", error=err)) from None
     finally:
         conn.close()
     if not 200 <= answer.status < 400:
-        raise LabError(f"{target.label}: {target.address}:{target.port} answered {answer.status} {answer.reason} "
-                       f"for Host {target.host}{target.path}; a cost is only comparable for a working path")
+        raise LabError(_("{label}: {address} answered {status} for Host {url}; a cost is only comparable for a "
+                         "working path").format(label=target.label, address=f"{target.address}:{target.port}",
+                                                status=f"{answer.status} {answer.reason}",
+                                                url=f"{target.host}{target.path}"))
     return (time.perf_counter() - started) * 1000
 
 

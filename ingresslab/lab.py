@@ -18,6 +18,7 @@ import yaml
 
 from . import home as homes
 from . import i18n
+from .i18n import N_, _
 from .shutdown import stop
 
 if TYPE_CHECKING:
@@ -63,6 +64,24 @@ class LabError(RuntimeError):
     """Something a learner can act on, said in plain words."""
 
 
+class Progress(str):
+    """A progress message of `Lab.up`, in the learner's language; `key` is its English words, the same in every
+    language, for code that follows the steps (the notebook's progress bar)."""
+
+    key: str
+
+    def __new__(cls, message: str, **values) -> "Progress":
+        """`message` is the English msgid (marked with `N_`), `values` fill its placeholders."""
+        text = super().__new__(cls, _(message).format(**values))
+        text.key = message.format(**values)
+        return text
+
+
+# the lab process's phases (state.json), as Lab.up says them
+_PHASE_WORDS = {"starting": N_("lab process starting"), "ready": N_("lab process ready"),
+                "failed": N_("lab process failed")}
+
+
 def _default_progress(message: str) -> None:
     pass
 
@@ -98,23 +117,24 @@ class Lab:
         if running is not None:
             state = homes.read_state(where) or {}
             if state.get("pid") == running.pid and state.get("phase") == "ready":
-                progress(f"lab already running (pid {running.pid})")
+                progress(Progress(N_("lab already running (pid {pid})"), pid=running.pid))
                 return cls._embedded(where, state)
-            progress(f"a lab is already starting in this home (pid {running.pid}); waiting for it")
+            progress(Progress(N_("a lab is already starting in this home (pid {pid}); waiting for it"),
+                              pid=running.pid))
             return cls._wait(where, running.pid, progress, timeout)
         homes.private_dir(where / "logs")
-        progress("starting the cluster process")
+        progress(Progress(N_("starting the cluster process")))
         with homes.open_private(where / "logs" / "lab.log") as log:
             # --detach: the lab process forks away, so it is nobody's child and outlives a notebook kernel. It
             # returns once the lab holds the home's lock and has written its state, or says another one holds it.
             started = subprocess.run([sys.executable, "-m", "ingresslab.labd", "--home", str(where), "--detach"],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, timeout=30)
         if started.returncode == LABD_BUSY:
-            progress("another `ingresslab up` started this home's lab first; waiting for that lab")
+            progress(Progress(N_("another `ingresslab up` started this home's lab first; waiting for that lab")))
             return cls._wait(where, None, progress, timeout)
         if started.returncode != 0:
-            raise LabError(f"the lab process could not start (exit {started.returncode}); its log is "
-                           f"{where / 'logs' / 'lab.log'}:\n" + _tail(where / "logs" / "lab.log"))
+            raise LabError(_("the lab process could not start (exit {code}); its log is {log}:").format(
+                code=started.returncode, log=where / "logs" / "lab.log") + "\n" + _tail(where / "logs" / "lab.log"))
         return cls._wait(where, (homes.read_state(where) or {}).get("pid"), progress, timeout)
 
     @classmethod
@@ -135,22 +155,24 @@ class Lab:
                 holder = homes.lab_process(where)
                 pid = holder.pid if holder is not None else None
                 if pid is None and state.get("phase") == "failed":
-                    raise LabError(f"the lab could not start: {state.get('error')} "
-                                   f"(see {where / 'logs' / 'lab.log'})")
+                    raise LabError(_("the lab could not start: {error} (see {log})").format(
+                        error=state.get("error"), log=where / "logs" / "lab.log"))
             phase = state.get("phase") if pid and state.get("pid") == pid else None
             if phase and phase not in said:
                 said.add(phase)
-                progress(f"lab process {phase}")
+                progress(Progress(_PHASE_WORDS.get(phase, N_("lab process {phase}")), phase=phase))
             if phase == "ready":
                 return cls._embedded(where, state)
             if phase == "failed":
                 _await_exit(pid, timeout=5)   # it is stopping what it started: let it finish before we report
-                raise LabError(f"the lab could not start: {state.get('error')} (see {where / 'logs' / 'lab.log'})")
+                raise LabError(_("the lab could not start: {error} (see {log})").format(
+                    error=state.get("error"), log=where / "logs" / "lab.log"))
             if pid and not homes.pid_alive(pid):
-                raise LabError(f"the lab process exited while starting; its log is {where / 'logs' / 'lab.log'}:\n"
-                               + _tail(where / "logs" / "lab.log"))
+                raise LabError(_("the lab process exited while starting; its log is {log}:").format(
+                    log=where / "logs" / "lab.log") + "\n" + _tail(where / "logs" / "lab.log"))
             time.sleep(0.02)
-        raise LabError(f"the lab did not become ready within {timeout:.0f} s; see {where / 'logs' / 'lab.log'}")
+        raise LabError(_("the lab did not become ready within {seconds} s; see {log}").format(
+            seconds=f"{timeout:.0f}", log=where / "logs" / "lab.log"))
 
     @classmethod
     def connect(cls, kubeconfig: str | os.PathLike | None = None, *, language: str | None = None) -> "Lab":
@@ -159,7 +181,7 @@ class Lab:
             i18n.use(language)
         path = Path(kubeconfig or os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
         if not path.exists():
-            raise LabError(f"no kubeconfig at {path}")
+            raise LabError(_("no kubeconfig at {path}").format(path=path))
         return cls(kubeconfig=path, embedded=False)
 
     def down(self) -> None:
@@ -189,24 +211,24 @@ class Lab:
     def summary(self) -> list[tuple[str, str]]:
         """What a learner needs to know about the running lab, as (what, where) pairs."""
         st = self.status()
-        rows = [("API server", st.get("api", "?")), ("kubeconfig", str(self.kubeconfig_path))]
-        rows += [(f"node {n['name']}", n["ip"]) for n in st.get("nodes", [])]
+        rows = [(_("API server"), st.get("api", "?")), ("kubeconfig", str(self.kubeconfig_path))]
+        rows += [(_("node {name}").format(name=n["name"]), n["ip"]) for n in st.get("nodes", [])]
         try:
             ports = self.ingress_node_ports()
         except Exception:  # noqa: BLE001 - a summary shows what it can
             ports = {}
         if ports.get("http_nodeport"):
-            rows.append(("Ingress controller", f"http NodePort {ports['http_nodeport']}, "
-                                               f"https NodePort {ports['https_nodeport']}"))
+            rows.append((_("Ingress controller"), _("http NodePort {http}, https NodePort {https}").format(
+                http=ports["http_nodeport"], https=ports["https_nodeport"])))
         return rows
 
     def __repr__(self) -> str:
-        kind = "embedded lab" if self.embedded else "cluster"
+        kind = _("embedded lab") if self.embedded else _("cluster")
         return f"<{kind}: " + "; ".join(f"{k} {v}" for k, v in self.summary()) + ">"
 
     def _repr_markdown_(self) -> str:
-        kind = "The embedded lab is running" if self.embedded else "Connected to a cluster"
-        lines = [f"**{kind}.**", "", "| | |", "|---|---|"]
+        kind = _("The embedded lab is running.") if self.embedded else _("Connected to a cluster.")
+        lines = [f"**{kind}**", "", "| | |", "|---|---|"]
         lines += [f"| {k} | `{v}` |" for k, v in self.summary()]
         return "\n".join(lines)
 
@@ -305,7 +327,8 @@ class Lab:
                     lines.append(f"{name}: {want}/{want} ready")
                     break
                 if time.monotonic() > deadline:
-                    raise LabError(f"deployment {name} did not finish its rollout within {timeout:.0f} s")
+                    raise LabError(_("deployment {name} did not finish its rollout within {seconds} s").format(
+                        name=name, seconds=f"{timeout:.0f}"))
                 time.sleep(0.05)
         return ", ".join(lines)
 
@@ -328,8 +351,8 @@ class Lab:
         try:
             return self.dynamic.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
         except Exception as exc:  # ResourceNotFoundError and friends
-            raise LabError(f'this cluster does not serve kind "{doc.get("kind")}" in apiVersion '
-                           f'"{doc.get("apiVersion")}"') from exc
+            raise LabError(_('this cluster does not serve kind "{kind}" in apiVersion "{api_version}"').format(
+                kind=doc.get("kind"), api_version=doc.get("apiVersion"))) from exc
 
     def apply(self, source: str | os.PathLike | dict | Iterable[dict], *, namespace: str = "default") -> "Applied":
         """Create or update every object in `source` (YAML text, a file path, a dict or dicts), like kubectl apply.
@@ -401,13 +424,13 @@ class IngressView:
     def _status_path(self) -> Path:
         state = homes.read_state(self._lab.home) if self._lab.home else None
         if not state:
-            raise LabError("the Ingress controller's status is only readable for the embedded lab "
-                           "(on a real cluster: kubectl ingress-nginx conf / backends)")
+            raise LabError(_("the Ingress controller's status is only readable for the embedded lab "
+                             "(on a real cluster: kubectl ingress-nginx conf / backends)"))
         core = _kubernetes().client.CoreV1Api(self._lab.api)
         pods = core.list_namespaced_pod("ingress-nginx", label_selector="app.kubernetes.io/name=ingress-nginx").items
         running = [p for p in pods if p.status.phase == "Running"]
         if not running:
-            raise LabError("no Ingress controller pod is running in namespace ingress-nginx")
+            raise LabError(_("no Ingress controller pod is running in namespace ingress-nginx"))
         return Path(self._lab.home) / "nginx" / f"ingress-nginx_{running[0].metadata.name}" / "status.json"
 
     def status(self, timeout: float = 5.0) -> dict:
@@ -418,7 +441,8 @@ class IngressView:
                 return json.loads(path.read_text())
             except (OSError, ValueError):
                 if time.monotonic() > deadline:
-                    raise LabError(f"the Ingress controller has not reported yet ({path})") from None
+                    raise LabError(_("the Ingress controller has not reported yet ({path})").format(path=path)) \
+                        from None
                 time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 15.0) -> str:
@@ -429,11 +453,12 @@ class IngressView:
             try:
                 status = self.status(timeout=0)
                 if status.get("nginx_pid") and status.get("last_sync"):
-                    return f"the Ingress controller is serving ({status.get('mode', 'ready')})"
+                    return _("the Ingress controller is serving ({mode})").format(mode=status.get("mode", "ready"))
             except LabError:
                 pass
             if time.monotonic() > deadline:
-                raise LabError(f"the Ingress controller did not become ready within {timeout:.0f} s")
+                raise LabError(_("the Ingress controller did not become ready within {seconds} s").format(
+                    seconds=f"{timeout:.0f}"))
             time.sleep(0.05)
 
     def wait_synced(self, timeout: float = 15.0, *, quiet: float = 0.3) -> str:
@@ -457,8 +482,9 @@ class IngressView:
             elif now - calm_since >= quiet:
                 return str((current.get("last_sync") or {}).get("action") or "nothing to sync")
             if now > deadline:
-                raise LabError(f"the Ingress controller kept syncing for {timeout:.0f} s without a pause of "
-                               f"{quiet:.1f} s (last error: {current.get('last_error')})")
+                raise LabError(_("the Ingress controller kept syncing for {seconds} s without a pause of {quiet} s "
+                                 "(last error: {error})").format(seconds=f"{timeout:.0f}", quiet=f"{quiet:.1f}",
+                                                                 error=current.get("last_error")))
             time.sleep(0.02)
 
     def wait_until(self, check: Callable[["IngressView"], object], *, timeout: float = 15.0, what: str = ""):
@@ -474,8 +500,12 @@ class IngressView:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise LabError(f"the Ingress controller did not get there within {timeout:.0f} s"
-                               + (f": {what}" if what else "") + f" (last error: {self._last_error()})")
+                values = {"seconds": f"{timeout:.0f}", "what": what, "error": self._last_error()}
+                if what:
+                    raise LabError(_("the Ingress controller did not get there within {seconds} s: {what} (last "
+                                     "error: {error})").format(**values))
+                raise LabError(_("the Ingress controller did not get there within {seconds} s (last error: "
+                                 "{error})").format(**values))
             time.sleep(0.05)
 
     def _last_error(self) -> str | None:
@@ -554,7 +584,7 @@ def manifest_path(name: str) -> Path:
     path = MANIFESTS / name
     if not path.exists():
         known = ", ".join(sorted(p.name for p in MANIFESTS.iterdir()))
-        raise LabError(f"no course manifest named {name} (there are: {known})")
+        raise LabError(_("no course manifest named {name} (there are: {known})").format(name=name, known=known))
     return path
 
 
@@ -567,16 +597,16 @@ def load_documents(source) -> list[dict]:
     if isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml", ".json"))):
         path = Path(text).expanduser()
         if not path.exists():
-            raise LabError(f"no such manifest file: {path}")
+            raise LabError(_("no such manifest file: {path}").format(path=path))
         text = path.read_text()
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as exc:
-        raise LabError(f"the manifest is not valid YAML: {exc}") from None
+        raise LabError(_("the manifest is not valid YAML: {error}").format(error=exc)) from None
     out = []
     for d in docs:
         if not isinstance(d, dict) or "kind" not in d or "apiVersion" not in d:
-            raise LabError("every document in a manifest needs `apiVersion` and `kind`")
+            raise LabError(_("every document in a manifest needs `apiVersion` and `kind`"))
         if d["kind"].endswith("List") and "items" in d:
             out.extend(d["items"])
         else:

@@ -52,6 +52,7 @@ import kubernetes
 
 from .cluster.node.proxy.forwarder import ConnectionRecord
 from .ingress.render import LOG_FORMAT
+from .i18n import _
 from .lab import Lab, LabError
 
 __all__ = ["Hop", "HopTiming", "Response", "Trace", "TraceError", "forwarded_from", "hop_table", "send", "trace"]
@@ -172,10 +173,13 @@ class Trace:
 
     @property
     def summary(self) -> str:
-        method, _, rest = self.request.partition(" ")
+        method, rest = self.request.partition(" ")[::2]
         uri = rest.rpartition(" ")[0] or rest
-        who = f"from {self.pod}" if self.pod else "from nginx itself"
-        return f"{method} {self.host}{uri} → {self.status} {who}  (X-Request-ID {self.request_id})"
+        values = {"request": f"{method} {self.host}{uri}", "status": self.status, "pod": self.pod,
+                  "request_id": self.request_id}
+        if self.pod:
+            return _("{request} → {status} from {pod}  (X-Request-ID {request_id})").format(**values)
+        return _("{request} → {status} from nginx itself  (X-Request-ID {request_id})").format(**values)
 
 
 def _addr(pair) -> str:
@@ -201,26 +205,30 @@ def send(lab: Lab, host: str, path: str = "/", *, scheme: str = "http", node: st
     nodes = lab.status().get("nodes") or []
     chosen = next((n for n in nodes if node in (None, n.get("name"), n.get("ip"))), None)
     if chosen is None:
-        raise LabError(f"no node called {node!r}; the nodes are {', '.join(n['name'] for n in nodes) or 'none'}")
+        raise LabError(_("no node called {node}; the nodes are {nodes}").format(
+            node=repr(node), nodes=", ".join(n["name"] for n in nodes) or _("none")))
     if gateway is not None:   # [gateway] the Gateway's own Service (label gateway.networking.k8s.io/gateway-name)
         port = lab.gateway.node_ports(gateway).get(443 if scheme == "https" else 80)
-        front = f"Gateway {gateway}'s Service"
+        refused = _("nothing listens on {node} {address}: Gateway {gateway}'s Service has no ready endpoint (is the "
+                    "controller pod running and ready?)")
         if not port:
-            raise LabError(f"Gateway {gateway} has no NodePort for listener port {443 if scheme == 'https' else 80} "
-                           "(is it Programmed? kubectl get gateway)")
+            raise LabError(_("Gateway {gateway} has no NodePort for listener port {port} (is it Programmed? kubectl "
+                             "get gateway)").format(gateway=gateway, port=443 if scheme == "https" else 80))
     else:
         port = (lab.ingress_node_ports() or {}).get(f"{scheme}_nodeport")
-        front = "the ingress-nginx Service"
+        refused = _("nothing listens on {node} {address}: the ingress-nginx Service has no ready endpoint (is the "
+                    "controller pod running and ready?)")
         if not port:
-            raise LabError("the Ingress controller's Service ingress-nginx/ingress-nginx has no NodePort for " + scheme)
+            raise LabError(_("the Ingress controller's Service ingress-nginx/ingress-nginx has no NodePort for "
+                             "{scheme}").format(scheme=scheme))
     request_id = secrets.token_hex(16)
     started = time.time()
     with contextlib.ExitStack() as stack:
         try:
             sock = stack.enter_context(socket.create_connection((chosen["ip"], port), timeout=timeout))
         except ConnectionRefusedError:
-            raise LabError(f"nothing listens on {chosen['name']} {chosen['ip']}:{port}: {front} has "
-                           "no ready endpoint (is the controller pod running and ready?)") from None
+            raise LabError(refused.format(node=chosen["name"], address=f"{chosen['ip']}:{port}",
+                                          gateway=gateway)) from None
         client = _addr(sock.getsockname())
         if scheme == "https":
             context = ssl.create_default_context(cafile=ca_file)
@@ -288,11 +296,11 @@ def forwarded_from(lab: Lab, client_ip: str, *, timeout: float = POLL_SECONDS) -
     """The newest connection kube-proxy forwarded for `client_ip` (e.g. a pod that called a Service by name): who
     connected, to which Service address, and which pod got it. Waits up to `timeout` for the record."""
     if lab.home is None:
-        raise TraceError("forwarded_from() reads the embedded lab's kube-proxy log")
+        raise TraceError(_("forwarded_from() reads the embedded lab's kube-proxy log"))
     def newest() -> ConnectionRecord | None:
         found = [r for r in _connections(lab.home) if r.client[0] == client_ip]
         return found[-1] if found else None
-    return _poll(newest, timeout, f"kube-proxy forwarded no connection from {client_ip}")
+    return _poll(newest, timeout, _("kube-proxy forwarded no connection from {client}").format(client=client_ip))
 
 
 def _access_lines(home: Path) -> list[tuple[str, dict]]:
@@ -337,7 +345,7 @@ def _poll(find: Callable[[], _T | None], timeout: float, missing: str) -> _T:
         if found is not None:
             return found
         if time.monotonic() > deadline:
-            raise TraceError(f"{missing} (looked for {timeout:.1f} s)")
+            raise TraceError(_("{missing} (looked for {seconds} s)").format(missing=missing, seconds=f"{timeout:.1f}"))
         time.sleep(0.02)
 
 
@@ -357,15 +365,17 @@ class _Logs:
         self.nodes = {n.get("ip"): n.get("name") for n in lab.status().get("nodes") or []}
         self.gateways = lab.gateway.nginx_addresses()   # [gateway] a Gateway's nginx is no pod: name it
 
-    def connection(self, matches: Callable[[ConnectionRecord], bool], missing: str) -> ConnectionRecord:
-        """The newest kube-proxy record that `matches` (ephemeral ports are reused, the newest is ours)."""
+    def connection(self, matches: Callable[[ConnectionRecord], bool], missing: str, **values) -> ConnectionRecord:
+        """The newest kube-proxy record that `matches` (ephemeral ports are reused, the newest is ours); else a
+        TraceError of `missing` (a sentence with `{log}` and `values`)."""
         return _poll(lambda: next((r for r in reversed(_connections(self.home)) if matches(r)), None), self.timeout,
-                     f"kube-proxy logged no connection {missing} in {self.kube_proxy_log}")
+                     missing.format(log=self.kube_proxy_log, **values))
 
-    def access_line(self, matches: Callable[[dict], bool], missing: str) -> tuple[str, dict]:
-        """(controller pod dir, fields) of the newest nginx access-log line that `matches`."""
+    def access_line(self, matches: Callable[[dict], bool], missing: str, **values) -> tuple[str, dict]:
+        """(controller pod dir, fields) of the newest nginx access-log line that `matches`; else a TraceError of
+        `missing` (a sentence with `{logs}` and `values`)."""
         return _poll(lambda: next(((d, f) for d, f in reversed(_access_lines(self.home)) if matches(f)), None),
-                     self.timeout, f"no nginx access-log line {missing} in {self.home / 'nginx'}/*/…/access.log")
+                     self.timeout, missing.format(logs=f"{self.home / 'nginx'}/*/…/access.log", **values))
 
     def pod_name(self, address: str) -> str:
         if address.rpartition(":")[0] in self.gateways:
@@ -397,25 +407,30 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
     first two joins run the other way round: nginx's line by `req_id`, then the kube-proxy record ending at its peer.
     """
     if lab.home is None:
-        raise TraceError("trace() reads the embedded lab's own logs; on another cluster, read the controller's and "
-                         "the pods' logs with kubectl logs")
+        raise TraceError(_("trace() reads the embedded lab's own logs; on another cluster, read the controller's "
+                           "and the pods' logs with kubectl logs"))
     response = response_or_request_id if isinstance(response_or_request_id, Response) else None
     request_id = response.request_id if response else str(response_or_request_id).strip().lower()
     if not _RID.fullmatch(request_id):
-        raise ValueError(f"a request id is 32 hex digits, not {request_id!r}")
+        raise ValueError(_("a request id is 32 hex digits, not {request_id}").format(request_id=repr(request_id)))
     logs = _Logs(lab, timeout)
     if response is not None:
         # Join 1: our socket's local address is kube-proxy's `client`, the node:NodePort we dialled its `frontend`.
         entry = logs.connection(lambda r: _addr(r.client) == response.client_addr
                                 and _addr(r.frontend) == response.server_addr,
-                                f"from {response.client_addr} to {response.server_addr}")
+                                _("kube-proxy logged no connection from {source} to {target} in {log}"),
+                                source=response.client_addr, target=response.server_addr)
         # Join 2: kube-proxy's `upstream_local` is the peer nginx logs; the line must also carry our id.
         pod_dir, nginx = logs.access_line(lambda f: _peer(f) == _addr(entry.upstream_local)
                                           and f["req_id"] == request_id,
-                                          f"from {_addr(entry.upstream_local)} with req_id={request_id}")
+                                          _("no nginx access-log line from {source} with req_id={request_id} in "
+                                            "{logs}"), source=_addr(entry.upstream_local), request_id=request_id)
     else:
-        pod_dir, nginx = logs.access_line(lambda f: f["req_id"] == request_id, f"with req_id={request_id}")
-        entry = logs.connection(lambda r: _addr(r.upstream_local) == _peer(nginx), f"from {_peer(nginx)}")
+        pod_dir, nginx = logs.access_line(lambda f: f["req_id"] == request_id,
+                                          _("no nginx access-log line with req_id={request_id} in {logs}"),
+                                          request_id=request_id)
+        entry = logs.connection(lambda r: _addr(r.upstream_local) == _peer(nginx),
+                                _("kube-proxy logged no connection from {source} in {log}"), source=_peer(nginx))
     hops = [Hop("kube-proxy", logs.nodes.get(entry.frontend[0], entry.frontend[0]), _addr(entry.client),
                 _addr(entry.frontend), entry.time, f"NodePort {entry.frontend[1]} of {entry.label}; forwarded from "
                 f"{_addr(entry.upstream_local)} to {_addr(entry.backend)}"),
@@ -432,7 +447,8 @@ def trace(lab: Lab, response_or_request_id: Response | str, *, timeout: float = 
     else:
         # Join 3: nginx sent the request straight to an endpoint; that pod's log has our rid and nginx's address.
         at, line, fields = _poll(lambda: logs.pod_line(upstream, request_id), timeout,
-                                 f"the pod at {upstream} ({logs.pod_name(upstream)}) logged no rid={request_id}")
+                                 _("the pod at {address} ({pod}) logged no rid={request_id}").format(
+                                     address=upstream, pod=logs.pod_name(upstream), request_id=request_id))
         hops.append(Hop("pod", logs.pod_name(upstream), fields.get("peer", "?"), upstream,
                         _pod_time(at, nginx), line))
     answered = hops[-1].name.rpartition("/")[2] if hops[-1].component == "pod" else None
@@ -464,8 +480,9 @@ def _via_cluster_ip(logs: _Logs, upstream: str, request_id: str, entry: Connecti
             if record:
                 return record, found
         return None
-    record, (at, line, fields) = _poll(find, logs.timeout, f"no pod behind {upstream} logged rid={request_id} on a "
-                                       f"connection kube-proxy forwarded from {upstream} ({logs.kube_proxy_log})")
+    missing = _("no pod behind {address} logged rid={request_id} on a connection kube-proxy forwarded from "
+                "{address} ({log})").format(address=upstream, request_id=request_id, log=logs.kube_proxy_log)
+    record, (at, line, fields) = _poll(find, logs.timeout, missing)
     # A kept-alive connection was logged when it opened, for an earlier request: this request's time there is unknown.
     reused = (f" (a kept-alive connection, opened {entry.time - record.time:.1f} s before this request)"
               if record.time < entry.time else "")

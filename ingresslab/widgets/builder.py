@@ -13,6 +13,7 @@ import html
 
 import ipywidgets as w
 
+from ingresslab.i18n import _
 from ingresslab.lab import Lab
 
 from ._base import TextReprVBox
@@ -34,23 +35,24 @@ class IngressBuilder(TextReprVBox):
         self._debouncer = Debouncer(TYPING_PAUSE, self._show_preview, schedule=schedule)
         self.last_preview: Preview | None = None
         self.last_report = None
-        self._name = w.Text(value=self.model.name, description="name", continuous_update=True)
+        self._name = w.Text(value=self.model.name, description=_("name"), continuous_update=True)
         self._rows = w.VBox()
-        self._add = w.Button(description="+ path", tooltip="add a row", layout=w.Layout(width="90px"))
+        self._add = w.Button(description=_("+ path"), tooltip=_("add a row"), layout=w.Layout(width="90px"))
         self._tls = w.Checkbox(value=self.model.tls, description="TLS", indent=False, layout=w.Layout(width="70px"))
         self._secret = w.Dropdown(options=[""] + self.model.secrets, value=self.model.tls_secret or "",
-                                  description="secret", disabled=not self.model.tls)
+                                  description=_("secret"), disabled=not self.model.tls)
         self._problems = w.HTML()
         self._yaml = w.HTML()
-        self._apply = w.Button(description="Apply", button_style="primary", icon="upload")
+        self._apply = w.Button(description=_("Apply"), button_style="primary", icon="upload")
         self._report = w.HTML()
         self._name.observe(self._on_name, "value")
         self._add.on_click(self._on_add)
         self._tls.observe(self._on_tls, "value")
         self._secret.observe(self._on_secret, "value")
         self._apply.on_click(self._on_apply)
-        header = w.HTML("<small>host · path · pathType · Service · port — the YAML below follows as you type; "
-                        "nothing reaches the cluster until Apply.</small>")
+        header = w.HTML("<small>" + html.escape(_("host · path · pathType · Service · port — the YAML below follows "
+                                                  "as you type; nothing reaches the cluster until Apply."))
+                        + "</small>")
         super().__init__(children=[self._name, header, self._rows, w.HBox([self._add, self._tls, self._secret]),
                                    self._problems, self._yaml, self._apply, self._report])
         self._build_rows()
@@ -65,12 +67,12 @@ class IngressBuilder(TextReprVBox):
         names = [s.name for s in self.model.services]
         if row.service and row.service not in names:
             names.append(row.service)
-        host = w.Text(value=row.host, placeholder="host (empty: any)", layout=w.Layout(width="180px"))
+        host = w.Text(value=row.host, placeholder=_("host (empty: any)"), layout=w.Layout(width="180px"))
         path = w.Text(value=row.path, placeholder="/path", layout=w.Layout(width="120px"))
         path_type = w.Dropdown(options=PATH_TYPES, value=row.path_type, layout=w.Layout(width="170px"))
         service = w.Dropdown(options=names, value=row.service or None, layout=w.Layout(width="150px"))
         port = w.Dropdown(options=self._port_options(row), value=row.port or None, layout=w.Layout(width="90px"))
-        remove = w.Button(icon="times", tooltip="remove this row", layout=w.Layout(width="36px"))
+        remove = w.Button(icon="times", tooltip=_("remove this row"), layout=w.Layout(width="36px"))
 
         def typed(field):
             def on_change(change):
@@ -113,7 +115,7 @@ class IngressBuilder(TextReprVBox):
         self.model.name = change["new"]
         self._debouncer.trigger()
 
-    def _on_add(self, _=None) -> None:
+    def _on_add(self, _button=None) -> None:
         self.model.add_row()
         self._build_rows()
         self._show_preview()
@@ -127,13 +129,13 @@ class IngressBuilder(TextReprVBox):
         self.model.tls_secret = change["new"] or ""
         self._show_preview()
 
-    def _on_apply(self, _=None) -> None:
+    def _on_apply(self, _button=None) -> None:
         self._debouncer.flush()
         if self._lab is None:
-            self._report.value = "<i>no lab: this builder only previews</i>"
+            self._report.value = "<i>" + html.escape(_("no lab: this builder only previews")) + "</i>"
             return
         self._apply.disabled = True
-        self._report.value = "<i>applying, waiting for the controller…</i>"
+        self._report.value = "<i>" + html.escape(_("applying, waiting for the controller…")) + "</i>"
         try:
             self.last_report = self.model.apply(self._lab)
             self._report.value = self.last_report.html()
@@ -147,12 +149,15 @@ class IngressBuilder(TextReprVBox):
         preview = self.last_preview = self.model.preview()
         if preview.errors:
             items = "".join(f"<li>{html.escape(f.text)}</li>" for f in preview.errors)
-            problems = f'<div style="color:#c62828"><b>Kubernetes would refuse this:</b><ul>{items}</ul></div>'
+            refused = html.escape(_("Kubernetes would refuse this:"))
+            problems = f'<div style="color:#c62828"><b>{refused}</b><ul>{items}</ul></div>'
         else:
-            problems = '<div style="color:#2e7d32">✓ Kubernetes would accept this Ingress.</div>'
+            accepted = html.escape(_("Kubernetes would accept this Ingress."))
+            problems = f'<div style="color:#2e7d32">✓ {accepted}</div>'
         if preview.warnings:
             items = "".join(f"<li>{html.escape(t)}</li>" for t in preview.warnings)
-            problems += f'<div style="color:#b26a00"><b>Accepted, but:</b><ul>{items}</ul></div>'
+            but = html.escape(_("Accepted, but:"))
+            problems += f'<div style="color:#b26a00"><b>{but}</b><ul>{items}</ul></div>'
         self._problems.value = problems
         self._yaml.value = (f'<pre style="background:#f7f7f7;padding:6px;font-size:0.9em">'
                             f'{html.escape(preview.yaml)}</pre>')
@@ -160,7 +165,9 @@ class IngressBuilder(TextReprVBox):
 
     def _text(self) -> str:
         preview = self.last_preview or self.model.preview()
-        lines = [f"IngressBuilder ({self.model.namespace}/{self.model.name}) — preview:", preview.yaml.rstrip()]
-        lines += [f"refused: {f.text}" for f in preview.errors]
-        lines += [f"warning: {t}" for t in preview.warnings]
+        lines = [_("IngressBuilder ({namespace}/{name}) — preview:").format(namespace=self.model.namespace,
+                                                                             name=self.model.name),
+                 preview.yaml.rstrip()]
+        lines += [_("refused: {problem}").format(problem=f.text) for f in preview.errors]
+        lines += [_("warning: {problem}").format(problem=t) for t in preview.warnings]
         return "\n".join(lines)

@@ -23,12 +23,17 @@ import yaml
 from kubernetes.client.rest import ApiException
 
 from ingresslab.events import LabWarning, Warnings
+from ingresslab.i18n import N_, _
 from ingresslab.exercises.outcome import Finding
 from ingresslab.exercises.plainwords import api_error_findings, explain_causes
 from ingresslab.exercises.scratch import wait_for_controller
 from ingresslab.lab import Lab, LabError
 
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
+# what Apply did, by create_or_replace's answer (kubectl apply's words)
+_DONE = {"created": N_("Ingress `{name}` created in namespace `{namespace}`"),
+         "configured": N_("Ingress `{name}` configured in namespace `{namespace}`"),
+         "unchanged": N_("Ingress `{name}` unchanged in namespace `{namespace}`")}
 
 
 @dataclass
@@ -141,18 +146,19 @@ class IngressForm:
         out = []
         known = {s.name for s in self.services}
         for row in self.rows:
-            where = f"`{row.host or '(any host)'}{row.path}`"
+            where = "`{}{}`".format(row.host or _("(any host)"), row.path)
             if row.service and self.services and row.service not in known:
-                out.append(f"{where}: there is no Service `{row.service}` in namespace `{self.namespace}` — "
-                           "requests would get 503")
+                out.append(_("{where}: there is no Service `{service}` in namespace `{namespace}` — requests would "
+                             "get 503").format(where=where, service=row.service, namespace=self.namespace))
             elif row.service and row.port and self.ports_of(row.service) and row.port not in self.ports_of(
                     row.service):
-                out.append(f"{where}: Service `{row.service}` has no port `{row.port}` (it has "
-                           f"{', '.join(self.ports_of(row.service))}) — requests would get 503")
+                out.append(_("{where}: Service `{service}` has no port `{port}` (it has {ports}) — requests would "
+                             "get 503").format(where=where, service=row.service, port=row.port,
+                                               ports=", ".join(self.ports_of(row.service))))
         if self.tls and not self.tls_secret:
-            out.append("TLS without a Secret: nginx would use its default self-signed certificate")
+            out.append(_("TLS without a Secret: nginx would use its default self-signed certificate"))
         if self.tls and not any(r.host for r in self.rows):
-            out.append("TLS needs a host: a certificate is chosen by the name the client asks for (SNI)")
+            out.append(_("TLS needs a host: a certificate is chosen by the name the client asks for (SNI)"))
         return out
 
     def preview(self) -> Preview:
@@ -160,7 +166,7 @@ class IngressForm:
         started = time.perf_counter()
         manifest = self.manifest()
         if not manifest["metadata"]["name"]:
-            errors = [Finding("the Ingress needs a name")]
+            errors = [Finding(_("the Ingress needs a name"))]
         else:
             errors = explain_causes(manifest)
         text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
@@ -171,7 +177,7 @@ class IngressForm:
     def apply(self, lab: Lab, *, timeout: float = 10.0) -> "ApplyReport":
         preview = self.preview()
         if not preview.ok:
-            return ApplyReport(False, "not applied: Kubernetes would refuse this Ingress", findings=preview.errors)
+            return ApplyReport(False, _("not applied: Kubernetes would refuse this Ingress"), findings=preview.errors)
         view = lab.ingress
         status = view.status()
         before_conf, before_reloads = view.conf(), int(status.get("reloads") or 0)
@@ -179,12 +185,12 @@ class IngressForm:
         try:
             action = create_or_replace(lab, manifest)
         except ApiException as err:
-            return ApplyReport(False, "the API refused the Ingress", findings=tuple(api_error_findings(err,
+            return ApplyReport(False, _("the API refused the Ingress"), findings=tuple(api_error_findings(err,
                                                                                                    manifest)))
-        done = f"Ingress `{self.name}` {action} in namespace `{self.namespace}`"
+        done = _(_DONE[action]).format(name=self.name, namespace=self.namespace)
         if action == "unchanged":
             return ApplyReport(True, done, before_reloads, before_reloads, before_conf, before_conf,
-                               note="the stored Ingress already says this: nothing changed, nothing to reload",
+                               note=_("the stored Ingress already says this: nothing changed, nothing to reload"),
                                warnings=tuple(lab.warnings_for("Ingress", self.name.strip(),
                                                                namespace=self.namespace)))
         try:
@@ -240,7 +246,7 @@ def conf_changes(before: str, after: str, *, context: int = 3) -> list[DiffLine]
             tail = context if index < len(opcodes) - 1 else 0
             if len(same) > head + tail + 1:
                 out += [DiffLine("same", line) for line in same[:head]]
-                out.append(DiffLine("skipped", f"… {len(same) - head - tail} unchanged lines …"))
+                out.append(DiffLine("skipped", _("… {count} unchanged lines …").format(count=len(same) - head - tail)))
                 out += [DiffLine("same", line) for line in same[len(same) - tail:]]
             else:
                 out += [DiffLine("same", line) for line in same]
@@ -279,10 +285,12 @@ class ApplyReport:
         if self.reloads_before is None:
             return ""
         if self.reloads_after != self.reloads_before:
-            return f"nginx reloaded: reloads {self.reloads_before} → {self.reloads_after}"
+            return _("nginx reloaded: reloads {before} → {after}").format(before=self.reloads_before,
+                                                                           after=self.reloads_after)
         if not self.changed_lines:
-            return f"nginx was not reloaded (reloads stay {self.reloads_before}): the rendered nginx.conf did not change"
-        return f"reloads {self.reloads_before} → {self.reloads_after}"
+            return _("nginx was not reloaded (reloads stay {before}): the rendered nginx.conf did not "
+                     "change").format(before=self.reloads_before)
+        return _("reloads {before} → {after}").format(before=self.reloads_before, after=self.reloads_after)
 
     def text(self) -> str:
         lines = [("✓ " if self.ok else "✗ ") + self.message]
@@ -300,8 +308,9 @@ class ApplyReport:
         out = [f'<div style="color:{colour};font-weight:bold">{html.escape(self.message)}</div>']
         out += [f"<div>• {html.escape(f.text)}</div>" for f in self.findings]
         if self.reload_words:
-            out.append(f"<div>{html.escape(self.reload_words)}; {len(self.changed_lines)} changed lines in "
-                       "nginx.conf (green: new, red: gone)</div>")
+            words = _("{reloads}; {count} changed lines in nginx.conf (green: new, red: gone)").format(
+                reloads=self.reload_words, count=len(self.changed_lines))
+            out.append(f"<div>{html.escape(words)}</div>")
         if self.note:
             out.append(f'<div style="color:#b26a00">{html.escape(self.note)}</div>')
         out.append(Warnings(self.warnings).html())

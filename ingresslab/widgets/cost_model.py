@@ -11,12 +11,14 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from ingresslab.i18n import _
+
 BAR_PX = 320        # the longer bar's length; the other is drawn to scale, so the picture shows the ratio
 
 
 def illustrative(currency: str) -> str:
-    return (f"Illustrative prices in {currency}, not a quote: look up your cloud's current price list. Load "
-            "balancers are also billed for traffic, which is not counted here.")
+    return _("Illustrative prices in {currency}, not a quote: look up your cloud's current price list. Load "
+             "balancers are also billed for traffic, which is not counted here.").format(currency=currency)
 
 
 @dataclass
@@ -49,9 +51,12 @@ class CostModel:
 
     def text(self) -> str:
         c = self.currency
-        return (f"{self.services} Services: one LoadBalancer each = {self.load_balancer_per_service:,.2f} {c}/month; "
-                f"one Ingress = {self.one_ingress:,.2f} {c}/month; difference {self.saving:,.2f} {c}/month "
-                f"({self.saving * 12:,.2f} {c}/year). {illustrative(c)}")
+        return _("{services} Services: one LoadBalancer each = {per_service} {currency}/month; one Ingress = "
+                 "{one_ingress} {currency}/month; difference {saving} {currency}/month ({saving_year} "
+                 "{currency}/year). {illustrative}").format(services=self.services, per_service=f"{self.load_balancer_per_service:,.2f}",
+                                          one_ingress=f"{self.one_ingress:,.2f}", saving=f"{self.saving:,.2f}",
+                                          saving_year=f"{self.saving * 12:,.2f}", currency=c,
+                                          illustrative=illustrative(c))
 
     def bar_widths(self) -> tuple[int, int]:
         """Pixel lengths of the two bars, proportional to the two costs (the larger one is BAR_PX)."""
@@ -67,11 +72,16 @@ class CostModel:
         bar = ('<div style="background:{colour};height:14px;width:{px}px;display:inline-block;'
                'vertical-align:middle"></div>')
         row = ("<tr><td>{what}</td><td style='width:{full}px'>{bar}</td>"
-               "<td style='text-align:right;white-space:nowrap'><b>{cost:,.2f}</b> {c} / month</td></tr>")
+               "<td style='text-align:right;white-space:nowrap'>{cost}</td></tr>")
+        per_month = _("<b>{cost}</b> {currency} / month")
+        difference = _("difference: <b>{saving} {currency}</b> per month, {saving_year} {currency} per year").format(
+            saving=f"{self.saving:,.2f}", saving_year=f"{self.saving * 12:,.2f}", currency=c)
         return (f"<table style='font-size:0.95em'>"
-                + row.format(what=f"{self.services} × LoadBalancer Service", full=BAR_PX, cost=per, c=c,
+                + row.format(what=html.escape(_("{services} × LoadBalancer Service").format(services=self.services)),
+                             full=BAR_PX, cost=per_month.format(cost=f"{per:,.2f}", currency=c),
                              bar=bar.format(colour="#e06666", px=per_px))
-                + row.format(what="1 Ingress controller (1 LoadBalancer)", full=BAR_PX, cost=one, c=c,
+                + row.format(what=html.escape(_("1 Ingress controller (1 LoadBalancer)")), full=BAR_PX,
+                             cost=per_month.format(cost=f"{one:,.2f}", currency=c),
                              bar=bar.format(colour="#6aa84f", px=one_px))
-                + f"</table><div>difference: <b>{self.saving:,.2f} {c}</b> per month, {self.saving * 12:,.2f} {c} "
-                f"per year</div><div><small style='color:#666'>{html.escape(illustrative(self.currency))}</small></div>")
+                + f"</table><div>{difference}</div><div><small style='color:#666'>"
+                f"{html.escape(illustrative(self.currency))}</small></div>")

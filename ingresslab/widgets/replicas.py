@@ -11,6 +11,7 @@ import time
 
 import ipywidgets as w
 
+from ingresslab.i18n import _
 from ingresslab.lab import Lab
 
 from ._base import TextReprVBox
@@ -27,7 +28,7 @@ class ReplicasSlider(TextReprVBox):
         self._schedule = schedule
         self.last: Snapshot = self.model.snapshot()
         self._slider = w.IntSlider(value=self.last.desired, min=0, max=max(max_replicas, self.last.desired),
-                                   description="replicas", continuous_update=False)
+                                   description=_("replicas"), continuous_update=False)
         self._table = w.HTML(self.last.html())
         self._slider.observe(self._on_slide, "value")
         self._following_until = 0.0
@@ -50,4 +51,4 @@ class ReplicasSlider(TextReprVBox):
         self._table.value = snap.html()
 
     def _text(self) -> str:
-        return "ReplicasSlider: " + self.last.text()
+        return _("ReplicasSlider: {summary}").format(summary=self.last.text())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import kubernetes
 
+from ingresslab.i18n import N_, _
 from ingresslab.lab import Lab, LabError
 
 
@@ -25,6 +26,9 @@ class Endpoint:
     ready: bool
     pod: str | None
     node: str | None
+
+
+_COLUMNS = (N_("Service"), N_("endpoint"), N_("state"), N_("pod"), N_("node"))
 
 
 @dataclass(frozen=True)
@@ -44,20 +48,25 @@ class Snapshot:
                    sum(1 for e in self.endpoints if e.service == s) == self.desired for s in self.services)
 
     def text(self) -> str:
-        head = (f"Deployment {self.deployment}: {self.desired} replicas wanted; "
-                + (", ".join(f"{s}: {self.ready(s)} ready endpoints" for s in self.services) or "no Service selects it"))
-        rows = [f"  {e.service}  {e.address}:{e.port}  {'ready' if e.ready else 'not ready'}  {e.pod or ''}"
+        ready = ", ".join(_("{service}: {count} ready endpoints").format(service=s, count=self.ready(s))
+                          for s in self.services) or _("no Service selects it")
+        head = _("Deployment {deployment}: {desired} replicas wanted; {ready}").format(
+            deployment=self.deployment, desired=self.desired, ready=ready)
+        ready_word, not_ready_word = _("ready"), _("not ready")
+        rows = [f"  {e.service}  {e.address}:{e.port}  {ready_word if e.ready else not_ready_word}  {e.pod or ''}"
                 f"  {e.node or ''}" for e in self.endpoints]
         return "\n".join([head, *rows])
 
     def html(self) -> str:
-        state = "settled" if self.settled else "following…"
+        state = html.escape(_("settled") if self.settled else _("following…"))
+        ready, not_ready = "✓ " + html.escape(_("ready")), "… " + html.escape(_("not ready"))
         rows = "".join(f"<tr><td>{html.escape(e.service)}</td><td><code>{html.escape(e.address)}:{e.port}</code></td>"
-                       f"<td>{'✓ ready' if e.ready else '… not ready'}</td><td>{html.escape(e.pod or '')}</td>"
+                       f"<td>{ready if e.ready else not_ready}</td><td>{html.escape(e.pod or '')}</td>"
                        f"<td>{html.escape(e.node or '')}</td></tr>" for e in self.endpoints)
-        return (f"<div><b>{html.escape(self.deployment)}</b>: {self.desired} replicas wanted — EndpointSlices "
-                f"<i>{state}</i></div><table style='font-size:0.9em'><tr><th>Service</th><th>endpoint</th>"
-                f"<th>state</th><th>pod</th><th>node</th></tr>{rows}</table>")
+        head = _("<b>{deployment}</b>: {desired} replicas wanted — EndpointSlices <i>{state}</i>").format(
+            deployment=html.escape(self.deployment), desired=self.desired, state=state)
+        columns = "".join(f"<th>{html.escape(_(c))}</th>" for c in _COLUMNS)
+        return (f"<div>{head}</div><table style='font-size:0.9em'><tr>{columns}</tr>{rows}</table>")
 
 
 class ReplicasModel:
@@ -72,7 +81,8 @@ class ReplicasModel:
             return self.apps.read_namespaced_deployment(self.deployment, self.namespace)
         except kubernetes.client.rest.ApiException as err:
             if err.status == 404:
-                raise LabError(f"there is no Deployment {self.deployment} in namespace {self.namespace}") from None
+                raise LabError(_("there is no Deployment {deployment} in namespace {namespace}").format(
+                    deployment=self.deployment, namespace=self.namespace)) from None
             raise
 
     def replicas(self) -> int:

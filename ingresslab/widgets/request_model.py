@@ -18,6 +18,7 @@ import kubernetes
 
 from ingresslab import trace as tracing
 from ingresslab.events import LabWarning, Warnings
+from ingresslab.i18n import N_, _
 from ingresslab.lab import Lab
 
 
@@ -55,32 +56,41 @@ class RequestResult:
     @property
     def answered_by(self) -> str:
         if self.pod is not None:
-            where = f" on {self.pod.node}" if self.pod.node else ""
-            return f"pod {self.pod.namespace}/{self.pod.name} ({self.pod.ip}{where})"
+            if self.pod.node:
+                return _("pod {namespace}/{name} ({ip} on {node})").format(
+                    namespace=self.pod.namespace, name=self.pod.name, ip=self.pod.ip, node=self.pod.node)
+            return _("pod {namespace}/{name} ({ip})").format(namespace=self.pod.namespace, name=self.pod.name,
+                                                            ip=self.pod.ip)
         if self.response.pod:
-            return f"pod {self.response.pod}"
-        return "nginx itself (no rule sent it to a pod)"
+            return _("pod {name}").format(name=self.response.pod)
+        return _("nginx itself (no rule sent it to a pod)")
 
     def text(self) -> str:
         r = self.response
-        lines = [f"GET {self.url} via {r.node} {r.server_addr} → {self.status_line} in {self.milliseconds:.0f} ms",
-                 f"answered by {self.answered_by}", r.body.rstrip()]
-        lines += [f"  hop {h['hop']}: {h['component']} {h['where']} {h['from']} → {h['to']}  this hop "
-                  f"{_ms(h['hop_ms'])}, since sent {_ms(h['at_ms'])}" for h in self.hops]
+        lines = [_("GET {url} via {node} {address} → {status} in {ms} ms").format(
+                     url=self.url, node=r.node, address=r.server_addr, status=self.status_line,
+                     ms=f"{self.milliseconds:.0f}"),
+                 _("answered by {who}").format(who=self.answered_by), r.body.rstrip()]
+        lines += ["  " + _("hop {hop}: {component} {where} {source} → {target}  this hop {hop_ms}, since sent "
+                           "{at_ms}").format(hop=h["hop"], component=h["component"], where=h["where"],
+                                             source=h["from"], target=h["to"], hop_ms=_ms(h["hop_ms"]),
+                                             at_ms=_ms(h["at_ms"])) for h in self.hops]
         if self.hops:
-            lines.append(f"  total {_ms(self.total_ms)} (sent → answer read)")
+            lines.append("  " + _("total {ms} (sent → answer read)").format(ms=_ms(self.total_ms)))
         if self.hops_error:
-            lines.append(f"  (hops not traced: {self.hops_error})")
+            lines.append("  " + _("(hops not traced: {error})").format(error=self.hops_error))
         lines += [f"⚠ {w.reason}: {w.plain}" for w in self.warnings]
         return "\n".join(lines)
 
     def html(self) -> str:
         r = self.response
         colour = "#2e7d32" if 200 <= r.status < 300 else ("#b26a00" if 300 <= r.status < 500 else "#c62828")
+        via = _("via {node} {address} (node:NodePort), {ms} ms").format(
+            node=html.escape(r.node), address=html.escape(r.server_addr), ms=f"{self.milliseconds:.0f}")
+        answered = _("answered by <b>{who}</b>").format(who=html.escape(self.answered_by))
         out = (f'<div><b style="color:{colour}">{html.escape(self.status_line)}</b> '
-               f"<code>GET {html.escape(self.url)}</code> <small>via {html.escape(r.node)} "
-               f"{html.escape(r.server_addr)} (node:NodePort), {self.milliseconds:.0f} ms</small></div>"
-               f"<div>answered by <b>{html.escape(self.answered_by)}</b></div>"
+               f"<code>GET {html.escape(self.url)}</code> <small>{via}</small></div>"
+               f"<div>{answered}</div>"
                f'<pre style="background:#f7f7f7;padding:6px;max-height:16em;overflow:auto">'
                f"{html.escape(r.body.rstrip())}</pre>")
         out += Warnings(self.warnings).html()
@@ -90,16 +100,23 @@ class RequestResult:
                            f"<code>{html.escape(h['to'])}</code></td><td style='text-align:right'>{_ms(h['hop_ms'])}"
                            f"</td><td style='text-align:right;color:#666'>{_ms(h['at_ms'])}</td></tr>"
                            for h in self.hops)
-            out += ("<table style='font-size:0.9em'><tr><th>hop</th><th>component</th><th>where</th>"
-                    "<th>connection</th><th>this hop</th><th>since sent</th></tr>"
-                    f"{rows}<tr><td></td><td colspan='3'><b>total</b> (sent → answer read)</td>"
+            columns = "".join(f"<th>{html.escape(_(c))}</th>" for c in _HOP_COLUMNS)
+            total = _("<b>total</b> (sent → answer read)")
+            out += (f"<table style='font-size:0.9em'><tr>{columns}</tr>"
+                    f"{rows}<tr><td></td><td colspan='3'>{total}</td>"
                     f"<td style='text-align:right'><b>{_ms(self.total_ms)}</b></td><td></td></tr></table>"
-                    "<small style='color:#666'>this hop: from the previous component seeing the request to this "
-                    "one; since sent: from the moment the request left (these add up, the first column does not "
-                    "need to).</small>")
+                    "<small style='color:#666'>"
+                    + html.escape(_("this hop: from the previous component seeing the request to this one; since "
+                                    "sent: from the moment the request left (these add up, the first column does "
+                                    "not need to)."))
+                    + "</small>")
         if self.hops_error:
-            out += f'<div style="color:#b26a00"><small>hops not traced: {html.escape(self.hops_error)}</small></div>'
+            not_traced = html.escape(_("hops not traced: {error}").format(error=self.hops_error))
+            out += f'<div style="color:#b26a00"><small>{not_traced}</small></div>'
         return out
+
+
+_HOP_COLUMNS = (N_("hop"), N_("component"), N_("where"), N_("connection"), N_("this hop"), N_("since sent"))
 
 
 def _ms(value: float | None) -> str:
