@@ -32,6 +32,8 @@ ENGLISH = "en"
 ENV_VARIABLES = ("INGRESSLAB_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
 _chosen: str | None = None
+_UNSET = object()
+_env_before: object = _UNSET      # INGRESSLAB_LANG as it was before use() first set it, for use(None) to restore
 _loaded: dict[str, gettext.NullTranslations] = {}
 _lock = threading.Lock()
 
@@ -68,15 +70,22 @@ def from_environment() -> str:
 
 def use(language: str | None) -> str:
     """Speak `language` from now on in this process and in the commands it starts; None goes back to the
-    environment's choice. Returns the language in use. An unknown language is a ValueError that lists the known."""
-    global _chosen
+    environment's choice (INGRESSLAB_LANG as it was before). Returns the language in use. An unknown language is a ValueError that lists the known."""
+    global _chosen, _env_before
     if language is None:
         _chosen = None
-        os.environ.pop("INGRESSLAB_LANG", None)
+        if _env_before is not _UNSET:
+            if _env_before is None:
+                os.environ.pop("INGRESSLAB_LANG", None)
+            else:
+                os.environ["INGRESSLAB_LANG"] = _env_before
+            _env_before = _UNSET
         return current()
     code = normalize(language)
     if code is None:
         raise ValueError(f"language {language!r} is not one the lab speaks; choose one of: {', '.join(available())}")
+    if _env_before is _UNSET:
+        _env_before = os.environ.get("INGRESSLAB_LANG")
     _chosen = code
     os.environ["INGRESSLAB_LANG"] = code
     return code

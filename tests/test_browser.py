@@ -182,7 +182,7 @@ def test_three_hops_pictures_render(page, jupyter, browser_lab):
     assert [p["text"].count("kube-proxy") for p in paths[:2]] == [1, 2], [p["text"] for p in paths[:2]]
 
     # Your turn: the widget draws the path of a request it sends into its Output
-    turn = code_cell(page, "send and trace")
+    turn = code_cell(page, "TraceForm(lab")
     turn.get_by_role("button", name="send and trace").click()
     drawn = turn.locator(".jp-RenderedSVG img")
     expect(drawn).to_have_count(1, timeout=30_000)

@@ -205,3 +205,17 @@ def test_the_readmes_say_how_to_open_the_chinese_edition():
     listed = set(re.findall(r"^\| `([0-9a-z_]+)` \|", chinese, re.M))
     assert listed == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}, listed
     assert CJK.search(chinese)
+
+
+def test_going_back_to_the_environments_choice_restores_it(language, monkeypatch):
+    import os
+    monkeypatch.setenv("INGRESSLAB_LANG", "en")
+    i18n.use("zh")
+    i18n.use("zh")
+    assert os.environ["INGRESSLAB_LANG"] == "zh" and i18n.current() == "zh"
+    i18n.use(None)
+    assert os.environ["INGRESSLAB_LANG"] == "en" and i18n.current() == "en"
+    monkeypatch.delenv("INGRESSLAB_LANG")
+    i18n.use("zh")
+    i18n.use(None)
+    assert "INGRESSLAB_LANG" not in os.environ

@@ -270,4 +270,49 @@ def test_every_widget_string_has_a_chinese_translation_with_the_same_placeholder
     assert len(catalogue) >= 80
     for message in catalogue:
         assert message.string and not message.fuzzy, message.id
-        assert set(re.findall(r"\{\w+\}", message.id)) == set(re.findall(r"\{\w+\}", message.string)), message.id
+        english, chinese = (message.id, message.string) if isinstance(message.id, str) else \
+            (message.id[0], message.string[0])                               # a plural: Chinese has one form
+        assert set(re.findall(r"\{\w+\}", english)) == set(re.findall(r"\{\w+\}", chinese)), english
+
+
+# --- the two small forms of notebooks 05 and 07 ---------------------------------------------------------------------
+
+def test_the_trace_form_sends_a_real_request_and_draws_its_hops_with_chinese_labels(lab, zh):
+    from ingresslab.widgets import TraceForm
+    routed_host(lab, "zh-trace.mysite.com", "zh-trace")
+    form = TraceForm(lab, hosts=["zh-trace.mysite.com", "nowhere.mysite.com"], paths=["/", "/about"], scheme="http")
+    assert (form.host.description, form.path.description, form.go.description) == ("主机名", "路径", "发送并追踪")
+    assert repr(form) == "TraceForm：http://zh-trace.mysite.com/，尚未发送"
+    form.go.click()
+    assert form.last is not None and form.last.status == 200 and form.last.pod.startswith("site-")
+    picture = viz.svg(viz.request_path(form.last, highlight=True)).replace("&#45;", "-")
+    assert "客户端" in picture and "kube-proxy" in picture and "nginx" in picture
+    assert repr(form) == "TraceForm：http://zh-trace.mysite.com/，已发送；图中画出了它经过的每一跳"
+
+
+def test_the_trace_form_is_english_without_a_language(lab, english):
+    from ingresslab.widgets import TraceForm
+    form = TraceForm(lab, hosts=["cafe.example.com"], paths=["/coffee"])
+    assert (form.host.description, form.path.description, form.go.description) == ("host", "path", "send and trace")
+    assert repr(form) == "TraceForm: https://cafe.example.com/coffee, not sent yet"
+
+
+def test_the_answer_form_checks_the_box_with_the_real_exercise_in_chinese(lab, zh):
+    from ingresslab.exercises import MultiHost
+    from ingresslab.widgets import AnswerForm
+    answer = "rules:\n- host: 127.0.3.1\n  http:\n    paths: []\n"
+    form = AnswerForm(MultiHost(lab), answer)
+    assert form.button.description == "检查" and form.box.value == answer
+    assert repr(form) == "AnswerForm：4 行 YAML，尚未检查"
+    form.button.click()
+    assert form.outcome is not None and not form.outcome.passed
+    assert CJK.search(form.outcome.title) and any("127.0.3.1" in f.text and CJK.search(f.text)
+                                                   for f in form.outcome.findings)
+    assert repr(form) == "AnswerForm：4 行 YAML，已检查"
+
+
+def test_the_answer_form_is_english_without_a_language(english):
+    from ingresslab.exercises import MultiHost
+    from ingresslab.widgets import AnswerForm
+    form = AnswerForm(MultiHost(lab=None), "rules: []\n")
+    assert form.button.description == "check" and repr(form) == "AnswerForm: 1 line of YAML, not checked yet"
