@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from . import home as homes
+from . import i18n
 from .i18n import _
 from .lab import Lab, LabError, stop
 
@@ -242,9 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ingresslab", description=_("A small, real Kubernetes lab for Service, "
                                                                        "NodePort and Ingress."))
     home_help = _("state directory (default: $INGRESSLAB_HOME or ~/.ingresslab)")
+    language_help = _("the language the lab speaks to you: en or zh (default: $INGRESSLAB_LANG, else LANG)")
     parser.add_argument("--home", help=home_help)
+    parser.add_argument("--language", help=language_help)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=argparse.SUPPRESS, help=home_help)
+    common.add_argument("--language", default=argparse.SUPPRESS, help=language_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
@@ -277,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _choose_language(argv: list[str]) -> None:
+    """`--language zh` (or `--language=zh`) anywhere among the CLI's own options: speak it from now on."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--language="):
+            i18n.use(arg.split("=", 1)[1])
+        elif arg == "--language" and i + 1 < len(argv):
+            i18n.use(argv[i + 1])
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "controller" in argv:
@@ -286,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
             from .ingress import controller
             return controller.main(argv[at + 1:])
     homes.private_umask()   # whatever the CLI writes in the home (logs, state) is this user's alone
+    try:
+        _choose_language(argv)   # before the parser is built: its help texts are translated
+    except ValueError as exc:
+        print(f"ingresslab: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     # Sub-commands accept --home after their name too (`ingresslab up --home X`).

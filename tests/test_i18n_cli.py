@@ -111,3 +111,17 @@ def test_the_demo_narrates_in_chinese_and_draws_chinese_labels(tmp_path):
         assert any(w.startswith("来自 ") for w in words) and any("由 coffee-" in w for w in words)
     finally:
         ingresslab("down", language=None, home=home)
+
+
+def test_the_language_option_outranks_the_environment_and_names_the_choices(tmp_path):
+    home = tmp_path / "no-lab"
+    for args in (("--language", "zh", "status"), ("status", "--language=zh")):
+        chosen = ingresslab(*args, language=None, home=home)
+        assert chosen.stdout == f"{home} 没有正在运行的实验环境。用这条命令启动：ingresslab up\n", args
+    english = ingresslab("--language", "en", "status", language="zh", home=home)
+    assert english.stdout == f"No lab is running for {home}. Start one with: ingresslab up\n"
+    helped = ingresslab("--language", "zh", "--help", language=None)
+    assert "实验环境对你使用的语言" in helped.stdout
+    unknown = ingresslab("--language", "klingon", "status", language=None, home=home)
+    assert unknown.returncode == 2
+    assert unknown.stderr == "ingresslab: language 'klingon' is not one the lab speaks; choose one of: en, zh\n"
