@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .i18n import _
+
 __all__ = ["LabWarning", "Warnings", "plain_words", "warnings_for"]
 
 
@@ -44,7 +46,7 @@ class Warnings(list):
 
     def text(self) -> str:
         if not self:
-            return f"no warnings for {self.about}" if self.about else "no warnings"
+            return _("no warnings for {what}").format(what=self.about) if self.about else _("no warnings")
         return "\n".join(f"⚠ {w.reason}: {w.plain}" for w in self)
 
     def __repr__(self) -> str:
@@ -58,13 +60,16 @@ class Warnings(list):
         if not self:
             return ""
         items = "".join(f"<li><b>{h.escape(w.reason)}</b>: {h.escape(w.plain)}</li>" for w in self)
-        return f'<div style="color:#b26a00"><b>The controller warns:</b><ul style="margin:2px 0">{items}</ul></div>'
+        title = h.escape(_("The controller warns:"))
+        return f'<div style="color:#b26a00"><b>{title}</b><ul style="margin:2px 0">{items}</ul></div>'
+
 
     def _repr_html_(self) -> str:
         return self.html() or f"<i>{self.text()}</i>"
 
 
 # --- plain words ---------------------------------------------------------------------------------------------------
+# The controller's own message (English, as Kubernetes events are) is quoted inside each sentence as {message}.
 
 _SHARED = re.compile(r"upstream (?P<upstream>\S+) is shared with Ingress (?P<first>\S+), which names it first, so its "
                      r"service-upstream \((?P<applied>\w+)\) applies here too, not this Ingress's \((?P<wanted>\w+)\)")
@@ -73,52 +78,61 @@ _SHARED = re.compile(r"upstream (?P<upstream>\S+) is shared with Ingress (?P<fir
 def _service_upstream_shared(message: str) -> str:
     m = _SHARED.search(message)
     if not m:
-        return ("this Ingress's service-upstream annotation has no effect: another Ingress names the same Service "
-                "port first and decides it for both. " + message)
+        return _("this Ingress's service-upstream annotation has no effect: another Ingress names the same Service "
+                 "port first and decides it for both. {message}").format(message=message)
     if m["wanted"] == "true":
-        what = ("this Ingress's service-upstream annotation (true) has no effect: its requests still go straight "
-                "to the pods")
+        text = _("this Ingress's service-upstream annotation (true) has no effect: its requests still go straight "
+                 "to the pods. nginx keeps one upstream per Service port ({upstream}), and Ingress {first} named "
+                 "it first, so its setting (service-upstream {applied}) applies to both. Give this Ingress a "
+                 "Service of its own (same selector, another name) to keep them apart.")
     else:
-        what = ("this Ingress does not ask for service-upstream, yet its requests go through the Service's "
-                "ClusterIP (one hop more)")
-    return (f"{what}. nginx keeps one upstream per Service port ({m['upstream']}), and Ingress {m['first']} named "
-            f"it first, so its setting (service-upstream {m['applied']}) applies to both. Give this Ingress a "
-            "Service of its own (same selector, another name) to keep them apart.")
+        text = _("this Ingress does not ask for service-upstream, yet its requests go through the Service's "
+                 "ClusterIP (one hop more). nginx keeps one upstream per Service port ({upstream}), and Ingress "
+                 "{first} named it first, so its setting (service-upstream {applied}) applies to both. Give this "
+                 "Ingress a Service of its own (same selector, another name) to keep them apart.")
+    return text.format(upstream=m["upstream"], first=m["first"], applied=m["applied"])
 
 
 def _backend_unavailable(message: str) -> str:
     problem = message.split(": requests for it get 503", 1)[0]
     if "no ready endpoints" in problem:
-        why = "no pod behind it is ready, so nginx has nowhere to send the request"
+        why = _("no pod behind it is ready, so nginx has nowhere to send the request")
     elif "not found" in problem:
-        why = "the Service does not exist (yet) in that namespace"
+        why = _("the Service does not exist (yet) in that namespace")
     elif "has no port" in problem:
-        why = "the Ingress names a port the Service does not have"
+        why = _("the Ingress names a port the Service does not have")
     else:
         why = problem
-    return f"requests for this backend get 503 Service Unavailable: {problem} — {why}."
+    return _("requests for this backend get 503 Service Unavailable: {problem} — {why}.").format(problem=problem,
+                                                                                                  why=why)
 
 
 def _tls_default(message: str) -> str:
-    problem, _, rest = message.partition(": host ")
-    host = rest.split(" ", 1)[0] if rest else "this host"
-    return (f"{problem}, so nginx answers HTTPS for {host} with its default self-signed certificate: browsers and "
-            "curl without --insecure refuse it until the Secret exists (kubectl get secret).")
+    problem, _sep, rest = message.partition(": host ")
+    if rest:
+        return _("{problem}, so nginx answers HTTPS for {host} with its default self-signed certificate: browsers "
+                 "and curl without --insecure refuse it until the Secret exists (kubectl get secret).").format(
+            problem=problem, host=rest.split(" ", 1)[0])
+    return _("{problem}, so nginx answers HTTPS for this host with its default self-signed certificate: browsers "
+             "and curl without --insecure refuse it until the Secret exists (kubectl get secret).").format(
+        problem=problem)
 
 
 _PLAIN: dict[str, Callable[[str], str]] = {
     "ServiceUpstreamShared": _service_upstream_shared,
-    "Rejected": lambda m: "the controller ignores this Ingress, so nginx does not serve it: "
-                          + m.removeprefix("the controller ignores this Ingress until it is fixed: ") + ".",
+    "Rejected": lambda m: _("the controller ignores this Ingress, so nginx does not serve it: {message}.").format(
+        message=m.removeprefix("the controller ignores this Ingress until it is fixed: ")),
     "BackendUnavailable": _backend_unavailable,
     "TLSDefaultCertificate": _tls_default,
-    "PathConflict": lambda m: "one of its paths does nothing: " + m + " (the oldest Ingress keeps a path).",
-    "BackendIgnored": lambda m: "one of its paths does nothing: " + m + ".",
-    "RELOAD": lambda m: "nginx refused the new configuration and keeps serving the previous one: " + m,
-    "DefaultBackendUnavailable": lambda m: "the default backend cannot answer: " + m + ".",
-    "ConfigInvalid": lambda m: "a ConfigMap setting is ignored: " + m + ".",
-    "TCPServiceSkipped": lambda m: "a TCP service is not served: " + m + ".",
-    "ErrImagePull": lambda m: "the pod cannot start: " + m,
+    "PathConflict": lambda m: _("one of its paths does nothing: {message} (the oldest Ingress keeps a path).").format(
+        message=m),
+    "BackendIgnored": lambda m: _("one of its paths does nothing: {message}.").format(message=m),
+    "RELOAD": lambda m: _("nginx refused the new configuration and keeps serving the previous one: {message}").format(
+        message=m),
+    "DefaultBackendUnavailable": lambda m: _("the default backend cannot answer: {message}.").format(message=m),
+    "ConfigInvalid": lambda m: _("a ConfigMap setting is ignored: {message}.").format(message=m),
+    "TCPServiceSkipped": lambda m: _("a TCP service is not served: {message}.").format(message=m),
+    "ErrImagePull": lambda m: _("the pod cannot start: {message}").format(message=m),
 }
 
 

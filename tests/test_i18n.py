@@ -219,3 +219,38 @@ def test_going_back_to_the_environments_choice_restores_it(language, monkeypatch
     i18n.use("zh")
     i18n.use(None)
     assert "INGRESSLAB_LANG" not in os.environ
+
+
+def test_the_controllers_warnings_in_plain_chinese_quote_its_own_english(language):
+    """`lab.warnings_for(...)`: the sentence is the learner's language; the controller's event message (English, as
+    Kubernetes events are) is quoted inside it unchanged."""
+    from ingresslab.events import LabWarning, Warnings, plain_words
+    i18n.use("zh")
+    shared = ("upstream default-coffee-svc-80 is shared with Ingress default/cafe-ingress, which names it first, so "
+              "its service-upstream (false) applies here too, not this Ingress's (true), as in ingress-nginx")
+    words = plain_words("ServiceUpstreamShared", shared)
+    assert words.startswith("这个 Ingress 的 service-upstream 注解（true）不起作用") and "Ingress default/cafe-ingress 先用到" in words
+    assert plain_words("BackendUnavailable", "service default/x not found: requests for it get 503 until that "
+                                             "changes") == ("发往这个后端的请求会得到 503 Service Unavailable："
+                                                            "service default/x not found —— 那个命名空间里（还）没有这个 Service。")
+    assert plain_words("Rejected", "the controller ignores this Ingress until it is fixed: spec.rules[0].host: bad") \
+        == "控制器忽略了这个 Ingress，所以 nginx 不会为它提供服务：spec.rules[0].host: bad。"
+    assert plain_words("SomethingNew", "as Kubernetes said it") == "as Kubernetes said it"
+    found = Warnings([LabWarning("Ingress", "default", "x", "Rejected", "m", plain_words("Rejected", "m"))])
+    assert "<b>控制器警告：</b>" in found.html() and str(Warnings(about="Ingress default/x")) == "Ingress default/x 没有警告"
+    i18n.use("en")
+    assert str(Warnings(about="Ingress default/x")) == "no warnings for Ingress default/x"
+
+
+def test_no_message_hides_inside_an_f_string_where_the_extractor_cannot_see_it():
+    """Babel reads `_("…")` calls from Python's tokens; inside an f-string's braces a call is part of one string
+    token, so its message would never reach the catalogue (and stay English for ever)."""
+    import io
+    import tokenize
+    hidden = []
+    for source in sorted((ROOT / "ingresslab").rglob("*.py")):
+        for token in tokenize.generate_tokens(io.StringIO(source.read_text()).readline):
+            if token.type == tokenize.STRING and re.match(r"(?i)[rb]*f", token.string) and \
+                    re.search(r"""\b(_|N_|ngettext)\(\s*['"]""", token.string):
+                hidden.append(f"{source.relative_to(ROOT)}:{token.start[0]}")
+    assert not hidden, hidden

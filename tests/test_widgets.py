@@ -362,7 +362,7 @@ def test_the_replicas_slider_scales_and_the_endpoints_follow(lab):
 def test_the_public_api_is_all():
     import ingresslab.widgets as package
     modules = {"builder", "builder_model", "cost", "cost_model", "debounce", "replicas", "replicas_model", "request",
-               "request_model", "progress"}
+               "request_model", "progress", "forms"}
     assert {name for name in vars(package) if not name.startswith("_")} - modules == set(package.__all__)
 
 
