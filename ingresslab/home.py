@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from .i18n import _
+
 CONTEXT = "ingresslab"
 LOCK_NAME = "lab.lock"
 PRIVATE_UMASK = 0o077
@@ -66,10 +68,11 @@ def ensure_home(home: Path) -> Path:
         pass
     st = os.lstat(home)
     if not stat.S_ISDIR(st.st_mode):
-        raise HomeError(f"the lab's home {home} is not a directory; choose another with --home")
+        raise HomeError(_("the lab's home {home} is not a directory; choose another with --home").format(home=home))
     if st.st_uid != os.geteuid():
-        raise HomeError(f"the lab's home {home} belongs to uid {st.st_uid}, not to you (uid {os.geteuid()}): "
-                        f"its owner could read the lab's secrets. Use a home of your own with --home")
+        raise HomeError(_("the lab's home {home} belongs to uid {owner}, not to you (uid {you}): its owner could read "
+                          "the lab's secrets. Use a home of your own with --home").format(
+            home=home, owner=st.st_uid, you=os.geteuid()))
     if stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(home, 0o700)
     _tighten(home, depth=2)

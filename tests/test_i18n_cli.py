@@ -125,3 +125,14 @@ def test_the_language_option_outranks_the_environment_and_names_the_choices(tmp_
     unknown = ingresslab("--language", "klingon", "status", language=None, home=home)
     assert unknown.returncode == 2
     assert unknown.stderr == "ingresslab: language 'klingon' is not one the lab speaks; choose one of: en, zh\n"
+
+
+def test_a_home_that_is_a_file_is_refused_in_the_learners_language(tmp_path):
+    home = tmp_path / "a-file"
+    home.write_text("")
+    chinese = ingresslab("up", language="zh", home=home)
+    assert chinese.returncode == 1
+    assert chinese.stderr.endswith(f"ingresslab: 实验环境的主目录 {home} 不是一个目录；请用 --home 换一个\n"), chinese.stderr
+    english = ingresslab("up", language=None, home=home)
+    assert english.stderr.endswith(f"ingresslab: the lab's home {home} is not a directory; choose another with "
+                                   "--home\n"), english.stderr
