@@ -163,7 +163,9 @@ class GatewayView:
         pods = [p for p in self.core.list_namespaced_pod(NAMESPACE, label_selector=APP_LABEL).items
                 if p.status.phase == "Running"]
         if not pods:
-            raise GatewayError(f"no Gateway controller pod is running in namespace {NAMESPACE}")
+            raise GatewayError(f"no Gateway controller pod is running in namespace {NAMESPACE} (the lab ships its "
+                               "Deployment at 0 replicas and scales it up with the first Gateway; `kubectl scale "
+                               f"deployment nginx-gateway -n {NAMESPACE} --replicas=1` starts it)")
         path = Path(self.home) / "nginx" / f"{NAMESPACE}_{pods[0].metadata.name}" / "status.json"
         try:
             return json.loads(path.read_text())

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ingresslab.exercises import MultiHostRoutes
+from ingresslab.gatewaylab import GatewayError
 from ingresslab.trace import hop_table, send, trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,8 @@ def test_a_fresh_lab_starts_its_gateway_controller_with_the_first_gateway_and_on
         assert json.loads(k("get", "pods", "-n", "nginx-gateway", "-o", "json"))["items"] == []
         waiting = json.loads(k("get", "gatewayclass", "nginx", "-o", "json"))["status"]["conditions"]
         assert [(c["type"], c["status"], c["reason"]) for c in waiting] == [("Accepted", "Unknown", "Pending")]
+        with pytest.raises(GatewayError, match="0 replicas and scales it up with the first Gateway"):
+            lab.gateway.controller_status()
         gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "first"},
                    "spec": {"gatewayClassName": "nginx", "listeners": [{"name": "http", "port": 80,
                                                                         "protocol": "HTTP"}]}}
