@@ -348,7 +348,7 @@ def _read_proc(pid: int) -> tuple[int, str] | None:
 
 
 def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
-    """The lab process, kube-proxy's data plane, the controller, nginx masters and workers of this home: every process whose command line
+    """The lab process, kube-proxy's data plane, the Ingress and Gateway controllers, nginx masters and workers of this home: every process whose command line
     names the home, plus their descendants (nginx workers' titles do not name it)."""
     table: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
@@ -380,6 +380,8 @@ def lab_processes(home: Path, lab_pid: int | None = None) -> list[Proc]:
             role = "pods"
         elif "ingresslab.ingress.controller" in cmd:
             role = "controller"
+        elif "ingresslab.gateway.process" in cmd:
+            role = "gateway controller"
         elif cmd.startswith("nginx: master"):
             role = "nginx master"
         elif cmd.startswith(("nginx: worker", "nginx: cache")):

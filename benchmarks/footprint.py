@@ -4,8 +4,9 @@ Each trial makes a new home and runs the `ingresslab up` command (a fresh proces
 applies the cafe example (manifests/cafe-secret.yaml, cafe.yaml, cafe-ingress-v1.yaml) through the kubernetes
 client, and polls `https://cafe.example.com/tea` and `/coffee` through a node's IP and the controller's https
 NodePort until a tea pod and a coffee pod answer 200. After 100 more requests per path (20 with --quick) it sums
-the resident memory (RSS, from /proc) of every process of the lab: the lab process (API, controllers, pods,
-kube-proxy), the Ingress controller, and nginx's master and workers, found by the home's path in their command
+the resident memory (RSS, from /proc) of every process of the lab: the lab process (API, controllers), the pods'
+process, kube-proxy's data plane, the Ingress controller, nginx's master and workers, and the Gateway controller
+when it runs (it starts with the first Gateway: the cafe has none), found by the home's path in their command
 lines (workers as their children). PSS (shared pages split fairly between processes) is shown beside it.
 
 Targets: up → cafe routed ≤ 3 s (median of the trials); RSS ≤ 250 MB (10^6 bytes).

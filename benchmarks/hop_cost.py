@@ -147,10 +147,16 @@ def targets(lab) -> list[Target]:
         raise SystemExit(f"the controller listens on {listen['address']}, its pod IP is {controller.status.pod_ip}")
     ip, nodeport = c.node_ip(lab), lab.ingress_node_ports()["http_nodeport"]
     cluster_ip = core.read_namespaced_service("hop-su-svc", "default").spec.cluster_ip
-    upstreams = {b["name"]: b["endpoints"] for b in lab.ingress.backends()}
-    if upstreams.get("default-hop-svc-80") != [f"{pod.status.pod_ip}:8080"] or \
-            upstreams.get("default-hop-su-svc-80") != [f"{cluster_ip}:{bind_port(80)}"]:
-        raise SystemExit(f"nginx's upstreams are not as this benchmark needs them: {upstreams}")
+    wanted = {"default-hop-svc-80": [f"{pod.status.pod_ip}:8080"],
+              "default-hop-su-svc-80": [f"{cluster_ip}:{bind_port(80)}"]}
+
+    def upstreams() -> dict:
+        return {b["name"]: b["endpoints"] for b in lab.ingress.backends()}
+    try:   # the pod is Ready a moment before the controller has pushed its endpoint to nginx
+        c.wait_until(lambda: all(upstreams().get(k) == v for k, v in wanted.items()), timeout=10,
+                     what="nginx's upstreams")
+    except TimeoutError:
+        raise SystemExit(f"nginx's upstreams are not as this benchmark needs them: {upstreams()}") from None
     return [Target("a", "(a) pod", pod.status.pod_ip, 8080, HOST),
             Target("b", "(b) nginx → pod", controller.status.pod_ip, int(listen["http_port"]), HOST),
             Target("c", "(c) NodePort → nginx → pod", ip, nodeport, HOST),

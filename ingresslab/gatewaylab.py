@@ -169,7 +169,9 @@ class GatewayView:
         pods = [p for p in self.core.list_namespaced_pod(NAMESPACE, label_selector=APP_LABEL).items
                 if p.status.phase == "Running"]
         if not pods:
-            raise GatewayError(_("no Gateway controller pod is running in namespace {namespace}").format(
+            raise GatewayError(_("no Gateway controller pod is running in namespace {namespace} (the lab ships its "
+                                 "Deployment at 0 replicas and scales it up with the first Gateway; `kubectl scale "
+                                 "deployment nginx-gateway -n {namespace} --replicas=1` starts it)").format(
                 namespace=NAMESPACE))
         path = Path(self.home) / "nginx" / f"{NAMESPACE}_{pods[0].metadata.name}" / "status.json"
         try:

@@ -112,6 +112,17 @@ def _register_gateway_image(cluster: Cluster) -> None:
             image, 8081, launch, "The Gateway API controller: ingresslab's controller, one real nginx per Gateway.")
 
 
+def _start_gateway_activator(cluster: Cluster):
+    """The Gateway controller's Deployment ships at 0 replicas (its process is ~80 MB that most of the course never
+    uses); this scales it up when the first Gateway of its class appears (`gateway/activator.py`)."""
+    from .cluster.client.record import EventRecorder
+    from .gateway.activator import GatewayActivator
+    activator = GatewayActivator(cluster.store, cluster.api, EventRecorder(cluster.store),
+                                 namespace=GATEWAY_NAMESPACE, deployment="nginx-gateway")
+    activator.start()
+    return activator
+
+
 def _deploy_ingress_controller(cluster: Cluster, manifest: str = "ingress-nginx.yaml") -> None:
     """On a fresh cluster, create what manifests/ingress-nginx.yaml (or `manifest`) holds, through the API's own
     write path."""
@@ -230,6 +241,7 @@ async def run(home: Path, state: dict | None = None) -> int:
     cluster = Cluster(home, token=homes.token(home), preferred_slot=previous.get("slot"),
                       api_port=previous.get("api_port", 0))
     stop = asyncio.Event()
+    activator = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -241,6 +253,7 @@ async def run(home: Path, state: dict | None = None) -> int:
         _install_gateway_api(cluster)
         _deploy_ingress_controller(cluster)
         _deploy_ingress_controller(cluster, "nginx-gateway.yaml")
+        activator = _start_gateway_activator(cluster)
         kubeconfig = homes.write_kubeconfig(home, info.api_url, info.token, info.ca_cert)
         state.update(phase="ready", api=info.api_url, api_port=int(info.api_url.rsplit(":", 1)[1]),
                      slot=info.slot, kubeconfig=str(kubeconfig),
@@ -258,9 +271,12 @@ async def run(home: Path, state: dict | None = None) -> int:
         logging.exception("lab failed")
         state.update(phase="failed", error=_plain(exc))
         homes.write_state(home, state)
+        if activator is not None:
+            await activator.stop()
         await cluster.stop()
         await warmstart.discard_all()
         return 1
+    await activator.stop()
     await cluster.stop()
     await warmstart.discard_all()   # a warm start no pod took (the controller's Deployment was deleted)
     homes.clear_state(home)

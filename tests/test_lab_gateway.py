@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from ingresslab.exercises import MultiHostRoutes
+from ingresslab.gatewaylab import GatewayError
 from ingresslab.trace import hop_table, send, trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,63 @@ def cafe_gateway(lab, kubectl, tmp_path_factory):
         kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
+def test_a_fresh_lab_starts_its_gateway_controller_with_the_first_gateway_and_only_then(tmp_path):
+    """The controller's Deployment ships at 0 replicas (no 80 MB process until a Gateway needs it): its GatewayClass
+    waits as its CRD's default status says, the first Gateway of the class scales it to 1 (an Event says which), and
+    from then on the replicas are the operator's: scaled back to 0, a new Gateway does not wake it again."""
+    from ingresslab import Lab
+    from ingresslab.gateway.activator import ANNOTATION
+    from conftest import kubectl_binary
+    lab = Lab.up(tmp_path / "home")
+    try:
+        def k(*args: str) -> str:
+            env = {"KUBECONFIG": str(lab.kubeconfig_path), "HOME": str(lab.home), "PATH": "/usr/bin:/bin"}
+            proc = subprocess.run([kubectl_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
+
+        def deployment() -> dict:
+            return json.loads(k("get", "deployment", "nginx-gateway", "-n", "nginx-gateway", "-o", "json"))
+
+        assert deployment()["spec"]["replicas"] == 0
+        assert deployment()["metadata"]["annotations"][ANNOTATION] == "1"
+        assert json.loads(k("get", "pods", "-n", "nginx-gateway", "-o", "json"))["items"] == []
+        waiting = json.loads(k("get", "gatewayclass", "nginx", "-o", "json"))["status"]["conditions"]
+        assert [(c["type"], c["status"], c["reason"]) for c in waiting] == [("Accepted", "Unknown", "Pending")]
+        with pytest.raises(GatewayError, match="0 replicas and scales it up with the first Gateway"):
+            lab.gateway.controller_status()
+        gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "first"},
+                   "spec": {"gatewayClassName": "nginx", "listeners": [{"name": "http", "port": 80,
+                                                                        "protocol": "HTTP"}]}}
+        k("apply", "-f", str(_write(tmp_path / "first.yaml", gateway)))
+        k("wait", "--for=condition=Programmed", "gateway/first", "--timeout=30s")
+        k("wait", "--for=condition=Accepted", "gatewayclass/nginx", "--timeout=30s")
+        woken = deployment()
+        assert woken["spec"]["replicas"] == 1 and ANNOTATION not in (woken["metadata"].get("annotations") or {})
+        events = json.loads(k("get", "events", "-n", "nginx-gateway", "--field-selector",
+                              "reason=ScaledFromZero", "-o", "json"))["items"]
+        assert [e["message"] for e in events] == [
+            "Gateway default/first (class nginx) needs its controller: scaled from 0 to 1"]
+        k("scale", "deployment", "nginx-gateway", "-n", "nginx-gateway", "--replicas=0")
+        gateway["metadata"]["name"] = "second"
+        k("apply", "-f", str(_write(tmp_path / "second.yaml", gateway)))
+        lab.gateway._wait(lambda: not json.loads(k("get", "pods", "-n", "nginx-gateway", "-o", "json"))["items"],
+                          15, "the controller's pod to go")
+        assert deployment()["spec"]["replicas"] == 0
+    finally:
+        lab.down()
+
+
+def _write(path: Path, obj: dict) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
 def test_the_lab_runs_a_gateway_controller_and_ships_an_accepted_gateway_class(lab, kubectl):
+    # As notebook 09 does: start the controller the lab ships at 0 replicas (a no-op once a Gateway woke it).
+    kubectl("scale", "deployment", "nginx-gateway", "-n", "nginx-gateway", "--replicas=1")
+    lab.gateway._wait(lambda: [p["status"].get("phase") for p in json.loads(kubectl(
+        "get", "pods", "-n", "nginx-gateway", "-o", "json").stdout)["items"]] == ["Running"], 15, "its pod")
     pods = json.loads(kubectl("get", "pods", "-n", "nginx-gateway", "-o", "json").stdout)["items"]
     assert [p["status"]["phase"] for p in pods] == ["Running"]
     assert pods[0]["spec"]["containers"][0]["image"].startswith("ghcr.io/nginx/nginx-gateway-fabric:")

@@ -21,9 +21,6 @@ import binascii
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from ..ingress.model import Certificate, Settings
 from ..ingress.translate import _Cluster as ClusterIndex
 from . import objects as o
@@ -210,7 +207,10 @@ def _route_kinds(view: ListenerView, kinds) -> None:
 
 def load_certificate(secret: Mapping, ref: str) -> tuple[str | None, str | None]:
     """(PEM, problem) of a kubernetes.io/tls Secret whose key fits its certificate (checked here, because one bad
-    file would make `nginx -t` refuse the whole configuration). Only what parsed reaches nginx: re-serialised."""
+    file would make `nginx -t` refuse the whole configuration). Only what parsed reaches nginx: re-serialised.
+    `cryptography` is imported here, at the first HTTPS listener: it maps about 10 MB into the process."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
     if secret.get("type") != "kubernetes.io/tls":
         return None, f"Secret {ref} is of type {secret.get('type') or 'Opaque'}, not kubernetes.io/tls"
     try:

@@ -283,6 +283,25 @@ def parse_log_format(value: str) -> str:
     return value
 
 
+def _nginx_time(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,9}(?:ms|s|m|h|d)?", value):
+        raise AnnotationValueError('must be an nginx time: digits and an optional ms, s, m, h or d (e.g. "1h")')
+    return value
+
+
+def parse_access_log_params(value: str) -> str:
+    """ingress-nginx's `access-log-params`, appended to `access_log`: here only buffer=SIZE, flush=TIME and
+    gzip[=LEVEL], space-separated (`if=` would take a variable, and nothing else is an access_log parameter)."""
+    words = value.split()
+    if not all(re.fullmatch(r"buffer=[0-9]{1,9}[kKmM]?|flush=[0-9]{1,9}(?:ms|s|m|h)?|gzip(?:=[1-9])?", w)
+               for w in words):
+        raise AnnotationValueError('may hold only buffer=SIZE, flush=TIME and gzip[=LEVEL] (e.g. "buffer=16k '
+                                   'flush=1s")')
+    if any(w.startswith("flush=") for w in words) and not any(w.startswith(("buffer=", "gzip")) for w in words):
+        raise AnnotationValueError("flush= needs buffer= (a log without a buffer is written at once)")
+    return " ".join(words)
+
+
 CONFIGMAP_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {   # key → (`Settings` field, parser)
     "proxy-body-size": ("proxy_body_size", parse_size),
     "ssl-redirect": ("ssl_redirect", parse_bool),
@@ -294,6 +313,10 @@ CONFIGMAP_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {   # key → (`Se
     "worker-processes": ("worker_processes", _whole_number(1, 64)),
     "worker-connections": ("worker_connections", _whole_number(16, 1 << 20)),
     "upstream-keepalive-connections": ("upstream_keepalive_connections", _whole_number(0, 1 << 20)),
+    "upstream-keepalive-requests": ("upstream_keepalive_requests", _whole_number(1, 1 << 30)),
+    "upstream-keepalive-timeout": ("upstream_keepalive_timeout", _whole_number(1, 86400)),
+    "upstream-keepalive-time": ("upstream_keepalive_time", _nginx_time),
+    "access-log-params": ("access_log_params", parse_access_log_params),
     "keep-alive": ("keep_alive", _whole_number(0, 86400)),
     "log-format-upstream": ("log_format_upstream", parse_log_format),
 }

@@ -185,7 +185,8 @@ class Settings:
     `worker_processes` is 1 rather than ingress-nginx's `auto` (a lab runs one nginx per learner), and
     `worker_connections` 1024 rather than 16384 (the open-file limit a non-root user usually has).
     `log_format_upstream` None means our default format (see `render.LOG_FORMAT`), which carries what
-    `trace.py` needs to join hops.
+    `trace.py` needs to join hops. `access_log_params` is empty, as in ingress-nginx: one write per request, so
+    `trace` finds a request's line at once (with `buffer=… flush=…`, up to `flush` later).
     """
 
     proxy_body_size: str = "1m"
@@ -198,7 +199,11 @@ class Settings:
     worker_processes: int = 1
     worker_connections: int = 1024
     upstream_keepalive_connections: int = 320
+    upstream_keepalive_requests: int = 10000
+    upstream_keepalive_timeout: int = 60
+    upstream_keepalive_time: str = "1h"
     keep_alive: int = 75
+    access_log_params: str = ""
     use_forwarded_headers: bool = False
 
 

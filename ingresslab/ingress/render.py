@@ -156,7 +156,9 @@ def _http_settings(w: _Writer, config: Configuration, paths: RenderPaths) -> Non
     w()
     log_format = s.log_format_upstream if s.log_format_upstream is not None else LOG_FORMAT
     w(f"log_format upstreaminfo {quote(log_format, field='settings.log_format_upstream')};")
-    w(f"access_log {quote(paths.access_log)} upstreaminfo;")
+    params = "".join(f" {token(p, 'access_log_param', field='settings.access_log_params')}"
+                     for p in s.access_log_params.split())
+    w(f"access_log {quote(paths.access_log)} upstreaminfo{params};")
     w()
     w("# Every location proxies like this (inherited from here).")
     w("proxy_http_version 1.1;")
@@ -202,7 +204,7 @@ def _upstreams(w: _Writer, config: Configuration, paths: RenderPaths) -> None:
             with w.block("balancer_by_lua_block"):
                 w('require("balancer").balance()')
             if keepalive != "0":  # upstream-keepalive-connections: 0 turns keepalive to the pods off
-                w(f"keepalive {keepalive};")
+                _upstream_keepalive(w, config.settings, keepalive)
         return
     w("# Static upstreams (no Lua module): an endpoint change rewrites this file and reloads nginx.")
     for backend in sorted(config.backends, key=lambda b: b.name):
@@ -213,7 +215,16 @@ def _upstreams(w: _Writer, config: Configuration, paths: RenderPaths) -> None:
             for endpoint in backend.endpoints:
                 w(f"server {ip_address(endpoint.ip)}:{port(endpoint.port)} max_fails=0;")
             if keepalive != "0":
-                w(f"keepalive {keepalive};")
+                _upstream_keepalive(w, config.settings, keepalive)
+
+
+def _upstream_keepalive(w: _Writer, s, connections: str) -> None:
+    """Idle connections to the pods kept per worker, and how long and how often each is reused (ingress-nginx's
+    upstream-keepalive-* keys). Without keepalive_requests, nginx closes one after 1,000 requests (its default)."""
+    w(f"keepalive {connections};")
+    w(f"keepalive_time {token(s.upstream_keepalive_time, 'time', field='settings.upstream_keepalive_time')};")
+    w(f"keepalive_timeout {integer(s.upstream_keepalive_timeout, field='settings.upstream_keepalive_timeout')}s;")
+    w(f"keepalive_requests {integer(s.upstream_keepalive_requests, field='settings.upstream_keepalive_requests')};")
 
 
 def _service_comment(backend: Backend) -> str:

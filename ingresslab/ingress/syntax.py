@@ -31,6 +31,10 @@ PATTERNS: dict[str, re.Pattern] = {
     # A system user name for the `user` directive.
     "user": re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}"),
     "sha256": re.compile(r"[0-9a-f]{64}"),
+    # nginx times: keepalive_time 1h, 90s, 500ms.
+    "time": re.compile(r"[0-9]{1,9}(?:ms|s|m|h|d)?"),
+    # access_log parameters (ingress-nginx's access-log-params): buffer=SIZE, flush=TIME, gzip[=LEVEL].
+    "access_log_param": re.compile(r"buffer=[0-9]{1,9}[kKmM]?|flush=[0-9]{1,9}(?:ms|s|m|h)?|gzip(?:=[1-9])?"),
 }
 
 

@@ -213,6 +213,18 @@ def test_bad_configmap_values_keep_the_default_and_say_why():
     assert ignored == ["http-snippet"]
 
 
+def test_access_log_params_and_upstream_keepalive_keys_take_only_what_nginx_reads_there():
+    settings, invalid, _ = parse_settings({"access-log-params": " buffer=16k   flush=1s ",
+                                           "upstream-keepalive-requests": "100", "upstream-keepalive-time": "30s",
+                                           "upstream-keepalive-timeout": "5"})
+    assert invalid == []
+    assert (settings.access_log_params, settings.upstream_keepalive_requests, settings.upstream_keepalive_time,
+            settings.upstream_keepalive_timeout) == ("buffer=16k flush=1s", 100, "30s", 5)
+    for bad in ("buffer=16k if=$loggable", "flush=1s", "buffer=16k; error_log /tmp/x", "buffer=1g"):
+        settings, invalid, _ = parse_settings({"access-log-params": bad})
+        assert settings.access_log_params == "" and [key for key, _ in invalid] == ["access-log-params"], bad
+
+
 @NO_DEADLINE
 @given(st.text(max_size=20))
 def test_an_accepted_rewrite_target_is_always_a_safe_path_with_captures(text):

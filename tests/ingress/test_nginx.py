@@ -112,6 +112,22 @@ def test_tls_is_chosen_by_sni_and_http_is_redirected_with_308(nginx, backends, l
     assert http(ip, http_port, "/secure", host="plain.test").status == 308  # force-ssl-redirect
 
 
+def test_the_default_certificate_is_ingress_nginx_fake_one_with_the_openssl_command_or_without():
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from ingresslab.ingress.nginx_os import _self_signed_pem_in_process, self_signed_pem
+    assert shutil.which("openssl"), "the openssl command is expected beside nginx here"
+    made = [x509.load_pem_x509_certificate(pem.encode()) for pem in (self_signed_pem(), _self_signed_pem_in_process())]
+    for cert in made:
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
+            "Kubernetes Ingress Controller Fake Certificate"
+        assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "Acme Co"
+        assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName) == ["ingress.local"]
+        assert cert.subject == cert.issuer
+
+
 def test_nginx_sends_http_1_1_request_ids_and_forwarded_headers(nginx, backends, listen, get):
     app = backends("app")
     assert nginx.apply(site(listen, [Server("app.test", (at("/", "Prefix", svc("app", app)),))],

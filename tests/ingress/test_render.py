@@ -103,6 +103,20 @@ def test_every_rendered_model_passes_nginx_t(name, nginx, certificate):
     assert ok, stderr
 
 
+def test_a_buffered_access_log_and_upstream_keepalive_settings_render_as_ingress_nginx_writes_them(nginx,
+                                                                                                    certificate):
+    settings = Settings(access_log_params="buffer=16k flush=1s", upstream_keepalive_requests=100,
+                        upstream_keepalive_time="30s", upstream_keepalive_timeout=5)
+    config = cafe(pem=certificate("cafe.example.com"))
+    config = dataclasses.replace(config, settings=settings, http_port=bind_port(80), https_port=bind_port(443))
+    text = render_nginx_conf(config, paths=GOLDEN_PATHS)
+    assert re.search(r'access_log "[^"]+" upstreaminfo buffer=16k flush=1s;', text)
+    assert "keepalive 320;\n        keepalive_time 30s;\n        keepalive_timeout 5s;\n        keepalive_requests " \
+           "100;" in text
+    ok, stderr = nginx.check(config)
+    assert ok, stderr
+
+
 def test_render_is_deterministic_and_ignores_model_order():
     config = paths_model()
     shuffled = dataclasses.replace(config, servers=tuple(reversed(config.servers)),
