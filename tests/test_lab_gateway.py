@@ -52,18 +52,17 @@ def cafe_gateway(lab, kubectl, tmp_path_factory):
         kubectl("delete", "namespace", NS, "--wait=false", check=False)
 
 
-def test_a_fresh_lab_starts_its_gateway_controller_with_the_first_gateway_and_only_then(tmp_path):
+def test_a_fresh_lab_starts_its_gateway_controller_with_the_first_gateway_and_only_then(tmp_path, kubectl_path):
     """The controller's Deployment ships at 0 replicas (no 80 MB process until a Gateway needs it): its GatewayClass
     waits as its CRD's default status says, the first Gateway of the class scales it to 1 (an Event says which), and
     from then on the replicas are the operator's: scaled back to 0, a new Gateway does not wake it again."""
     from ingresslab import Lab
     from ingresslab.gateway.activator import ANNOTATION
-    from conftest import kubectl_binary
     lab = Lab.up(tmp_path / "home")
     try:
         def k(*args: str) -> str:
             env = {"KUBECONFIG": str(lab.kubeconfig_path), "HOME": str(lab.home), "PATH": "/usr/bin:/bin"}
-            proc = subprocess.run([kubectl_binary(), *args], capture_output=True, text=True, env=env, timeout=60)
+            proc = subprocess.run([kubectl_path, *args], capture_output=True, text=True, env=env, timeout=60)
             assert proc.returncode == 0, proc.stderr
             return proc.stdout
 
