@@ -57,13 +57,13 @@ def _compare(before: PathCost, after: PathCost) -> str:
     values = {"after": after.label, "before": before.label, "after_ms": f"{after.median_ms:.2f}",
               "before_ms": f"{before.median_ms:.2f}"}
     if after.overlaps(before):
-        return _("{after} cost about the same as {before} in this run (medians {after_ms} and {before_ms} ms; their "
+        return _("{after} cost about the same as {before} (medians {after_ms} and {before_ms} ms; their "
                  "middle halves overlap)").format(**values)
     difference = after.median_ms - before.median_ms
     if difference > 0:
         return _("{after} added {difference} ms to {before} (median {after_ms} ms against {before_ms} ms)").format(
             difference=f"{difference:.2f}", **values)
-    return _("{after} was {difference} ms faster than {before} in this run (median {after_ms} ms against {before_ms} "
+    return _("{after} was {difference} ms faster than {before} (median {after_ms} ms against {before_ms} "
              "ms) — unusual: run it again").format(difference=f"{-difference:.2f}", **values)
 
 

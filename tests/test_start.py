@@ -262,7 +262,7 @@ def test_start_and_test_ask_setup_for_their_own_packages():
     setup = (ROOT / "scripts" / "setup").read_text()
     runtime = set(re.search(r"RUNTIME_PACKAGES=\(([^)]*)\)", setup).group(1).split())
     tests = set(re.search(r"TEST_PACKAGES=\(([^)]*)\)", setup).group(1).split())
-    assert {"chromium", "wrk", "python3-cryptography"} == tests and not runtime & tests
+    assert {"chromium", "wrk", "python3-cryptography", "gettext"} == tests and not runtime & tests
     assert {"nginx", "libnginx-mod-http-lua", "graphviz"} <= runtime
 
 
