@@ -251,16 +251,6 @@ def contents_anchor(translations: dict[str, dict[str, str]]) -> str:
     return "The-course"
 
 
-def zh_nav(i: int, paths: list[Path], titles: dict[str, str], anchor: str) -> str:
-    parts = []
-    if i > 0:
-        parts.append(f"[← {titles[paths[i - 1].stem]}]({paths[i - 1].name})")
-    parts.append(f"[{CONTENTS_WORD}]({english.CONTENTS}#{anchor})")
-    if i + 1 < len(paths):
-        parts.append(f"[{titles[paths[i + 1].stem]} →]({paths[i + 1].name})")
-    return english.MARKER + "\n" + " | ".join(parts)
-
-
 def zh_code(source: str) -> str:
     for pattern, replacement in LANGUAGE_CALLS:
         source = pattern.sub(replacement, source)
@@ -326,7 +316,8 @@ def main(argv: list[str]) -> int:
     anchor = contents_anchor(by_stem)
     generated = {}
     for path in paths:
-        nav = zh_nav(course.index(path), course, titles, anchor) if path in course else None
+        nav = english.nav_text(course.index(path), course, title_of=lambda p: titles[p.stem],
+                               contents=CONTENTS_WORD, anchor=anchor) if path in course else None
         generated[ZH_NOTEBOOKS / path.name] = zh_notebook(path, by_stem[path.stem], nav)
     stray = sorted(p for p in ZH_NOTEBOOKS.glob("*.ipynb") if p not in generated)
 

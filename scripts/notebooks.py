@@ -45,13 +45,15 @@ def title(path: Path) -> str:
     return path.stem
 
 
-def nav_text(i: int, paths: list[Path]) -> str:
+def nav_text(i: int, paths: list[Path], *, title_of=title, contents: str = "Contents",
+             anchor: str = "The-course") -> str:
+    """previous · contents · next for the i-th of `paths` (the Chinese edition passes its own titles and words)."""
     parts = []
     if i > 0:
-        parts.append(f"[← {title(paths[i - 1])}]({paths[i - 1].name})")
-    parts.append(f"[Contents]({CONTENTS}#The-course)")
+        parts.append(f"[← {title_of(paths[i - 1])}]({paths[i - 1].name})")
+    parts.append(f"[{contents}]({CONTENTS}#{anchor})")
     if i + 1 < len(paths):
-        parts.append(f"[{title(paths[i + 1])} →]({paths[i + 1].name})")
+        parts.append(f"[{title_of(paths[i + 1])} →]({paths[i + 1].name})")
     return MARKER + "\n" + " | ".join(parts)
 
 

@@ -77,3 +77,34 @@ def traversable_checkout():
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+# --- the learner's language (ingresslab.i18n) ------------------------------------------------------------------------
+
+@pytest.fixture
+def zh():
+    """The lab speaks Chinese for one test, then goes back to the environment's choice."""
+    from ingresslab import i18n
+    i18n.use("zh")
+    yield
+    i18n.use(None)
+
+
+@pytest.fixture
+def en():
+    """English on purpose (whatever LANG the machine has), then back to the environment's choice."""
+    from ingresslab import i18n
+    i18n.use("en")
+    yield
+    i18n.use(None)
+
+
+@pytest.fixture
+def no_language(monkeypatch):
+    """No language chosen anywhere: neither use() nor a locale variable (each test leaves it so)."""
+    from ingresslab import i18n
+    for variable in i18n.ENV_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    i18n.use(None)
+    yield
+    i18n.use(None)

@@ -114,17 +114,22 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def test_ingress_builder_previews_as_you_type_and_applies(page, jupyter, browser_lab):
+def run_builder(page, jupyter, notebook: str):
+    """Run `notebook` (03, in either edition) from the menu; its IngressBuilder, in view, and the YAML preview."""
     from playwright.sync_api import expect
-    started = time.monotonic()
-    open_notebook(page, jupyter, "notebooks/03_build_an_ingress.ipynb")
+    open_notebook(page, jupyter, notebook)
     run_all_cells(page)
     wait_all_cells_run(page, 90)
-
     builder = code_cell(page, "IngressBuilder(lab").locator(".jp-OutputArea-output > .widget-vbox")
     expect(builder).to_have_count(1, timeout=15_000)
     builder.scroll_into_view_if_needed()
-    preview = builder.locator(".widget-html-content pre").filter(has_text="kind: Ingress")
+    return builder, builder.locator(".widget-html-content pre").filter(has_text="kind: Ingress")
+
+
+def test_ingress_builder_previews_as_you_type_and_applies(page, jupyter, browser_lab):
+    from playwright.sync_api import expect
+    started = time.monotonic()
+    builder, preview = run_builder(page, jupyter, "notebooks/03_build_an_ingress.ipynb")
     expect(preview).to_be_visible()
     expect(preview).to_contain_text("host: cafe.example.com")
     expect(preview).to_contain_text("name: tea-svc")
@@ -155,23 +160,28 @@ def test_ingress_builder_previews_as_you_type_and_applies(page, jupyter, browser
     print(f"\nnotebook 03 in the browser: {time.monotonic() - started:.1f} s")
 
 
-def test_three_hops_pictures_render(page, jupyter, browser_lab):
+def run_three_hops(page, jupyter, browser_lab, notebook: str):
+    """Set up what notebooks 01-04 leave in place for 05 (the cafe's apps, its TLS secret and Ingress), run
+    `notebook` (05, in either edition) from the menu, and return its first request_path picture, in view."""
     from playwright.sync_api import expect
-    started = time.monotonic()
-    # what notebooks 01-04 leave in place for 05: the cafe's apps, its TLS secret and Ingress
     manifests = ROOT / "manifests"
     for name in ("cafe.yaml", "cafe-secret.yaml", "cafe-ingress-v1.yaml"):
         browser_lab.apply(manifests / name)
     browser_lab.wait_rollout("coffee", "tea")
     browser_lab.ingress.wait_ready()
-
-    open_notebook(page, jupyter, "notebooks/05_three_hops.ipynb")
+    open_notebook(page, jupyter, notebook)
     run_all_cells(page)
     wait_all_cells_run(page, 90)
-
     first = code_cell(page, "viz.request_path(t, highlight=True)").locator(".jp-RenderedSVG img")
     expect(first).to_have_count(1, timeout=15_000)
     first.scroll_into_view_if_needed()
+    return first
+
+
+def test_three_hops_pictures_render(page, jupyter, browser_lab):
+    from playwright.sync_api import expect
+    started = time.monotonic()
+    first = run_three_hops(page, jupyter, browser_lab, "notebooks/05_three_hops.ipynb")
     expect(first).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first.element_handle())
     pictures = page.locator(".jp-Notebook .jp-RenderedSVG img").evaluate_all(SVG_PICTURES)
@@ -232,14 +242,7 @@ def test_a_chinese_notebook_speaks_chinese_in_its_widgets(page, jupyter, browser
     import re
     from playwright.sync_api import expect
     started = time.monotonic()
-    open_notebook(page, jupyter, "notebooks-zh/03_build_an_ingress.ipynb")
-    run_all_cells(page)
-    wait_all_cells_run(page, 90)
-
-    builder = code_cell(page, "IngressBuilder(lab").locator(".jp-OutputArea-output > .widget-vbox")
-    expect(builder).to_have_count(1, timeout=15_000)
-    builder.scroll_into_view_if_needed()
-    preview = builder.locator(".widget-html-content pre").filter(has_text="kind: Ingress")
+    builder, preview = run_builder(page, jupyter, "notebooks-zh/03_build_an_ingress.ipynb")
     expect(preview).to_contain_text("host: cafe.example.com")
     buttons = builder.locator("button").all_inner_texts()
     assert any(re.search(CJK, b) for b in buttons), f"no Chinese button label: {buttons}"
@@ -270,18 +273,7 @@ def test_a_chinese_notebooks_pictures_have_chinese_labels_drawn(page, jupyter, b
     import re
     from playwright.sync_api import expect
     started = time.monotonic()
-    manifests = ROOT / "manifests"
-    for name in ("cafe.yaml", "cafe-secret.yaml", "cafe-ingress-v1.yaml"):
-        browser_lab.apply(manifests / name)
-    browser_lab.wait_rollout("coffee", "tea")
-    browser_lab.ingress.wait_ready()
-
-    open_notebook(page, jupyter, "notebooks-zh/05_three_hops.ipynb")
-    run_all_cells(page)
-    wait_all_cells_run(page, 90)
-    first = code_cell(page, "viz.request_path(t, highlight=True)").locator(".jp-RenderedSVG img")
-    expect(first).to_have_count(1, timeout=15_000)
-    first.scroll_into_view_if_needed()
+    first = run_three_hops(page, jupyter, browser_lab, "notebooks-zh/05_three_hops.ipynb")
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first.element_handle())
     [picture] = first.evaluate_all(SVG_PICTURES)
     assert picture["svg"] and picture["drawn"] and "kube-proxy" in picture["text"], picture

@@ -22,17 +22,7 @@ SCRIPT = ROOT / "scripts" / "i18n.py"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture
-def language(monkeypatch):
-    """Each test starts with no language chosen and no locale variable set, and leaves it so."""
-    for variable in i18n.ENV_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    i18n.use(None)
-    yield
-    i18n.use(None)
-
-
-def test_the_language_comes_from_the_call_then_the_environment_as_gettext_reads_it(language, monkeypatch):
+def test_the_language_comes_from_the_call_then_the_environment_as_gettext_reads_it(no_language, monkeypatch):
     assert i18n.current() == "en"
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert i18n.current() == "zh"
@@ -50,7 +40,7 @@ def test_the_language_comes_from_the_call_then_the_environment_as_gettext_reads_
     assert i18n.current() == "zh"
 
 
-def test_every_current_translation_is_what_the_code_gets(language):
+def test_every_current_translation_is_what_the_code_gets(no_language):
     from babel.messages.pofile import read_po
     checked = 0
     for path in i18n.catalogue_files("zh"):
@@ -207,7 +197,7 @@ def test_the_readmes_say_how_to_open_the_chinese_edition():
     assert CJK.search(chinese)
 
 
-def test_going_back_to_the_environments_choice_restores_it(language, monkeypatch):
+def test_going_back_to_the_environments_choice_restores_it(no_language, monkeypatch):
     import os
     monkeypatch.setenv("INGRESSLAB_LANG", "en")
     i18n.use("zh")
@@ -221,7 +211,7 @@ def test_going_back_to_the_environments_choice_restores_it(language, monkeypatch
     assert "INGRESSLAB_LANG" not in os.environ
 
 
-def test_the_controllers_warnings_in_plain_chinese_quote_its_own_english(language):
+def test_the_controllers_warnings_in_plain_chinese_quote_its_own_english(no_language):
     """`lab.warnings_for(...)`: the sentence is the learner's language; the controller's event message (English, as
     Kubernetes events are) is quoted inside it unchanged."""
     from ingresslab.events import LabWarning, Warnings, plain_words

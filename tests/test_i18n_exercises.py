@@ -55,22 +55,6 @@ def chinese(text: str) -> bool:
     return bool(CJK.search(text))
 
 
-@pytest.fixture
-def zh():
-    """The lab speaks Chinese for one test, then goes back to the environment's choice."""
-    i18n.use("zh")
-    yield
-    i18n.use(None)
-
-
-@pytest.fixture
-def en():
-    """English on purpose (whatever LANG the machine has), then back to the environment's choice."""
-    i18n.use("en")
-    yield
-    i18n.use(None)
-
-
 @pytest.fixture(scope="module")
 def lab():
     """A lab of this module's own, in a short home (the controller's unix socket lives under it; see

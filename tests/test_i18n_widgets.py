@@ -22,23 +22,6 @@ NAMESPACE = "i18n-widgets"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.fixture
-def zh():
-    i18n.use("zh")
-    yield
-    i18n.use(None)
-
-
-@pytest.fixture
-def english(monkeypatch):
-    """No language chosen anywhere: neither use() nor the environment."""
-    i18n.use(None)
-    for variable in i18n.ENV_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
-    yield
-    i18n.use(None)
-
-
 @pytest.fixture(scope="module")
 def lab():
     """A lab of this module's own, with a short home (the controller's unix socket path must stay < 108 bytes)."""
@@ -242,7 +225,7 @@ def test_the_lab_introduces_itself_in_the_learners_language(lab, zh):
 
 # --- English stays English ----------------------------------------------------------------------------------------
 
-def test_with_no_language_the_widgets_stay_english(english):
+def test_with_no_language_the_widgets_stay_english(no_language):
     assert i18n.current() == "en"
     builder = IngressBuilder(None, model=IngressForm(rows=[{"host": "a.example", "service": "s", "port": "80"}],
                                                      services=[ServiceChoice("s", ("80",))]))
@@ -290,7 +273,7 @@ def test_the_trace_form_sends_a_real_request_and_draws_its_hops_with_chinese_lab
     assert repr(form) == "TraceForm：http://zh-trace.mysite.com/，已发送；图中画出了它经过的每一跳"
 
 
-def test_the_trace_form_is_english_without_a_language(lab, english):
+def test_the_trace_form_is_english_without_a_language(lab, no_language):
     from ingresslab.widgets import TraceForm
     form = TraceForm(lab, hosts=["cafe.example.com"], paths=["/coffee"])
     assert (form.host.description, form.path.description, form.go.description) == ("host", "path", "send and trace")
@@ -311,7 +294,7 @@ def test_the_answer_form_checks_the_box_with_the_real_exercise_in_chinese(lab, z
     assert repr(form) == "AnswerForm：4 行 YAML，已检查"
 
 
-def test_the_answer_form_is_english_without_a_language(english):
+def test_the_answer_form_is_english_without_a_language(no_language):
     from ingresslab.exercises import MultiHost
     from ingresslab.widgets import AnswerForm
     form = AnswerForm(MultiHost(lab=None), "rules: []\n")
