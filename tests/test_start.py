@@ -157,6 +157,7 @@ def test_lab_start_serves_jupyterlab_and_stops_the_lab_it_started(as_user):
     rest, errors = proc.communicate(timeout=120)
     assert proc.returncode == 0, printed + rest + errors
     assert "stopping the lab it started (ingresslab down)" in errors
+    assert f"Serving notebooks from local directory: {ROOT / 'notebooks'}\n" in errors, errors
     assert _lab(prefix, env, "status").returncode == 3                      # the lab is down
     eventually(lambda: not _left_behind(proc.pid, home), timeout=20, what="no process left behind")
     if who == "root":
@@ -168,11 +169,12 @@ def test_lab_start_leaves_a_lab_that_was_already_running_and_says_so(as_user):
     if who != "root" and os.geteuid() == 0:
         pytest.skip("once is enough: the unprivileged start is covered by the test above")
     assert _lab(prefix, env, "up").returncode == 0
-    proc = _start(prefix, env, home)
+    proc = _start(prefix, dict(env, INGRESSLAB_LANG="zh"), home)   # a Chinese learner: the Chinese course opens
     printed, token, base = _serve(proc)
     _get(f"{base}/api/shutdown", token=token, method="POST")
     rest, errors = proc.communicate(timeout=120)
     assert proc.returncode == 0, printed + rest + errors
+    assert f"Serving notebooks from local directory: {ROOT / 'notebooks-zh'}" in errors, errors
     assert "the lab was running before ./lab start and keeps running (stop it with:" in errors
     assert _lab(prefix, env, "status").returncode == 0
     assert _lab(prefix, env, "down").returncode == 0
@@ -277,5 +279,6 @@ def test_ctrl_c_twice_stops_jupyterlab_and_then_the_lab(as_user):
     os.killpg(proc.pid, signal.SIGINT)           # … and a second Ctrl-C skips the question
     _, errors = proc.communicate(timeout=120)
     assert "stopping the lab it started (ingresslab down)" in errors
+    assert f"Serving notebooks from local directory: {ROOT / 'notebooks'}\n" in errors, errors
     assert _lab(prefix, env, "status").returncode == 3
     eventually(lambda: not _left_behind(proc.pid, home), timeout=20, what="no process left behind")
