@@ -2,8 +2,9 @@
 
 `runtime()` gives the one `ContainerRuntime` of the running event loop. `run(...)` starts the process when the first
 pod needs it, asks it to serve an app and returns the ports it bound; `stop(hid)` closes that app's sockets and
-connections; when no app is left the process exits. Log lines come back in batches and go to the `log` function the
-kubelet gave for that app (its `PodLog.append`), so `kubectl logs` and `trace` read them as before.
+connections; when no app is left the process exits. Log lines come back in batches (a block of text per app) and go,
+one by one, to the `log` function the kubelet gave for that app (its `PodLog.append`), so `kubectl logs` and `trace`
+read them as before.
 
 If the process dies (killed, crashed), every app it ran is started again in a new one on the same addresses and
 ports, as a node's runtime restarts its containers; `restarts` counts how often.
@@ -64,17 +65,17 @@ class ContainerRuntime:
         try:
             while line := await proc.stdout.readline():
                 msg = json.loads(line)
-                if "logs" in msg:
-                    logs = self.logs
-                    for hid, text in msg["logs"]:
-                        fn = logs.get(hid)
-                        if fn is not None:
-                            fn(text)
+                if "log" in msg:
+                    text = (await proc.stdout.readexactly(msg["bytes"])).decode("utf-8", "replace")
+                    fn = self.logs.get(msg["log"])
+                    if fn is not None:
+                        for one in text.split("\n")[:-1]:
+                            fn(one)
                     continue
                 future = self.pending.pop(msg.get("id"), None)
                 if future is not None and not future.done():
                     future.set_result(msg)
-        except (ValueError, ConnectionError) as exc:
+        except (ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
             log.warning("the pods' runtime sent something unreadable: %s", exc)
         await proc.wait()
         for future in self.pending.values():

@@ -31,21 +31,21 @@ class PodLog:
         self._file = open(path, "a" if resume else "w", encoding="utf-8")
         self._followers: set[asyncio.Queue] = set()
         self._flush_pending = False
+        self._unwritten: list[str] = []      # appended lines not yet in the file (written at the end of the turn)
         self.previous: list[tuple[float, str]] | None = None    # the previous instance's lines, after a restart
 
     def append(self, line: str) -> None:
         self.lines.append((time.time(), line))
         if self._file is not None:
-            self._file.write(line + "\n")
-            self._schedule_flush()
+            self._unwritten.append(line)
+            if not self._flush_pending:
+                self._schedule_flush()
         for queue in self._followers:
             queue.put_nowait(line)
 
     def _schedule_flush(self) -> None:
-        """Flush at the end of this turn of the event loop: the lines of every request served in the same turn go
+        """Write at the end of this turn of the event loop: the lines of every request served in the same turn go
         to disk in one write instead of one each (the file is still current before anything else runs)."""
-        if self._flush_pending:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -56,7 +56,9 @@ class PodLog:
 
     def _flush(self) -> None:
         self._flush_pending = False
-        if self._file is not None:
+        if self._file is not None and self._unwritten:
+            self._file.write("\n".join(self._unwritten) + "\n")
+            self._unwritten.clear()
             self._file.flush()
 
     def rotate(self) -> None:
@@ -65,6 +67,7 @@ class PodLog:
         self.previous = list(self.lines)
         self.lines.clear()
         if self._file is not None:
+            self._flush()
             self._file.close()
             os.replace(self.path, self.path.with_suffix(".previous.log"))
             self._file = open(self.path, "w", encoding="utf-8")
@@ -84,6 +87,7 @@ class PodLog:
 
     def close(self) -> None:
         if self._file is not None:
+            self._flush()
             self._file.close()
             self._file = None
         for queue in self._followers:
