@@ -44,7 +44,7 @@ class ContainerRuntime:
         self.reader_task: asyncio.Task | None = None
         self.pending: dict[int, asyncio.Future] = {}
         self.apps: dict[str, dict] = {}              # hid → the start message (kept to replay after a crash)
-        self.logs: dict[str, Callable[[str], None]] = {}
+        self.logs: dict[str, tuple[Callable[[str], None], Callable[[str], None] | None]] = {}   # hid → log, block
         self.next_id = 0
         self.restarts = 0
         self.lock = asyncio.Lock()
@@ -67,10 +67,13 @@ class ContainerRuntime:
                 msg = json.loads(line)
                 if "log" in msg:
                     text = (await proc.stdout.readexactly(msg["bytes"])).decode("utf-8", "replace")
-                    fn = self.logs.get(msg["log"])
-                    if fn is not None:
-                        for one in text.split("\n")[:-1]:
-                            fn(one)
+                    fns = self.logs.get(msg["log"])
+                    if fns is not None:
+                        if fns[1] is not None:
+                            fns[1](text)
+                        else:
+                            for one in text.split("\n")[:-1]:
+                                fns[0](one)
                     continue
                 future = self.pending.pop(msg.get("id"), None)
                 if future is not None and not future.done():
@@ -111,13 +114,15 @@ class ContainerRuntime:
 
     # --------------------------------------------------------------------------------------------- API
     async def run(self, hid: str, app: str, *, ip: str, ports: dict[int, int], name: str, namespace: str,
-                  env: dict[str, str], log: Callable[[str], None]) -> dict[int, int]:
-        """Serve `app` for one pod on `ip` at each container port (bound to the port it maps to); the bound ports."""
+                  env: dict[str, str], log: Callable[[str], None],
+                  log_block: Callable[[str], None] | None = None) -> dict[int, int]:
+        """Serve `app` for one pod on `ip` at each container port (bound to the port it maps to); the bound ports.
+        Its log lines go to `log` one by one, or to `log_block` as they come (text, each line ending in a newline)."""
         msg = {"op": "start", "hid": hid, "app": app, "ip": ip, "ports": {str(p): b for p, b in ports.items()},
                "pod": {"name": name, "namespace": namespace, "env": env}}
         async with self.lock:
             await self._ensure()
-            self.logs[hid] = log
+            self.logs[hid] = (log, log_block)
             try:
                 reply = await self._call(msg)
             except BaseException:

@@ -13,6 +13,7 @@ import os
 import time
 from collections import deque
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 
 RING_LINES = 10_000
@@ -42,6 +43,20 @@ class PodLog:
                 self._schedule_flush()
         for queue in self._followers:
             queue.put_nowait(line)
+
+    def extend_text(self, text: str) -> None:
+        """Append a block of lines, each ending in a newline (as the pods' process sends them): the same as
+        `append` for each, with one clock read, and one piece of text for the file."""
+        lines = text.split("\n")
+        lines.pop()
+        self.lines.extend(zip(repeat(time.time()), lines))
+        if self._file is not None:
+            self._unwritten.append(text[:-1])
+            if not self._flush_pending:
+                self._schedule_flush()
+        for queue in self._followers:
+            for line in lines:
+                queue.put_nowait(line)
 
     def _schedule_flush(self) -> None:
         """Write at the end of this turn of the event loop: the lines of every request served in the same turn go
