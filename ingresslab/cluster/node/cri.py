@@ -2,9 +2,9 @@
 
 `runtime()` gives the one `ContainerRuntime` of the running event loop. `run(...)` starts the process when the first
 pod needs it, asks it to serve an app and returns the ports it bound; `stop(hid)` closes that app's sockets and
-connections; when no app is left the process exits. Log lines come back in batches (a block of text per app) and go,
-one by one, to the `log` function the kubelet gave for that app (its `PodLog.append`), so `kubectl logs` and `trace`
-read them as before.
+connections; when no app is left the process exits. Log lines come back in batches, a block of text per app, and go
+whole to the `log_block` function the kubelet gave for that app (its `PodLog.extend_text`), or line by line to its
+`log` function when it gave none, so `kubectl logs` and `trace` read them as before.
 
 If the process dies (killed, crashed), every app it ran is started again in a new one on the same addresses and
 ports, as a node's runtime restarts its containers; `restarts` counts how often.

@@ -47,6 +47,8 @@ class PodLog:
     def extend_text(self, text: str) -> None:
         """Append a block of lines, each ending in a newline (as the pods' process sends them): the same as
         `append` for each, with one clock read, and one piece of text for the file."""
+        if not text:
+            return
         lines = text.split("\n")
         lines.pop()
         self.lines.extend(zip(repeat(time.time()), lines))
