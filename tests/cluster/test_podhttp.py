@@ -178,3 +178,72 @@ async def test_a_killed_pods_process_is_started_again_with_every_pod_on_its_addr
         await first.close()
         await second.close()
     assert cri.runtime().pid is None          # no app left: the process is gone
+
+
+@run_async
+async def test_the_answer_head_keeps_its_order_and_its_date_moves_with_the_clock():
+    """The head is cached for the second it was made in: the next second's answers carry the next Date."""
+    app, logs = await hello()
+    try:
+        heads = []
+        for _ in range(2):
+            got = await call(exchange, app, GET % b"h", until=b"Request ID:")
+            head, _, body = got.partition(b"\r\n\r\n")
+            heads.append(head.decode().split("\r\n"))
+            fields = dict(line.split(": ", 1) for line in heads[-1][1:])
+            assert heads[-1][0] == "HTTP/1.1 200 OK"
+            assert [line.split(":")[0] for line in heads[-1][1:]] == [
+                "Server", "Date", "Content-Type", "Content-Length", "Cache-Control"]
+            assert fields["Server"].startswith("nginx/") and fields["Content-Type"] == "text/plain"
+            assert fields["Cache-Control"] == "no-cache"
+            await asyncio.sleep(1.1)
+        assert heads[0][2] != heads[1][2]        # Date
+        await cri.runtime().sync()
+        assert len(logs) == 2 and all('"-" "-" rid=' in line for line in logs)     # no Referer, no User-Agent
+    finally:
+        await app.close()
+
+
+@run_async
+async def test_thousands_of_log_lines_arrive_whole_and_in_order():
+    """The pods' process sends its log lines as blocks of text; none may be lost, split or reordered."""
+    app, logs = await hello()
+    try:
+        agent = 'curl/8 "quoted" \\ back\tslash \xe9'.encode("latin-1")
+        request = b"GET /n%d HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent + b"\r\n\r\n"
+        got = await call(exchange, app, b"".join(request % i for i in range(3000)), until=b"Request ID:", count=3000)
+        assert got.count(b"200 OK") == 3000
+        await cri.runtime().sync()
+        assert [line.split('"')[1] for line in logs] == [f"GET /n{i} HTTP/1.1" for i in range(3000)]
+        assert logs[0].split('"', 5)[5].startswith(r'curl/8 \x22quoted\x22 \x5C back\x09slash \xE9" rid=')
+    finally:
+        await app.close()
+
+
+@run_async
+async def test_idle_connections_are_closed_and_busy_ones_kept():
+    """In this process, with a short idle time: a silent connection is closed, one that keeps talking is not."""
+    from ingresslab.cluster.node import podhttp, workloads
+    saved, podhttp.IDLE_SECONDS = podhttp.IDLE_SECONDS, 0.4
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    pod = workloads.PodInfo("idle-pod", "default", "127.0.0.1", {}, lambda line: None)
+    site = await podhttp.serve_http(workloads.Hello(pod, 8080), sock)
+    try:
+        silent = await asyncio.open_connection(*sock.getsockname())
+        busy = await asyncio.open_connection(*sock.getsockname())
+        for _ in range(12):          # 1.2 s: at least two idle periods and a sweep or two
+            busy[1].write(GET % b"busy")
+            assert b"200 OK" in await busy[0].readuntil(b"Request ID: ")
+            await busy[0].readline()
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(silent[0].read(), 1) == b""       # closed by the server
+        busy[1].write(GET % b"still")
+        assert b"200 OK" in await busy[0].readuntil(b"Request ID: ")
+        for _, writer in (silent, busy):
+            writer.close()
+    finally:
+        podhttp.IDLE_SECONDS = saved
+        await site.close()

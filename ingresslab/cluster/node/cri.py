@@ -2,8 +2,9 @@
 
 `runtime()` gives the one `ContainerRuntime` of the running event loop. `run(...)` starts the process when the first
 pod needs it, asks it to serve an app and returns the ports it bound; `stop(hid)` closes that app's sockets and
-connections; when no app is left the process exits. Log lines come back in batches and go to the `log` function the
-kubelet gave for that app (its `PodLog.append`), so `kubectl logs` and `trace` read them as before.
+connections; when no app is left the process exits. Log lines come back in batches, a block of text per app, and go
+whole to the `log_block` function the kubelet gave for that app (its `PodLog.extend_text`), or line by line to its
+`log` function when it gave none, so `kubectl logs` and `trace` read them as before.
 
 If the process dies (killed, crashed), every app it ran is started again in a new one on the same addresses and
 ports, as a node's runtime restarts its containers; `restarts` counts how often.
@@ -43,7 +44,7 @@ class ContainerRuntime:
         self.reader_task: asyncio.Task | None = None
         self.pending: dict[int, asyncio.Future] = {}
         self.apps: dict[str, dict] = {}              # hid → the start message (kept to replay after a crash)
-        self.logs: dict[str, Callable[[str], None]] = {}
+        self.logs: dict[str, tuple[Callable[[str], None], Callable[[str], None] | None]] = {}   # hid → log, block
         self.next_id = 0
         self.restarts = 0
         self.lock = asyncio.Lock()
@@ -64,17 +65,20 @@ class ContainerRuntime:
         try:
             while line := await proc.stdout.readline():
                 msg = json.loads(line)
-                if "logs" in msg:
-                    logs = self.logs
-                    for hid, text in msg["logs"]:
-                        fn = logs.get(hid)
-                        if fn is not None:
-                            fn(text)
+                if "log" in msg:
+                    text = (await proc.stdout.readexactly(msg["bytes"])).decode("utf-8", "replace")
+                    fns = self.logs.get(msg["log"])
+                    if fns is not None:
+                        if fns[1] is not None:
+                            fns[1](text)
+                        else:
+                            for one in text.split("\n")[:-1]:
+                                fns[0](one)
                     continue
                 future = self.pending.pop(msg.get("id"), None)
                 if future is not None and not future.done():
                     future.set_result(msg)
-        except (ValueError, ConnectionError) as exc:
+        except (ValueError, ConnectionError, asyncio.IncompleteReadError) as exc:
             log.warning("the pods' runtime sent something unreadable: %s", exc)
         await proc.wait()
         for future in self.pending.values():
@@ -110,13 +114,15 @@ class ContainerRuntime:
 
     # --------------------------------------------------------------------------------------------- API
     async def run(self, hid: str, app: str, *, ip: str, ports: dict[int, int], name: str, namespace: str,
-                  env: dict[str, str], log: Callable[[str], None]) -> dict[int, int]:
-        """Serve `app` for one pod on `ip` at each container port (bound to the port it maps to); the bound ports."""
+                  env: dict[str, str], log: Callable[[str], None],
+                  log_block: Callable[[str], None] | None = None) -> dict[int, int]:
+        """Serve `app` for one pod on `ip` at each container port (bound to the port it maps to); the bound ports.
+        Its log lines go to `log` one by one, or to `log_block` as they come (text, each line ending in a newline)."""
         msg = {"op": "start", "hid": hid, "app": app, "ip": ip, "ports": {str(p): b for p, b in ports.items()},
                "pod": {"name": name, "namespace": namespace, "env": env}}
         async with self.lock:
             await self._ensure()
-            self.logs[hid] = log
+            self.logs[hid] = (log, log_block)
             try:
                 reply = await self._call(msg)
             except BaseException:

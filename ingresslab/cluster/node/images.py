@@ -107,11 +107,14 @@ class AppHandle:
 
 async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: dict[int, int] | None = None,
                     pod_name: str, namespace: str, env: dict[str, str], log: LogFn,
-                    args: list[str] | None = None, **context) -> AppHandle:
+                    log_block: Callable[[str], None] | None = None, args: list[str] | None = None,
+                    **context) -> AppHandle:
     """Start `image` listening on `pod_ip` at each container port (the image's own port if none are declared).
 
     `bind_ports` maps a container port to the port really bound (the lab's offset for ports < 1024 when not
-    root; 0 lets the OS choose); the app still reports the container port, as the container would.
+    root; 0 lets the OS choose); the app still reports the container port, as the container would. `log` is given
+    each line the app logs; `log_block`, when given, takes the lines of the pods' process in blocks instead (text,
+    each line ending in a newline), so a busy pod costs the kubelet no Python per line.
     """
     spec = IMAGES.get(normalize_image(image))
     if spec is None:
@@ -130,19 +133,20 @@ async def start_app(image: str, *, pod_ip: str, ports: list[int], bind_ports: di
         pod.event("CommandNotRun", f'image "{image}" runs in the lab as its own server; the container\'s command/args '
                   f"{shown} are not run (the lab runs a container's command in busybox, curlimages/curl and nginx)")
     wanted = {p: (bind_ports or {}).get(p, p) for p in ports or [spec.port]}
-    listener = await serve_in_pods_process(spec.app, pod, wanted)
+    listener = await serve_in_pods_process(spec.app, pod, wanted, log_block=log_block)
     handle.ports = dict(listener.bound_ports)
     handle._listeners.append(listener)
     return handle
 
 
-async def serve_in_pods_process(app: str, pod: PodContext, ports: dict[int, int]) -> _RuntimeApp:
+async def serve_in_pods_process(app: str, pod: PodContext, ports: dict[int, int], *,
+                                log_block: Callable[[str], None] | None = None) -> _RuntimeApp:
     """Run `app` (`workloads.FACTORIES`) for `pod` in the pods' own process, on each container port → bind port;
     the listener's `bound_ports` says what each became (0 lets the OS choose)."""
     runtime = cri.runtime()
     hid = f"h{next(_HANDLES)}"
     bound = await runtime.run(hid, app, ip=pod.ip, ports=ports, name=pod.name, namespace=pod.namespace,
-                              env=dict(pod.env), log=pod.log)
+                              env=dict(pod.env), log=pod.log, log_block=log_block)
     return _RuntimeApp(runtime, hid, bound)
 
 

@@ -242,6 +242,7 @@ class Kubelet(Controller):
                 handle = await images.start_app(image, pod_ip=held.ip, ports=ports,
                                               bind_ports={p: bind_port(p) for p in bound}, pod_name=key[1],
                                               namespace=key[0], env=env, log=held.logs[cname].append,
+                                              log_block=held.logs[cname].extend_text,
                                               args=expand_args(container, env), **self._command_context(
                                                   pod, container, host))
             except images.UnknownImage as exc:

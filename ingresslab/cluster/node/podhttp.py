@@ -110,12 +110,15 @@ class HttpSite:
     app: App
     server: asyncio.AbstractServer | None = None
     connections: set[_Connection] = field(default_factory=set)
+    heads: dict[tuple, tuple[str, bytes, bytes]] = field(default_factory=dict)   # this second's response heads
     _sweeper: asyncio.TimerHandle | None = None
 
     def _sweep(self) -> None:
         now = time.monotonic()
         for conn in list(self.connections):
-            if now - conn.last_active > IDLE_SECONDS and conn.websocket is None:
+            if conn.active:      # something arrived since the last sweep
+                conn.active, conn.idle_since = False, now
+            elif now - conn.idle_since > IDLE_SECONDS and conn.websocket is None:
                 conn.transport.close()
         self._sweeper = asyncio.get_running_loop().call_later(IDLE_SECONDS / 4, self._sweep)
 
@@ -147,14 +150,14 @@ class _Bad(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("site", "scheme", "transport", "buf", "peer", "last_active", "websocket", "closing")
+    __slots__ = ("site", "scheme", "transport", "buf", "peer", "active", "idle_since", "websocket", "closing")
 
     def __init__(self, site: HttpSite, scheme: str):
         self.site, self.scheme = site, scheme
         self.buf = bytearray()
         self.websocket: WebSocket | None = None
         self.closing = False
-        self.last_active = time.monotonic()
+        self.active, self.idle_since = False, time.monotonic()     # the sweeper reads these (no clock per request)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -168,7 +171,7 @@ class _Connection(asyncio.Protocol):
             self.websocket.on_close()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        self.active = True
         if self.websocket is not None:
             self.websocket._feed(data)
             return
@@ -206,8 +209,7 @@ class _Connection(asyncio.Protocol):
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
         body_start = end + 4
         body = b""
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if chunked:
+        if "transfer-encoding" in headers and "chunked" in headers["transfer-encoding"].lower():
             parsed = _dechunk(buf, body_start)
             if parsed is None:
                 if headers.get("expect", "").lower() == "100-continue" and len(buf) == body_start:
@@ -231,14 +233,17 @@ class _Connection(asyncio.Protocol):
             consumed = body_start
         del buf[:consumed]
         request = Request(parts[0], parts[1], parts[2], headers, self.peer, self.scheme, body)
-        connection = headers.get("connection", "").lower()
-        keep = "close" not in connection if parts[2] == "HTTP/1.1" else "keep-alive" in connection
         app = self.site.app
-        if "upgrade" in connection and headers.get("upgrade", "").lower() == "websocket":
-            handler = app.websocket(request)
-            if handler is not None:
-                self._upgrade(request, handler)
-                return False
+        if "connection" in headers:
+            connection = headers["connection"].lower()
+            keep = "close" not in connection if parts[2] == "HTTP/1.1" else "keep-alive" in connection
+            if "upgrade" in connection and headers.get("upgrade", "").lower() == "websocket":
+                handler = app.websocket(request)
+                if handler is not None:
+                    self._upgrade(request, handler)
+                    return False
+        else:
+            keep = parts[2] == "HTTP/1.1"
         response = app.answer(request)
         self._send(request, response, keep)
         return True
@@ -246,19 +251,26 @@ class _Connection(asyncio.Protocol):
     def _send(self, request: Request, response: Response, keep: bool) -> None:
         body = response.body
         status = response.status
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nServer: {self.site.app.server_header}\r\n"
-                f"Date: {_DATE.get()}\r\nContent-Type: {response.content_type}\r\nContent-Length: {len(body)}\r\n"]
-        for name, value in response.headers:
-            head.append(f"{name}: {value}\r\n")
+        site = self.site
+        date = _DATE.get()
+        key = (status, response.content_type, response.headers)
+        cached = site.heads.get(key)
+        if cached is None or cached[0] is not date:
+            if len(site.heads) > 64:
+                site.heads.clear()
+            first = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\nServer: {site.app.server_header}\r\n"
+                     f"Date: {date}\r\nContent-Type: {response.content_type}\r\nContent-Length: ")
+            rest = "".join(f"\r\n{name}: {value}" for name, value in response.headers)
+            cached = site.heads[key] = (date, first.encode("latin-1"), rest.encode("latin-1"))
         if not keep:
-            head.append("Connection: close\r\n")
+            tail = b"\r\nConnection: close\r\n\r\n"
         elif request.version == "HTTP/1.0":
-            head.append("Connection: keep-alive\r\n")
-        head.append("\r\n")
-        data = "".join(head).encode("latin-1")
+            tail = b"\r\nConnection: keep-alive\r\n\r\n"
+        else:
+            tail = b"\r\n\r\n"
         sent = 0 if request.method == "HEAD" else len(body)
-        self.transport.write(data + body if sent else data)
-        self.site.app.log(request, status, sent)
+        self.transport.write(b"%s%d%s%s%s" % (cached[1], len(body), cached[2], tail, body if sent else b""))
+        site.app.log(request, status, sent)
         if not keep:
             self.closing = True
             self.transport.close()

@@ -13,6 +13,7 @@ import os
 import time
 from collections import deque
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 
 RING_LINES = 10_000
@@ -31,21 +32,37 @@ class PodLog:
         self._file = open(path, "a" if resume else "w", encoding="utf-8")
         self._followers: set[asyncio.Queue] = set()
         self._flush_pending = False
+        self._unwritten: list[str] = []      # appended lines not yet in the file (written at the end of the turn)
         self.previous: list[tuple[float, str]] | None = None    # the previous instance's lines, after a restart
 
     def append(self, line: str) -> None:
         self.lines.append((time.time(), line))
         if self._file is not None:
-            self._file.write(line + "\n")
-            self._schedule_flush()
+            self._unwritten.append(line)
+            if not self._flush_pending:
+                self._schedule_flush()
         for queue in self._followers:
             queue.put_nowait(line)
 
-    def _schedule_flush(self) -> None:
-        """Flush at the end of this turn of the event loop: the lines of every request served in the same turn go
-        to disk in one write instead of one each (the file is still current before anything else runs)."""
-        if self._flush_pending:
+    def extend_text(self, text: str) -> None:
+        """Append a block of lines, each ending in a newline (as the pods' process sends them): the same as
+        `append` for each, with one clock read, and one piece of text for the file."""
+        if not text:
             return
+        lines = text.split("\n")
+        lines.pop()
+        self.lines.extend(zip(repeat(time.time()), lines))
+        if self._file is not None:
+            self._unwritten.append(text[:-1])
+            if not self._flush_pending:
+                self._schedule_flush()
+        for queue in self._followers:
+            for line in lines:
+                queue.put_nowait(line)
+
+    def _schedule_flush(self) -> None:
+        """Write at the end of this turn of the event loop: the lines of every request served in the same turn go
+        to disk in one write instead of one each (the file is still current before anything else runs)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -56,7 +73,9 @@ class PodLog:
 
     def _flush(self) -> None:
         self._flush_pending = False
-        if self._file is not None:
+        if self._file is not None and self._unwritten:
+            self._file.write("\n".join(self._unwritten) + "\n")
+            self._unwritten.clear()
             self._file.flush()
 
     def rotate(self) -> None:
@@ -65,6 +84,7 @@ class PodLog:
         self.previous = list(self.lines)
         self.lines.clear()
         if self._file is not None:
+            self._flush()
             self._file.close()
             os.replace(self.path, self.path.with_suffix(".previous.log"))
             self._file = open(self.path, "w", encoding="utf-8")
@@ -84,6 +104,7 @@ class PodLog:
 
     def close(self) -> None:
         if self._file is not None:
+            self._flush()
             self._file.close()
             self._file = None
         for queue in self._followers:

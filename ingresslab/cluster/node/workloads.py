@@ -134,10 +134,11 @@ class _PodApp(App):
     def log(self, request: Request, status: int, sent: int) -> None:
         rid = request.rid or self.request_id(request)
         h = request.headers
+        referer, agent = h.get("referer"), h.get("user-agent")     # nginx logs "-" for an absent header
         ip, port = request.peer
         self.pod.log(f'{ip} - - [{nginx_time()}] "{_escape(f"{request.method} {request.uri} {request.version}")}" '
-                     f'{status} {sent} "{_escape(h.get("referer", "-"))}" "{_escape(h.get("user-agent", "-"))}" '
-                     f'rid={rid} peer={ip}:{port}')
+                     f'{status} {sent} "{"-" if referer is None else _escape(referer)}" '
+                     f'"{"-" if agent is None else _escape(agent)}" rid={rid} peer={ip}:{port}')
 
 
 class Hello(_PodApp):
