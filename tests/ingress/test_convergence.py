@@ -70,7 +70,8 @@ def test_a_big_config_is_waited_for_until_nginx_answers_with_its_checksum(tmp_pa
 def test_balancer_drift_is_seen_and_repaired(nginx, backends, listen):
     pod = backends("drift")
     backend = Backend(upstream_name("default", "drift", 80), "default", "drift", 80, (Endpoint(pod.ip, pod.port),))
-    assert nginx.apply(many_locations(listen, 1, backend)).ok
+    outcome = nginx.apply(many_locations(listen, 1, backend))
+    assert outcome.ok, outcome.error            # nginx -t's own words, if it refused
     assert nginx.balancer_in_sync()
     post_backends(nginx, [{"name": backend.name, "endpoints": [{"address": "127.0.0.1", "port": 18999}]}])
     assert not nginx.balancer_in_sync()
