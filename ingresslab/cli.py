@@ -306,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "language", None):   # also an abbreviation argparse accepted (`--lang zh`)
+        try:
+            i18n.use(args.language)
+        except ValueError as exc:
+            print(f"ingresslab: {exc}", file=sys.stderr)
+            return 2
     # Sub-commands accept --home after their name too (`ingresslab up --home X`).
     try:
         return args.func(args)

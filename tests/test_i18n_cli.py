@@ -136,3 +136,11 @@ def test_a_home_that_is_a_file_is_refused_in_the_learners_language(tmp_path):
     english = ingresslab("up", language=None, home=home)
     assert english.stderr.endswith(f"ingresslab: the lab's home {home} is not a directory; choose another with "
                                    "--home\n"), english.stderr
+
+
+def test_an_abbreviated_language_option_is_honoured_too(tmp_path):
+    home = tmp_path / "no-lab"
+    short = ingresslab("--lang", "zh", "status", language=None, home=home)
+    assert short.stdout == f"{home} 没有正在运行的实验环境。用这条命令启动：ingresslab up\n", short.stdout + short.stderr
+    typo = ingresslab("status", "--lang=klingon", language=None, home=home)
+    assert typo.returncode == 2 and "choose one of: en, zh" in typo.stderr
