@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import pty
 import re
 import selectors
 import shutil
@@ -55,6 +56,18 @@ def as_user(request, traversable_checkout):
     env.pop("JUPYTER_RUNTIME_DIR", None)
     env.pop("JUPYTER_CONFIG_DIR", None)
     yield request.param, prefix, home, env
+    while _STARTED:                      # a test that failed half-way leaves its `./lab start` running: stop it
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     subprocess.run([*prefix, str(INGRESSLAB), "down"], env=env, capture_output=True, timeout=60)
     shutil.rmtree(home, ignore_errors=True)
 
@@ -108,9 +121,16 @@ def _left_behind(session: int, home: Path) -> list[str]:
     return out
 
 
-def _start(prefix, env, home, *extra) -> subprocess.Popen:
-    return subprocess.Popen([*prefix, str(ROOT / "lab"), "start", "--no-browser", *extra], env=env, cwd=str(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+_STARTED: list[subprocess.Popen] = []
+"""Every `./lab start` a test began; the `as_user` fixture stops what is still running and closes its pipes."""
+
+
+def _start(prefix, env, home, *extra, stdin=None) -> subprocess.Popen:
+    proc = subprocess.Popen([*prefix, str(ROOT / "lab"), "start", "--no-browser", *extra], env=env, cwd=str(home),
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _STARTED.append(proc)
+    return proc
 
 
 def _serve(proc: subprocess.Popen) -> tuple[str, str, str]:
@@ -272,12 +292,21 @@ def test_ctrl_c_twice_stops_jupyterlab_and_then_the_lab(as_user):
     who, prefix, home, env = as_user
     if who != "root" and os.geteuid() == 0:
         pytest.skip("once is enough: Ctrl-C reaches Jupyter the same way for every user")
-    proc = _start(prefix, env, home)
-    _serve(proc)
-    os.killpg(proc.pid, signal.SIGINT)           # what a terminal sends the foreground group on Ctrl-C
-    _read_until(proc, r"Interrupted", timeout=60, stream=proc.stderr)   # Jupyter now asks to confirm, for 5 s …
-    os.killpg(proc.pid, signal.SIGINT)           # … and a second Ctrl-C skips the question
-    _, errors = proc.communicate(timeout=120)
+    # A learner's terminal: Jupyter installs its Ctrl-C handler (ask, or stop on a second Ctrl-C) only when its
+    # stdin is a terminal. Without one, Python's KeyboardInterrupt can land in a weakref callback and be swallowed.
+    terminal, learner_side = pty.openpty()
+    try:
+        proc = _start(prefix, env, home, stdin=learner_side)
+    finally:
+        os.close(learner_side)
+    try:
+        _serve(proc)
+        os.killpg(proc.pid, signal.SIGINT)       # what a terminal sends the foreground group on Ctrl-C
+        _read_until(proc, r"\binterrupted\b", timeout=60, stream=proc.stderr)   # Jupyter asks to confirm, for 5 s …
+        os.killpg(proc.pid, signal.SIGINT)       # … and a second Ctrl-C skips the question
+        _, errors = proc.communicate(timeout=120)
+    finally:
+        os.close(terminal)
     assert "stopping the lab it started (ingresslab down)" in errors
     assert _lab(prefix, env, "status").returncode == 3
     eventually(lambda: not _left_behind(proc.pid, home), timeout=20, what="no process left behind")
