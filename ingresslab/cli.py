@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import home as homes
 from . import i18n
-from .i18n import _
+from .i18n import N_, _
 from .lab import Lab, LabError, stop
 
 
@@ -239,7 +239,28 @@ def cmd_ingress2gateway(args) -> int:
     return 0
 
 
+# argparse's own words ("usage:", "options", its error sentences) are msgids of gettext's default domain, looked up
+# when printed through the `_` that argparse's module took from gettext. The lab has no catalogue in that domain,
+# so the CLI points argparse's `_` at its own catalogue for these msgids (Python 3.11-3.13 spell them so) and
+# leaves every other string of argparse as it was.
+ARGPARSE_WORDS = frozenset((
+    N_("usage: "), N_("positional arguments"), N_("options"), N_("show this help message and exit"),
+    N_("%(prog)s: error: %(message)s\n"), N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"), N_("expected one argument"), N_("invalid %(type)s value: %(value)r"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+))
+
+
+def _argparse_words(message: str) -> str:
+    return _(message) if message in ARGPARSE_WORDS else _ARGPARSE_GETTEXT(message)
+
+
+_ARGPARSE_GETTEXT = argparse._
+
+
 def build_parser() -> argparse.ArgumentParser:
+    argparse._ = _argparse_words
     parser = argparse.ArgumentParser(prog="ingresslab", description=_("A small, real Kubernetes lab for Service, "
                                                                        "NodePort and Ingress."))
     home_help = _("state directory (default: $INGRESSLAB_HOME or ~/.ingresslab)")

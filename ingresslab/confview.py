@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .i18n import _, ngettext
+
 __all__ = ["ConfView", "ServerBlock", "nginx_conf", "nginx_conf_of", "server_blocks"]
 
 _SERVER = re.compile(r"^(\s*)server \{\s*$")
@@ -81,10 +83,13 @@ class ConfView:
 
     def caption(self) -> str:
         chosen = self.highlighted
-        mark = (f"; the server block for {chosen.host} is open and marked" if chosen else
-                f"; no server block for {self.highlight_host}" if self.highlight_host else "")
-        return (f"The whole nginx.conf the controller runs now: {len(self.lines)} lines, {len(self.blocks)} server "
-                f"blocks (click one to open it){mark}. In a terminal, `ingresslab conf` prints the same file.")
+        mark = (_("; the server block for {host} is open and marked").format(host=chosen.host) if chosen else
+                _("; no server block for {host}").format(host=self.highlight_host) if self.highlight_host else "")
+        lines = ngettext("{n} line", "{n} lines", len(self.lines)).format(n=len(self.lines))
+        blocks = ngettext("{n} server block", "{n} server blocks", len(self.blocks)).format(n=len(self.blocks))
+        return _("The whole nginx.conf the controller runs now: {lines}, {blocks} (click one to open it){mark}. "
+                 "In a terminal, `ingresslab conf` prints the same file.").format(lines=lines, blocks=blocks,
+                                                                                   mark=mark)
 
     def __repr__(self) -> str:
         return "nginx.conf — " + self.caption()
@@ -97,8 +102,8 @@ class ConfView:
                 out.append(pre.format(html.escape("\n".join(lines[at:block.start]))))
             on = block == chosen
             style = f"background:{MARK};border-left:4px solid #d62728;" if on else "border-left:4px solid #ddd;"
-            summary = (f"server — {html.escape(block.host)} ({block.end - block.start} lines)"
-                       + (" ◀ this one" if on else ""))
+            size = ngettext("{n} line", "{n} lines", block.end - block.start).format(n=block.end - block.start)
+            summary = (f"server — {html.escape(block.host)} ({size})" + (_(" ◀ this one") if on else ""))
             out.append(f'<details{" open" if on else ""} style="{style}padding-left:4px;margin:1px 0">'
                        f'<summary style="cursor:pointer;font-family:monospace;font-size:0.85em">{summary}</summary>'
                        + pre.format(html.escape("\n".join(lines[block.start:block.end]))) + "</details>")

@@ -5,7 +5,9 @@ course's order; what is Chinese lives in PO catalogues, Babel's format, that any
 `msgfmt --check`) can read:
 
     notebooks-zh/po/<notebook>.po              one per notebook: msgctxt = the cell's id, msgid = the English
-                                               markdown, msgstr = its Chinese
+                                               markdown, msgstr = its Chinese; and msgctxt = `<id>:code<n>` for
+                                               the words inside a code cell (a comment, a docstring, a literal
+                                               given to print()), msgstr = the same piece of Python in Chinese
     ingresslab/locale/zh/LC_MESSAGES/*.po      what the code says to learners: every `_()` string
                                                (exercises.po: ingresslab/exercises, widgets.po: ingresslab/widgets,
                                                ingresslab.po: the rest)
@@ -17,8 +19,11 @@ course's order; what is Chinese lives in PO catalogues, Babel's format, that any
                                        and each Chinese notebook that is not what the catalogues make
 
 A Chinese notebook is its English notebook with each markdown cell's msgstr, the navigation cells in Chinese,
-and the code cells unchanged but for one call: `Lab.up()` / `start_lab()` become `Lab.up(language="zh")` /
-`start_lab(language="zh")`, which switches what the lab says (see ingresslab/i18n.py). Stored outputs are the
+and the code cells' logic unchanged: only their words (comments, docstrings, the literals handed to print(); a
+translation that is not one comment line, or not a literal of the same kind with the same {…} fields, is refused
+and the English kept) and one call: `Lab.up()` / `start_lab()` become `Lab.up(language="zh")` /
+`start_lab(language="zh")`, which switches what the lab says (see ingresslab/i18n.py). A test compares each
+cell's syntax tree, less those words, across the editions. Stored outputs are the
 Chinese notebook's own (`scripts/notebooks.py --execute` runs it against the real lab); a code cell whose source
 changed loses its outputs here until then.
 
@@ -127,24 +132,115 @@ def prose_cells(nb: dict) -> list[dict]:
 
 
 def update_notebook_catalogue(path: Path) -> tuple[object, Path]:
-    """The notebook's catalogue with one entry per markdown cell, in cell order: an unchanged cell keeps its
-    translation; a changed one keeps it too, marked fuzzy with the English it was made from; a new one is empty;
-    entries of cells that are gone are dropped."""
+    """The notebook's catalogue, in cell order: one entry per markdown cell (msgctxt = the cell's id) and one per
+    comment, docstring and printed literal of a code cell (msgctxt = `<cell id>:code<n>`, see `code_texts`). An
+    unchanged text keeps its translation; a changed one keeps it too, marked fuzzy with the English it was made
+    from; a new one is empty; entries of cells and texts that are gone are dropped."""
     from babel.messages.catalog import Catalog
     po = NOTEBOOK_PO / f"{path.stem}.po"
-    old = {m.context: m for m in read_catalogue(po) if m.id}
+    previous = [m for m in read_catalogue(po) if m.id]
+    old = {m.context: m for m in previous}
+    old_code = {(m.context.split(":code")[0], m.id): m for m in previous if ":code" in (m.context or "")}
     new = Catalog(locale=LANGUAGE, project="ingresslab")
-    for cell in prose_cells(json.loads(path.read_text())):
-        text = "".join(cell["source"])
-        was = old.get(cell["id"])
+
+    def carry(text: str, context: str, was) -> None:
         if was is None:
-            new.add(text, "", context=cell["id"])
+            new.add(text, "", context=context)
         elif was.id == text:
-            new.add(text, was.string, context=cell["id"], flags=was.flags, previous_id=was.previous_id)
+            new.add(text, was.string, context=context, flags=was.flags, previous_id=was.previous_id)
         else:
-            new.add(text, was.string, context=cell["id"], flags={"fuzzy"} if was.string else set(),
+            new.add(text, was.string, context=context, flags={"fuzzy"} if was.string else set(),
                     previous_id=(was.previous_id if "fuzzy" in was.flags and was.previous_id else [was.id]))
+
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] == "markdown" and not is_navigation(cell):
+            carry("".join(cell["source"]), cell["id"], old.get(cell["id"]))
+        elif cell["cell_type"] == "code":
+            texts = [text for _start, _end, text in code_texts("".join(cell["source"]))]
+            for n, text in enumerate(dict.fromkeys(texts), 1):
+                context = f"{cell['id']}:code{n}"
+                was = old_code.get((cell["id"], text))
+                if was is None and context in old and old[context].id not in texts:
+                    was = old[context]              # the text at this place changed: its old Chinese, as fuzzy
+                carry(text, context, was)
     return new, po
+
+
+# ---- code cells: what in them is words, not code ---------------------------------------------------------------
+
+def code_texts(source: str) -> list[tuple[int, int, str]]:
+    """The words of a code cell that a learner reads, as (start, end, text) offsets into `source`, in order:
+    each comment (but nbval's and linters' markers), each docstring, and each string literal (f-strings too)
+    passed straight to `print()` that has English words outside its `{…}` fields. Everything else in a cell is
+    code, shared by both editions. IPython's `!shell` and `%magic` lines are read as Python's `0` (same length,
+    so offsets hold); a `%%` cell magic, or a cell that is not Python, has none."""
+    import ast
+    import tokenize
+    if source.lstrip().startswith("%%"):
+        return []
+    lines = source.splitlines(keepends=True)
+    masked = "".join(re.sub(r"^(\s*)[!%](.*?)(\s*)$", lambda m: m.group(1) + "0" + " " * len(m.group(2)) + m.group(3),
+                            line) for line in lines)
+    try:
+        tree = ast.parse(masked)
+    except SyntaxError:
+        return []
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(lineno: int, col_bytes: int) -> int:     # ast's columns count UTF-8 bytes
+        line = lines[lineno - 1]
+        return starts[lineno - 1] + len(line.encode()[:col_bytes].decode())
+
+    found = []
+    for node in ast.walk(tree):
+        literals = []
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            arguments = list(node.args)
+            while any(isinstance(a, ast.IfExp) for a in arguments):     # print(a if closed else b): both
+                arguments = [part for a in arguments for part in ((a.body, a.orelse) if isinstance(a, ast.IfExp)
+                                                                   else (a,))]
+            literals = [a for a in arguments if isinstance(a, ast.JoinedStr) or
+                        (isinstance(a, ast.Constant) and isinstance(a.value, str))]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                    isinstance(first.value.value, str):
+                literals = [first.value]
+        for literal in literals:
+            start = offset(literal.lineno, literal.col_offset)
+            end = offset(literal.end_lineno, literal.end_col_offset)
+            words = literal.value if isinstance(literal, ast.Constant) else " ".join(
+                part.value for part in literal.values if isinstance(part, ast.Constant))
+            if re.search(r"\b[a-z]{2,}\b", words):
+                found.append((start, end, source[start:end]))
+    for token in tokenize.generate_tokens(io.StringIO(masked).readline):
+        if token.type == tokenize.COMMENT and not re.match(r"#\s*(NBVAL_|noqa|type:|pragma)", token.string):
+            start = starts[token.start[0] - 1] + token.start[1]
+            found.append((start, start + len(token.string), token.string))
+    return sorted(found)
+
+
+def code_text_problems(english_text: str, chinese: str) -> list[str]:
+    """Why `chinese` cannot stand in for the code text `english_text` (empty when it can): a comment stays one
+    comment line; a literal stays a literal of the same kind that formats the same expressions."""
+    import ast
+    if english_text.startswith("#"):
+        if not chinese.startswith("#") or "\n" in chinese:
+            return ["a comment must stay one line that starts with #"]
+        return []
+    try:
+        zh = ast.parse(f"(\n{chinese}\n)", mode="eval").body      # a literal may span lines
+    except SyntaxError as err:
+        return [f"not a Python string literal ({err.msg})"]
+    en = ast.parse(f"(\n{english_text}\n)", mode="eval").body
+    if type(zh) is not type(en) or not isinstance(zh, (ast.Constant, ast.JoinedStr)):
+        return ["must stay a string literal of the same kind (an f-string stays an f-string)"]
+    fields = sorted(ast.dump(v) for v in ast.walk(en) if isinstance(v, ast.FormattedValue))
+    if sorted(ast.dump(v) for v in ast.walk(zh) if isinstance(v, ast.FormattedValue)) != fields:
+        return ["the f-string's {…} fields differ from the English ones"]
+    return []
 
 
 def code_template():
@@ -191,7 +287,9 @@ def problems(message, where: str, prose: bool) -> list[str]:
     english_text = message.id if isinstance(message.id, str) else message.id[0]
     chinese = message.string if isinstance(message.string, str) else message.string[0]
     found = []
-    if prose:
+    if prose and ":code" in (message.context or ""):
+        found += [f"{where}: {why}" for why in code_text_problems(english_text, chinese)]
+    elif prose:
         for block in _FENCE.findall(english_text):
             if block not in chinese:
                 found.append(f"{where}: a code block differs from the English one (code is not translated)")
@@ -251,7 +349,15 @@ def contents_anchor(translations: dict[str, dict[str, str]]) -> str:
     return "The-course"
 
 
-def zh_code(source: str) -> str:
+def zh_code(source: str, cell_id: str | None = None, translations: dict[str, str] | None = None) -> str:
+    """A code cell of the Chinese edition: the English code, with its comments, docstrings and printed literals
+    in Chinese where the catalogue has them, and the lab told to speak Chinese."""
+    if cell_id is not None and translations:
+        numbers = {text: n for n, text in enumerate(dict.fromkeys(t for _s, _e, t in code_texts(source)), 1)}
+        for start, end, text in reversed(code_texts(source)):
+            chinese = translations.get(f"{cell_id}:code{numbers[text]}")
+            if chinese and not code_text_problems(text, chinese):
+                source = source[:start] + chinese + source[end:]
     for pattern, replacement in LANGUAGE_CALLS:
         source = pattern.sub(replacement, source)
     return source
@@ -278,7 +384,7 @@ def zh_notebook(path: Path, translations: dict[str, str], nav: str | None) -> st
         elif cell["cell_type"] == "markdown":
             cell["source"] = _lines(translations.get(cell["id"]) or "".join(cell["source"]))
         elif cell["cell_type"] == "code":
-            cell["source"] = _lines(zh_code("".join(cell["source"])))
+            cell["source"] = _lines(zh_code("".join(cell["source"]), cell["id"], translations))
             old = before.get(cell["id"])
             if old is not None and old.get("source") == cell["source"]:
                 cell["outputs"], cell["execution_count"] = old.get("outputs", []), old.get("execution_count")

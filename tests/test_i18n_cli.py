@@ -60,15 +60,26 @@ def test_plain_word_errors_in_chinese_and_in_english(tmp_path):
     assert refused.stderr == f"ingresslab ingress2gateway: {bad}: 清单中的每个文档都需要 `apiVersion` 和 `kind`\n"
 
 
-def test_help_speaks_chinese_but_argparse_and_flags_stay(tmp_path):
+def test_help_and_argparse_speak_chinese_but_flags_and_commands_stay(tmp_path):
     shown = ingresslab("--help", language="zh")
     assert shown.returncode == 0
     assert "一个小而真实的 Kubernetes 实验环境，用来学习 Service、NodePort 和 Ingress。" in shown.stdout
     assert re.search(r"^ +demo +一步一步演示 cafe 的故事（按 Enter 继续）$", shown.stdout, re.M)
     assert "--home HOME" in shown.stdout and "{up,down,status," in shown.stdout
+    # argparse's own words too: usage, the section titles, -h's help, and its error sentences
+    assert shown.stdout.startswith("用法：ingresslab [-h]") and "\n位置参数:\n" in shown.stdout
+    assert "\n选项:\n" in shown.stdout and "显示这条帮助信息并退出" in shown.stdout
+    typo = ingresslab("status", "--jsn", language="zh")
+    assert typo.returncode == 2 and typo.stderr.endswith("ingresslab：错误：无法识别的参数：--jsn\n"), typo.stderr
+    unknown = ingresslab("stauts", language="zh")
+    assert "无效的选择：'stauts'（可选：" in unknown.stderr and "'status'" in unknown.stderr
     english = ingresslab("--help", language=None)
+    assert english.stdout.startswith("usage: ingresslab") and "\noptions:\n" in english.stdout
     assert "A small, real Kubernetes lab for Service, NodePort and Ingress." in english.stdout
     assert not CJK.search(english.stdout)
+    assert ingresslab("stauts", language=None).stderr.endswith(
+        "error: argument command: invalid choice: 'stauts' (choose from 'up', 'down', 'status', 'kubeconfig', "
+        "'iptables', 'reset', 'conf', 'demo', 'ingress2gateway', 'controller')\n")
 
 
 def test_up_on_a_running_lab_reports_in_chinese(lab):
@@ -144,3 +155,18 @@ def test_an_abbreviated_language_option_is_honoured_too(tmp_path):
     assert short.stdout == f"{home} 没有正在运行的实验环境。用这条命令启动：ingresslab up\n", short.stdout + short.stderr
     typo = ingresslab("status", "--lang=klingon", language=None, home=home)
     assert typo.returncode == 2 and "choose one of: en, zh" in typo.stderr
+
+
+def test_the_lab_scripts_own_sentences_follow_the_language_and_a_wrong_key_fails():
+    say = [sys.executable, "-m", "ingresslab.say"]
+    zh = subprocess.run([*say, "url", "url=http://127.0.0.1:8888/lab?token=t"], capture_output=True, text=True,
+                        env=environment("zh"), timeout=30)
+    assert zh.stdout == ("lab：JupyterLab 的地址是 http://127.0.0.1:8888/lab?token=t（按两次 Ctrl-C，或者 File > Shut Down，"
+                         "先停止 JupyterLab，再停止实验环境）\n")
+    en = subprocess.run([*say, "stopping"], capture_output=True, text=True, env=environment(None), timeout=30)
+    assert en.stdout == "lab: JupyterLab has stopped; stopping the lab it started (ingresslab down)\n"
+    wrong = subprocess.run([*say, "stoping"], capture_output=True, text=True, env=environment(None), timeout=30)
+    assert wrong.returncode == 2 and "url,stopping,keeps-running,untrusted" in wrong.stderr
+    script = (ROOT / "lab").read_text()
+    used = set(re.findall(r"\bsay ([a-z-]+)", script))
+    assert used == {"url", "stopping", "keeps-running", "untrusted"}, used       # every key the script uses exists

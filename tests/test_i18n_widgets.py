@@ -299,3 +299,13 @@ def test_the_answer_form_is_english_without_a_language(no_language):
     from ingresslab.widgets import AnswerForm
     form = AnswerForm(MultiHost(lab=None), "rules: []\n")
     assert form.button.description == "check" and repr(form) == "AnswerForm: 1 line of YAML, not checked yet"
+
+
+def test_the_whole_nginx_conf_is_captioned_in_chinese_with_the_file_itself_untouched(zh):
+    conf = "http {\n    server {\n        server_name cafe.example.com;\n    }\n}\n"
+    view = viz.nginx_conf(conf, highlight_host="cafe.example.com")
+    assert "5 行，1 个 server 块" in repr(view) and "cafe.example.com 的 server 块已展开并标出" in repr(view)
+    markup = view._repr_html_()
+    assert "◀ 就是这个" in markup and "server_name cafe.example.com;" in markup       # nginx's own words stay
+    assert "没有 milk.example.com 的 server 块" in viz.nginx_conf(conf, highlight_host="milk.example.com").caption()
+    assert not re.search(r"\b(lines|server blocks|this one|click)\b", view.caption() + markup)

@@ -136,7 +136,7 @@ def _start(prefix, env, home, *extra, stdin=None) -> subprocess.Popen:
 def _serve(proc: subprocess.Popen) -> tuple[str, str, str]:
     """Wait for the URL line and for JupyterLab to answer there: (what it printed, the token, the base URL)."""
     try:
-        m, printed = _read_until(proc, r"JupyterLab at (http://127\.0\.0\.1:(\d+)/lab\?token=(\w+))", timeout=240)
+        m, printed = _read_until(proc, r"^lab.*JupyterLab.* (http://127\.0\.0\.1:(\d+)/lab\?token=(\w+))", timeout=240)
         url, port, token = m.group(1), m.group(2), m.group(3)
         base = f"http://127.0.0.1:{port}"
         eventually(lambda: _get(f"{base}/api/status", token=token)[0] == 200, timeout=90,
@@ -195,7 +195,7 @@ def test_lab_start_leaves_a_lab_that_was_already_running_and_says_so(as_user):
     rest, errors = proc.communicate(timeout=120)
     assert proc.returncode == 0, printed + rest + errors
     assert f"Serving notebooks from local directory: {ROOT / 'notebooks-zh'}" in errors, errors
-    assert "the lab was running before ./lab start and keeps running (stop it with:" in errors
+    assert "lab：JupyterLab 已停止；实验环境在 ./lab start 之前就在运行，所以继续运行（要停止它：" in errors   # in Chinese
     assert _lab(prefix, env, "status").returncode == 0
     assert _lab(prefix, env, "down").returncode == 0
 
