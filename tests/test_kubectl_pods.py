@@ -2,6 +2,7 @@
 answers to cordon and selectors, graceful deletion, restarts and their logs, CHANGE-CAUSE, node Leases, cluster DNS."""
 from __future__ import annotations
 
+import json
 import re
 
 import kubernetes
@@ -173,3 +174,94 @@ def test_cluster_dns_runs_as_coredns_pods_behind_kube_dns(lab, kubectl):
     assert resolve("kubernetes", "default", nameserver=(ip, bind_port(53))) == [kubernetes_ip]
     assert resolve("kubernetes.default.svc.cluster.local", "x", nameserver=(ip, bind_port(53)), tcp=True) == [
         kubernetes_ip]
+
+
+DRAINED = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: drainme}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: drainme}}
+  template:
+    metadata: {labels: {app: drainme}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-2}
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: web, image: "nginxdemos/nginx-hello:plain-text"}
+"""
+
+
+def test_drain_evicts_through_the_eviction_api_and_the_replacements_wait_for_uncordon(lab, kubectl):
+    kubectl("apply", "-f", "-", input=DRAINED)
+    try:
+        eventually(lambda: kubectl("get", "pods", "-l", "app=drainme", "--no-headers").stdout.count("Running") == 2)
+        before = set(kubectl("get", "pods", "-l", "app=drainme", "-o", "name").stdout.split())
+        drained = kubectl("drain", "node-2", "--ignore-daemonsets", "--pod-selector", "app=drainme", "--timeout=60s")
+        # kubectl evicts (policy/v1) because discovery lists pods/eviction; it would say "deleted" otherwise
+        for pod in before:
+            name = pod.split("/", 1)[1]
+            assert f"evicting pod default/{name}\n" in drained.stdout + drained.stderr, drained.stdout + drained.stderr
+            assert f"pod/{name} evicted\n" in drained.stdout, drained.stdout
+        assert drained.stdout.startswith("node/node-2 cordoned\n") and drained.stdout.endswith("node/node-2 drained\n")
+        # the Deployment replaces them, but node-2 is cordoned and is the only node they may run on
+        eventually(lambda: kubectl("get", "pods", "-l", "app=drainme", "--no-headers").stdout.count("Pending") == 2)
+        assert not before & set(kubectl("get", "pods", "-l", "app=drainme", "-o", "name").stdout.split())
+    finally:
+        kubectl("uncordon", "node-2")
+    try:
+        eventually(lambda: kubectl("get", "pods", "-l", "app=drainme", "--no-headers").stdout.count("Running") == 2,
+                   what="the replacements to run once node-2 is uncordoned")
+        # a pod no controller would replace is refused, as on a real cluster, until --force (a server dry run
+        # changes nothing: node-1 stays schedulable)
+        kubectl("run", "bare-drain", "--image=nginxdemos/nginx-hello:plain-text",
+                "--overrides", '{"spec": {"nodeName": "node-1"}}')
+        bare = kubectl("drain", "node-1", "--pod-selector", "run=bare-drain", "--dry-run=server", check=False)
+        assert bare.returncode != 0 and "node/node-1 cordoned (server dry run)" in bare.stdout
+        assert ("cannot delete Pods that declare no controller (use --force to override): default/bare-drain"
+                in bare.stderr), bare.stderr
+        assert "SchedulingDisabled" not in kubectl("get", "node", "node-1").stdout
+    finally:
+        kubectl("delete", "pod", "bare-drain", "--ignore-not-found", "--wait=false")
+        kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", input=DRAINED)
+
+
+def test_the_eviction_api_as_the_client_sees_it(lab, kubectl):
+    core = kubernetes.client.CoreV1Api(lab.api)
+    kubectl("run", "evictee", "--image=nginxdemos/nginx-hello:plain-text")
+    eventually(lambda: "Running" in kubectl("get", "pod", "evictee", "--no-headers").stdout)
+
+    def evict(name: str, url_name: str = "evictee", **options):
+        body = kubernetes.client.V1Eviction(metadata=kubernetes.client.V1ObjectMeta(name=name, namespace="default"),
+                                            delete_options=kubernetes.client.V1DeleteOptions(**options) if options
+                                            else None)
+        answer = core.create_namespaced_pod_eviction(url_name, "default", body, _preload_content=False)
+        return answer.status, json.loads(answer.data)      # the client would read the Status as a V1Eviction
+
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        evict("someone-else")
+    assert refused.value.status == 400 and "name in URL does not match name in Eviction object" in refused.value.body
+    with pytest.raises(kubernetes.client.ApiException) as missing:
+        evict("nobody-here", url_name="nobody-here")
+    assert missing.value.status == 404 and 'pods \\"nobody-here\\" not found' in missing.value.body
+    # a dry run checks and changes nothing
+    evict("evictee", dry_run=["All"])
+    assert core.read_namespaced_pod("evictee", "default").metadata.deletion_timestamp is None
+    # a real one marks the pod as disrupted, then deletes it gracefully
+    code, answer = evict("evictee", grace_period_seconds=1)
+    assert code == 201 and answer == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                      "code": 201}
+    pod = core.read_namespaced_pod("evictee", "default")
+    assert pod.metadata.deletion_timestamp is not None
+    target = next(c for c in pod.status.conditions if c.type == "DisruptionTarget")
+    assert (target.status, target.reason) == ("True", "EvictionByEvictionAPI")
+    eventually(lambda: kubectl("get", "pod", "evictee", check=False).returncode != 0, what="the evicted pod gone")
+    # create is the only verb
+    listed = kubectl("get", "--raw", "/api/v1/namespaces/default/pods/evictee/eviction", check=False)
+    assert "MethodNotAllowed" in listed.stderr
+    resources = kubectl("api-resources", "--api-group=", "-o", "wide").stdout
+    assert "pods/eviction" not in resources        # a subresource: discovery lists it, api-resources does not
+    assert any(r.name == "pods/eviction" and (r.group, r.version, r.kind, r.verbs) == ("policy", "v1", "Eviction",
+                                                                                       ["create"])
+               for r in core.get_api_resources().resources)

@@ -171,6 +171,15 @@ def test_secret_bytes_become_base64_and_configmap_binary_data_too():
     assert decode_k8s_protobuf(configmap(f(3, entry("bin", b"\x00\x01"))))["binaryData"] == {"bin": "AAE="}
 
 
+def test_an_eviction_as_a_protobuf_client_sends_it():
+    # policy/v1 Eviction: 1 metadata, 2 deleteOptions (1 gracePeriodSeconds, 5 dryRun)
+    body = envelope("policy/v1", "Eviction", msg(f(1, msg(f(1, "tea-1"), f(3, "default"))),
+                                                 f(2, msg(f(1, 0), f(5, "All")))))
+    assert decode_k8s_protobuf(body) == {"apiVersion": "policy/v1", "kind": "Eviction",
+                                         "metadata": {"name": "tea-1", "namespace": "default"},
+                                         "deleteOptions": {"gracePeriodSeconds": 0, "dryRun": ["All"]}}
+
+
 def test_map_entries_without_a_value_or_key_get_zero_values():
     obj = decode_k8s_protobuf(configmap(f(2, f(1, "only-key")), f(2, f(2, "only-value"))))
     assert obj["data"] == {"only-key": "", "": "only-value"}

@@ -41,7 +41,8 @@ class Resource:
 
 RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
-    Resource("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "log", "exec", "attach", "portforward")),
+    Resource("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "log", "exec", "attach", "portforward",
+                                                                       "eviction")),
     Resource("", "v1", "services", "Service", short_names=("svc",), subresources=("status",)),
     Resource("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Resource("", "v1", "secrets", "Secret"),

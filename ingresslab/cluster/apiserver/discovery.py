@@ -78,12 +78,14 @@ def _resource_entry(r: Resource) -> dict:
 
 def _sub_entry(r: Resource, sub: str) -> dict:
     kind = {"log": "Pod", "scale": "Scale", "status": r.kind, "exec": "PodExecOptions",
-            "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}[sub]
-    verbs = {"log": ["get"], "scale": ["get", "patch", "update"], "status": ["get", "patch", "update"]}.get(
-        sub, ["create", "get"])
+            "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions", "eviction": "Eviction"}[sub]
+    verbs = {"log": ["get"], "scale": ["get", "patch", "update"], "status": ["get", "patch", "update"],
+             "eviction": ["create"]}.get(sub, ["create", "get"])
     entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs}
     if sub == "scale":
         entry.update(group="autoscaling", version="v1")
+    if sub == "eviction":      # kubectl drain evicts (policy/v1) when discovery lists this, else it deletes
+        entry.update(group="policy", version="v1")
     return entry
 
 

@@ -45,6 +45,7 @@ LabelSelectorRequirement: 1 key s; 2 operator s; 3 values [s]
 DeleteOptions: 1 gracePeriodSeconds i p; 2 preconditions Preconditions; 3 orphanDependents b p;
   4 propagationPolicy s p; 5 dryRun [s]
 Preconditions: 1 uid s p; 2 resourceVersion s p
+Eviction: 1 metadata ObjectMeta; 2 deleteOptions DeleteOptions
 
 ConfigMap: 1 metadata ObjectMeta; 4 immutable b p; 2 data {s}; 3 binaryData {y}
 Secret: 1 metadata ObjectMeta; 5 immutable b p; 2 data {y}; 4 stringData {s}; 3 type s
@@ -220,6 +221,7 @@ KINDS: dict[tuple[str, str], str] = {
         "authorization.k8s.io/v1": ("SelfSubjectAccessReview",),
         "authentication.k8s.io/v1": ("SelfSubjectReview",),
         "meta.k8s.io/v1": ("DeleteOptions",),
+        "policy/v1": ("Eviction",),
         "apps/v1": ("Deployment", "ReplicaSet"),
         "networking.k8s.io/v1": ("Ingress", "IngressClass", "NetworkPolicy"),
     }.items() for kind in kinds

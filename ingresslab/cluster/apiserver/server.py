@@ -9,6 +9,7 @@ checks and the Service IP allocator) → managedFields → store. Every failure 
 Neighbours: `store.py` (objects and watches), `discovery.py` (discovery and OpenAPI), `schemas.py` (every kind's
 schema), `fieldvalidation.py`, `tables.py` (`kubectl get` columns), `patch.py` (the three patch types),
 `managedfields.py` (field ownership, server-side apply), `admission.py`, `auth.py` (whoami, can-i),
+`graceful.py` (pods' graceful deletion), `eviction.py` (pods/eviction: kubectl drain),
 `pagination.py` (limit/continue), `defaults.py`/`validation.py` (built-in rules), `conversion.py`;
 `crds.py`/`crdviews.py` for CustomResourceDefinitions and their kinds (the lines marked "CRD hook").
 """
@@ -37,6 +38,7 @@ from ingresslab.cluster.apiserver import crds
 from ingresslab.cluster.apiserver import crdviews
 from ingresslab.cluster.apiserver import defaults
 from ingresslab.cluster.apiserver import discovery
+from ingresslab.cluster.apiserver import eviction
 from ingresslab.cluster.apiserver import fieldvalidation
 from ingresslab.cluster.apiserver import managedfields
 from ingresslab.cluster.apimachinery import errors
@@ -679,6 +681,12 @@ class Handler(tornado.web.RequestHandler):
         dry_run = self._arg("dryRun") == "All"
         validation_mode = fieldvalidation.mode_of(self._arg("fieldValidation")) if method in (
             "POST", "PUT", "PATCH") else "Warn"
+        if t.sub == "eviction":     # create is its only verb (kubectl drain); see eviction.py
+            if method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            body = decode_body(self.request.body, self.request.headers.get("Content-Type", ""))
+            return self._send(201, eviction.evict(self.server, r, t.namespace or "", t.name, body,
+                                                  dry_run_query=self._arg("dryRun")))
         if method in ("GET", "HEAD"):
             if t.name is None:
                 if t.watch_prefix or self._arg("watch") in ("true", "1"):
