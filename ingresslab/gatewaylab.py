@@ -167,7 +167,7 @@ class GatewayView:
         if self.home is None:
             raise GatewayError(_("the Gateway controller's files are only readable in the embedded lab"))
         pods = [p for p in self.core.list_namespaced_pod(NAMESPACE, label_selector=APP_LABEL).items
-                if p.status.phase == "Running"]
+                if p.status.phase == "Running" and not p.metadata.deletion_timestamp]     # not a leaving one
         if not pods:
             raise GatewayError(_("no Gateway controller pod is running in namespace {namespace} (the lab ships its "
                                  "Deployment at 0 replicas and scales it up with the first Gateway; `kubectl scale "

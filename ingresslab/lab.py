@@ -312,7 +312,9 @@ class Lab:
         return bind_port(port)
 
     def wait_rollout(self, *deployments: str, namespace: str = "default", timeout: float = 60.0) -> str:
-        """Wait until each Deployment has all its replicas updated and ready (like `kubectl rollout status`)."""
+        """Wait until each Deployment has all its replicas updated and ready (like `kubectl rollout status`), and
+        the pods it let go (scaled down, replaced) have finished terminating, which kubectl does not wait for: so
+        the next cell sees the settled Deployment."""
         apps = _kubernetes().client.AppsV1Api(self.api)
         deadline = time.monotonic() + timeout
         lines = []
@@ -322,7 +324,7 @@ class Lab:
                 want, st = d.spec.replicas or 0, d.status
                 done = (st.observed_generation or 0) >= (d.metadata.generation or 0) and \
                     (st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want and \
-                    (st.replicas or 0) == want
+                    (st.replicas or 0) == want and not self._terminating_pods(namespace, d.spec.selector)
                 if done:
                     lines.append(f"{name}: {want}/{want} ready")
                     break
@@ -331,6 +333,14 @@ class Lab:
                         name=name, seconds=f"{timeout:.0f}"))
                 time.sleep(0.05)
         return ", ".join(lines)
+
+    def _terminating_pods(self, namespace: str, selector) -> list[str]:
+        """The pods a label selector picks that are Terminating (deletionTimestamp set, not yet deleted)."""
+        labels = ",".join(f"{k}={v}" for k, v in sorted(((selector and selector.match_labels) or {}).items()))
+        if not labels:
+            return []
+        pods = _kubernetes().client.CoreV1Api(self.api).list_namespaced_pod(namespace, label_selector=labels).items
+        return [p.metadata.name for p in pods if p.metadata.deletion_timestamp]
 
     def iptables(self, *, node: str | None = None) -> str:
         """The iptables-save text kube-proxy's iptables mode would program on a node, for the current Services."""
@@ -393,7 +403,9 @@ class Lab:
 
     def delete(self, source_or_kind: str | os.PathLike | dict, name: str | None = None, *,
                namespace: str = "default", api_version: str = "v1", missing_ok: bool = True) -> int:
-        """Delete the objects in a manifest, or one object: `lab.delete("Service", "tea-svc")`."""
+        """Delete the objects in a manifest, or one object: `lab.delete("Service", "tea-svc")`. Like `kubectl delete`,
+        it returns once a deleted pod is gone; it also waits for the pods of a deleted Deployment or ReplicaSet to
+        finish terminating, so the next cell starts from a settled lab."""
         if name is not None:
             docs = [{"apiVersion": api_version, "kind": source_or_kind, "metadata": {"name": name}}]
             if source_or_kind in ("Deployment", "ReplicaSet"):
@@ -402,17 +414,39 @@ class Lab:
                 docs[0]["apiVersion"] = "networking.k8s.io/v1"
         else:
             docs = load_documents(source_or_kind)
-        count = 0
+        count, leaving = 0, []
         for doc in docs:
             res = self._resource(doc)
             ns = doc.get("metadata", {}).get("namespace", namespace) if res.namespaced else None
             try:
+                if doc.get("kind") in ("Deployment", "ReplicaSet"):
+                    found = res.get(name=doc["metadata"]["name"], namespace=ns)
+                    labels = (((found.to_dict().get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+                    leaving.append((ns, ",".join(f"{k}={v}" for k, v in sorted(labels.items())), None))
                 res.delete(name=doc["metadata"]["name"], namespace=ns)
                 count += 1
+                if doc.get("kind") == "Pod":
+                    leaving.append((ns, None, doc["metadata"]["name"]))
             except _kubernetes().client.rest.ApiException as exc:
                 if exc.status != 404 or not missing_ok:
                     raise
+        for ns, labels, pod in leaving:
+            self._wait_terminated(ns, labels, pod)
         return count
+
+    def _wait_terminated(self, namespace: str, labels: str | None, pod: str | None, timeout: float = 60.0) -> None:
+        """Until no pod `labels` picks is Terminating (or, with `pod`, until that pod is gone)."""
+        core = _kubernetes().client.CoreV1Api(self.api)
+        deadline = time.monotonic() + timeout
+        while True:
+            pods = core.list_namespaced_pod(namespace, label_selector=labels or None).items
+            left = [p.metadata.name for p in pods if (p.metadata.name == pod if pod else p.metadata.deletion_timestamp)]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise LabError(_("still terminating after {seconds} s: {pods}").format(
+                    seconds=f"{timeout:.0f}", pods=", ".join(sorted(left))))
+            time.sleep(0.05)
 
 
 class IngressView:
@@ -428,7 +462,7 @@ class IngressView:
                              "(on a real cluster: kubectl ingress-nginx conf / backends)"))
         core = _kubernetes().client.CoreV1Api(self._lab.api)
         pods = core.list_namespaced_pod("ingress-nginx", label_selector="app.kubernetes.io/name=ingress-nginx").items
-        running = [p for p in pods if p.status.phase == "Running"]
+        running = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
         if not running:
             raise LabError(_("no Ingress controller pod is running in namespace ingress-nginx"))
         return Path(self._lab.home) / "nginx" / f"ingress-nginx_{running[0].metadata.name}" / "status.json"

@@ -141,7 +141,12 @@ def wait_for_leftovers(home: Path, *, timeout: float) -> list[int]:
     """Before a lab starts on a home: wait (up to `timeout`) until what an earlier lab of it left is gone, so its
     nginx and kube-proxy do not hold the ports the new ones need. Returns what is still there."""
     deadline = time.monotonic() + timeout
-    while (left := leftovers(home)) and time.monotonic() < deadline:
+    # A process seen once is followed by its pid, not by its command line: one that is exiting has already
+    # given up its memory (an empty /proc/<pid>/cmdline) while it still closes its files and sockets.
+    seen: set[int] = set()
+    while True:
+        seen = {pid for pid in seen | set(leftovers(home)) if homes.pid_alive(pid)}
+        if not seen or time.monotonic() >= deadline:
+            return sorted(seen)
         time.sleep(0.05)
-    return left
 

@@ -265,3 +265,81 @@ def test_the_eviction_api_as_the_client_sees_it(lab, kubectl):
     assert any(r.name == "pods/eviction" and (r.group, r.version, r.kind, r.verbs) == ("policy", "v1", "Eviction",
                                                                                        ["create"])
                for r in core.get_api_resources().resources)
+
+
+CASCADE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec:
+      containers:
+      - {name: web, image: "nginxdemos/nginx-hello:plain-text"}
+"""
+
+
+def _deployment(kubectl, name: str) -> set[str]:
+    kubectl("apply", "-f", "-", input=CASCADE % (name, name, name))
+    eventually(lambda: kubectl("get", "pods", "-l", f"app={name}", "--no-headers").stdout.count("Running") == 2)
+    return set(kubectl("get", "pods", "-l", f"app={name}", "-o", "name").stdout.split())
+
+
+def _steps_until_deleted(core, selector: str, version: str, count: int) -> dict[str, list[str]]:
+    """Each pod's events from `version` on (ADDED, Terminating, DELETED…) until `count` pods are deleted."""
+    seen: dict[str, list[str]] = {}
+    watch = kubernetes.watch.Watch()
+    for event in watch.stream(core.list_namespaced_pod, "default", label_selector=selector,
+                              resource_version=version, timeout_seconds=30):
+        pod = event["object"]
+        step = "Terminating" if event["type"] == "MODIFIED" and pod.metadata.deletion_timestamp else event["type"]
+        seen.setdefault(pod.metadata.name, []).append(step)
+        if sum("DELETED" in steps for steps in seen.values()) == count:
+            watch.stop()
+    return seen
+
+
+def _terminated_then_deleted(steps: list[str]) -> bool:
+    return "Terminating" in steps and steps[-1] == "DELETED" and steps.index("Terminating") < len(steps) - 1
+
+
+def test_scaling_down_and_deleting_a_deployment_terminate_pods_gracefully(lab, kubectl):
+    pods = {p.split("/", 1)[1] for p in _deployment(kubectl, "cascaded")}
+    core = kubernetes.client.CoreV1Api(lab.api)
+    # scaling down: the ReplicaSet deletes one pod through the API, so it is Terminating (out of the endpoints) first
+    version = core.list_namespaced_pod("default", label_selector="app=cascaded").metadata.resource_version
+    kubectl("scale", "deployment", "cascaded", "--replicas=1")
+    seen = _steps_until_deleted(core, "app=cascaded", version, 1)
+    [doomed] = [name for name, steps in seen.items() if "DELETED" in steps]
+    assert doomed in pods and _terminated_then_deleted(seen[doomed]), seen
+    # deleting the Deployment: the garbage collector deletes its ReplicaSet, then the pod, gracefully too
+    version = core.list_namespaced_pod("default", label_selector="app=cascaded").metadata.resource_version
+    kubectl("delete", "deployment", "cascaded", "--wait=false")
+    seen = _steps_until_deleted(core, "app=cascaded", version, 1)
+    assert set(seen) == pods - {doomed} and all(_terminated_then_deleted(steps) for steps in seen.values()), seen
+    assert "No resources found" in kubectl("get", "rs,pods", "-l", "app=cascaded").stderr
+
+
+def test_cascade_orphan_keeps_the_replicaset_and_its_pods_and_a_bad_policy_is_refused(lab, kubectl):
+    pods = _deployment(kubectl, "orphaned")
+    try:
+        kubectl("delete", "deployment", "orphaned", "--cascade=orphan")
+        rs = json.loads(kubectl("get", "rs", "-l", "app=orphaned", "-o", "json").stdout)["items"]
+        assert len(rs) == 1 and "ownerReferences" not in rs[0]["metadata"]       # kept, and no longer owned
+        assert set(kubectl("get", "pods", "-l", "app=orphaned", "-o", "name").stdout.split()) == pods
+        assert kubectl("get", "pods", "-l", "app=orphaned", "--no-headers").stdout.count("Running") == 2
+        core = kubernetes.client.CoreV1Api(lab.api)
+        with pytest.raises(kubernetes.client.ApiException) as refused:
+            core.delete_namespaced_pod(sorted(pods)[0].split("/", 1)[1], "default", propagation_policy="Sideways")
+        status = json.loads(refused.value.body)
+        assert refused.value.status == 422 and status["message"] == (
+            'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported '
+            'values: "Foreground", "Background", "Orphan", "nil"')
+        assert status["details"]["causes"][0]["field"] == "propagationPolicy"
+    finally:
+        kubectl("delete", "rs", "-l", "app=orphaned", "--wait=false")
+    eventually(lambda: "No resources found" in kubectl("get", "pods", "-l", "app=orphaned").stderr,
+               what="the orphaned ReplicaSet's pods to go with it")

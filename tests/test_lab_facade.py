@@ -71,3 +71,21 @@ def test_wait_synced_returns_after_the_change_reached_nginx(lab):
     assert lab.ingress.status()["syncs"] > before and action in ("reloaded", "endpoints pushed", "unchanged",
                                                                    "started", "rejected")
     assert lab.ingress.wait_synced(quiet=0.1) == action       # nothing new: it returns after the quiet time
+
+
+def test_wait_rollout_and_delete_return_once_the_pods_they_let_go_are_gone(lab):
+    core = kubernetes.client.CoreV1Api(lab.api)
+    lab.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "settles"},
+               "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "settles"}},
+                        "template": {"metadata": {"labels": {"app": "settles"}}, "spec": {"containers": [
+                            {"name": "web", "image": "nginxdemos/nginx-hello:plain-text"}]}}}})
+    assert lab.wait_rollout("settles") == "settles: 3/3 ready"
+    kubernetes.client.AppsV1Api(lab.api).patch_namespaced_deployment_scale(
+        "settles", "default", {"spec": {"replicas": 1}})
+    # scaling down makes two pods Terminating (graceful, as on a real cluster); wait_rollout waits them out
+    assert lab.wait_rollout("settles") == "settles: 1/1 ready"
+    pods = core.list_namespaced_pod("default", label_selector="app=settles").items
+    assert len(pods) == 1 and pods[0].metadata.deletion_timestamp is None
+    # deleting the Deployment: its pod goes through Terminating too, and delete returns once it is gone
+    assert lab.delete("Deployment", "settles") == 1
+    assert core.list_namespaced_pod("default", label_selector="app=settles").items == []

@@ -7,6 +7,10 @@ stops its containers and deletes it for good (`node/kubelet.py`). The grace peri
 (`gracePeriodSeconds` in the body or the query: kubectl's `--grace-period`), else the pod's
 `spec.terminationGracePeriodSeconds` (30 by default). A grace period of 0 (`--grace-period=0 --force`), a pod never
 bound to a node, or one that has finished goes at once. A second DELETE may only shorten the grace period.
+
+The same holds for pods the garbage collector deletes (their ReplicaSet went with its Deployment): they are
+Terminating first, as on a real cluster, unless the delete asked to orphan its dependents
+(`kubectl delete --cascade=orphan`, `propagationPolicy: Orphan`), which keeps them and drops their owner reference.
 """
 from __future__ import annotations
 
@@ -14,15 +18,23 @@ from datetime import datetime, timedelta, timezone
 
 from ingresslab.cluster.apimachinery import errors
 
-__all__ = ["delete_options", "graceful_deadline", "keep_deletion_fields"]
+__all__ = ["delete_options", "graceful_deadline", "keep_deletion_fields", "propagation", "PROPAGATION_POLICIES"]
 
 DEFAULT_GRACE_SECONDS = 30
 
 
-def delete_options(body: dict | None, query_grace: str | None) -> dict:
+def delete_options(body: dict | None, query_grace: str | None, *, query_policy: str | None = None,
+                   query_orphan: str | None = None) -> dict:
     """The DeleteOptions of a DELETE request: its decoded body (JSON or kubectl's protobuf; may be absent), with
-    `?gracePeriodSeconds=` on top."""
+    `?gracePeriodSeconds=`, `?propagationPolicy=` and `?orphanDependents=` (how the Python client sends them) on
+    top."""
     options = dict(body or {})
+    if query_policy is not None:
+        options["propagationPolicy"] = query_policy
+    if query_orphan is not None:
+        if query_orphan not in ("true", "false"):
+            raise errors.bad_request(f'orphanDependents: Invalid value: "{query_orphan}": must be true or false')
+        options["orphanDependents"] = query_orphan == "true"
     if query_grace is not None:
         try:
             options["gracePeriodSeconds"] = int(query_grace)
@@ -32,7 +44,27 @@ def delete_options(body: dict | None, query_grace: str | None) -> dict:
     grace = options.get("gracePeriodSeconds")
     if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
         raise errors.bad_request("gracePeriodSeconds: Invalid value: must be an integer")
+    causes = []       # apimachinery's ValidateDeleteOptions
+    policy, orphan = options.get("propagationPolicy"), options.get("orphanDependents")
+    if orphan is not None and policy is not None:
+        causes.append(errors.Cause.invalid("propagationPolicy", policy,
+                                           "orphanDependents and deletionPropagation cannot be both set"))
+    if policy is not None and policy not in PROPAGATION_POLICIES:
+        causes.append(errors.Cause.not_supported("propagationPolicy", policy, (*PROPAGATION_POLICIES, "nil")))
+    if causes:
+        raise errors.invalid("DeleteOptions", "", causes, group="meta.k8s.io")
     return options
+
+
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+
+
+def propagation(options: dict) -> str:
+    """How a delete treats the object's dependents: `Orphan` keeps them (without the owner reference), `Background`
+    (the default) and `Foreground` delete them too. The deprecated `orphanDependents: true` means Orphan."""
+    if options.get("propagationPolicy"):
+        return options["propagationPolicy"]
+    return "Orphan" if options.get("orphanDependents") is True else "Background"
 
 
 def _rfc3339(moment: datetime) -> str:

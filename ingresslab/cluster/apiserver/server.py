@@ -158,6 +158,8 @@ class ApiServer:
     def __init__(self, store: Store, *, token: str, admission: Admission | None = None,
                  pod_logs: PodLogs | None = None, server_address: str = "127.0.0.1:0"):
         self.store = store
+        # the garbage collector's deletes of pods are graceful too (graceful.py)
+        store.graceful_dependent = lambda key, obj: graceful.graceful_deadline(obj, {}) if key == "pods" else None
         self.token = token
         self.admission = admission or Admission()
         self.pod_logs = pod_logs
@@ -382,7 +384,12 @@ class ApiServer:
             marked = graceful.graceful_deadline(self.store.require("pods", namespace or "", name), options or {})
             if marked is not None:      # the kubelet stops the containers, then deletes the pod
                 return self.store.update("pods", marked, check_version=False)
-        gone = self.store.delete(sr.key, namespace or "", name)
+        if graceful.propagation(options or {}) == "Orphan":
+            owner = self.store.require(sr.key, namespace or "", name)
+            self.store.orphan_dependents(owner["metadata"]["uid"], namespace or "")
+            gone = self.store.delete(sr.key, namespace or "", name, cascade=False)
+        else:
+            gone = self.store.delete(sr.key, namespace or "", name)
         for fn in self.admission.on_delete.get(sr.key, []):
             fn(gone)
         return gone
@@ -748,7 +755,9 @@ class Handler(tornado.web.RequestHandler):
                 return self._send_object(r, self.store.require(sr.key, t.namespace or "", t.name))
             body = decode_body(self.request.body, self.request.headers.get("Content-Type", "")) \
                 if self.request.body.strip() else None
-            options = graceful.delete_options(body, self._arg("gracePeriodSeconds"))
+            options = graceful.delete_options(body, self._arg("gracePeriodSeconds"),
+                                              query_policy=self._arg("propagationPolicy"),
+                                              query_orphan=self._arg("orphanDependents"))
             return self._send_object(r, self.server.delete(r, t.namespace, t.name, options))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 

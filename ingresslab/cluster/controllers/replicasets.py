@@ -88,7 +88,7 @@ class ReplicaSetController(Controller):
             doomed, pods = pods[:len(pods) - wanted], pods[len(pods) - wanted:]
             for pod in doomed:
                 try:
-                    self.store.delete("pods", ns, meta(pod)["name"])
+                    self.store.delete_as_controller("pods", ns, meta(pod)["name"])     # Terminating first
                 except errors.ApiError as exc:
                     if exc.code != 404:
                         raise

@@ -102,6 +102,9 @@ class Watch:
 class Store:
     # owner uid -> {(key, namespace, name)} of the objects naming it in ownerReferences; built on first use
     _owned: dict[str, set[tuple[str, str, str]]] | None = None
+    # (key, object) → the object marked for graceful deletion, or None to delete it now: how the garbage collector
+    # deletes a dependent (the API server sets it: pods that run are Terminating first)
+    graceful_dependent: Callable[[str, dict], dict | None] | None = None
 
     def __init__(self, db_path: Path | None = None, *, log_size: int = EVENT_LOG_SIZE):
         self._objects: dict[str, dict[tuple[str, str], dict]] = {}
@@ -344,14 +347,41 @@ class Store:
     def _collect_dependents(self, uid: str, namespace: str) -> None:
         """Garbage collection: objects owned by a deleted object go too (background propagation). The owner index
         makes this cost what it deletes."""
+        for key, ns, name in sorted(self._owner_index().get(uid, ())):
+            if (ns == namespace or not namespace) and (ns, name) in self._objects.get(key, {}):
+                self.delete_as_controller(key, ns, name)
+
+    def delete_as_controller(self, key: str, namespace: str, name: str) -> dict:
+        """A delete made by a controller (the garbage collector, a ReplicaSet scaling down) through the API, so
+        graceful where the API server makes it so (`graceful_dependent`): a running pod becomes Terminating, and
+        its kubelet deletes it."""
+        obj = self._objects.get(key, {}).get((namespace if by_key(key).namespaced else "", name))
+        marked = self.graceful_dependent(key, obj) if obj is not None and self.graceful_dependent else None
+        if marked is None:
+            return self.delete(key, namespace, name)
+        if marked is obj:                      # already Terminating with no more time than that
+            return copy.deepcopy(obj)
+        return self.update(key, marked, check_version=False)
+
+    def orphan_dependents(self, uid: str, namespace: str) -> None:
+        """`propagationPolicy: Orphan`: the owner's dependents stay, without their reference to it."""
+        for key, ns, name in sorted(self._owner_index().get(uid, ())):
+            obj = self._objects.get(key, {}).get((ns, name))
+            if obj is not None and (ns == namespace or not namespace):
+                kept = copy.deepcopy(obj)
+                kept["metadata"]["ownerReferences"] = [ref for ref in obj["metadata"].get("ownerReferences") or ()
+                                                       if not (isinstance(ref, dict) and ref.get("uid") == uid)]
+                if not kept["metadata"]["ownerReferences"]:
+                    del kept["metadata"]["ownerReferences"]
+                self.update(key, kept, check_version=False)
+
+    def _owner_index(self) -> dict[str, set[tuple[str, str, str]]]:
         if self._owned is None:
             self._owned = {}
             for key, bucket in self._objects.items():
                 for obj in bucket.values():
                     self._index_owners(key, obj, add=True)
-        for key, ns, name in sorted(self._owned.get(uid, ())):
-            if (ns == namespace or not namespace) and (ns, name) in self._objects.get(key, {}):
-                self.delete(key, ns, name)
+        return self._owned
 
     def _index_owners(self, key: str, obj: dict, *, add: bool) -> None:
         meta = obj.get("metadata") or {}
