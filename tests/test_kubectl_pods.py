@@ -176,21 +176,16 @@ def test_cluster_dns_runs_as_coredns_pods_behind_kube_dns(lab, kubectl):
         kubernetes_ip]
 
 
-DRAINED = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: drainme}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: drainme}}
-  template:
-    metadata: {labels: {app: drainme}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: node-2}
-      terminationGracePeriodSeconds: 1
-      containers:
-      - {name: web, image: "nginxdemos/nginx-hello:plain-text"}
-"""
+def deployment(name: str, *, pod_spec: str = "") -> str:
+    """A two-replica Deployment of the hello image, labelled app=<name>, with extra pod spec lines (flow style)."""
+    return (f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: 2\n"
+            f"  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n"
+            f"    spec:\n{pod_spec}"
+            f"      containers: [{{name: web, image: \"nginxdemos/nginx-hello:plain-text\"}}]\n")
+
+
+DRAINED = deployment("drainme", pod_spec="      nodeSelector: {kubernetes.io/hostname: node-2}\n"
+                                         "      terminationGracePeriodSeconds: 1\n")
 
 
 def test_drain_evicts_through_the_eviction_api_and_the_replacements_wait_for_uncordon(lab, kubectl):
@@ -267,23 +262,8 @@ def test_the_eviction_api_as_the_client_sees_it(lab, kubectl):
                for r in core.get_api_resources().resources)
 
 
-CASCADE = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: %s}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: %s}}
-  template:
-    metadata: {labels: {app: %s}}
-    spec:
-      containers:
-      - {name: web, image: "nginxdemos/nginx-hello:plain-text"}
-"""
-
-
 def _deployment(kubectl, name: str) -> set[str]:
-    kubectl("apply", "-f", "-", input=CASCADE % (name, name, name))
+    kubectl("apply", "-f", "-", input=deployment(name))
     eventually(lambda: kubectl("get", "pods", "-l", f"app={name}", "--no-headers").stdout.count("Running") == 2)
     return set(kubectl("get", "pods", "-l", f"app={name}", "-o", "name").stdout.split())
 
