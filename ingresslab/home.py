@@ -289,6 +289,29 @@ class LabProcess:
     start: int | None
 
 
+def orphaned_labs(home: Path) -> list[LabProcess]:
+    """This user's labs for `home` whose home directory was deleted while they ran (`rm -rf ~/.ingresslab`): no
+    lock of the directory now at that path names them, so `lab_process` cannot find them. The proof is theirs: a
+    process of this user running `ingresslab.labd` for this home that still holds the home's lock file, which
+    /proc shows as `<home>/lab.lock (deleted)`."""
+    gone_lock = f"{home}/{LOCK_NAME} (deleted)"
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.geteuid():
+                continue
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"ingresslab.labd" not in cmdline or os.fsencode(str(home)) not in cmdline:
+                continue
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") == gone_lock for fd in os.listdir(f"/proc/{entry}/fd")):
+                found.append(LabProcess(int(entry), process_start(int(entry))))
+        except OSError:
+            continue
+    return [lab for lab in found if pid_alive(lab.pid)]
+
+
 def lab_process(home: Path) -> LabProcess | None:
     """The running (or starting) lab of this home, proven: the process the kernel says holds the home's lock (or,
     with no holder, this user's process that state.json names), and that runs `ingresslab.labd` for this home. A

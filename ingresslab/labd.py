@@ -232,6 +232,9 @@ async def run(home: Path, state: dict | None = None) -> int:
         homes.write_state(home, state)
     # A lab killed outright (SIGKILL, OOM) stops its children by their parent-death signal, a moment later:
     # until they are gone, their nginx and kube-proxy still hold the ports this lab is about to bind.
+    # A lab whose home was deleted under it (`rm -rf` of a running lab's home) runs on, unseen: stop it first.
+    if await asyncio.to_thread(shutdown.stop_orphans, home):
+        logging.warning("stopped a lab whose home %s had been deleted while it ran", home)
     left = await asyncio.to_thread(shutdown.wait_for_leftovers, home, timeout=LEFTOVER_TIMEOUT)
     if left:
         logging.warning("processes of an earlier lab still run in %s: %s", home, left)

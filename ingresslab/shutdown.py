@@ -24,21 +24,36 @@ def stop(home: str | os.PathLike | None = None, timeout: float = 10.0) -> bool:
     Only a process proven to be this home's lab is signalled (`home.lab_process`: the holder of the home's lock,
     running `ingresslab.labd` for it); a stale or forged state.json naming another program changes nothing."""
     where = homes.resolve_home(home)
+    orphans = stop_orphans(where, timeout)
     lab = homes.lab_process(where)
     if lab is None:
         if homes.lock_holder(where) is None:
             homes.clear_state(where)
-        return False
+        return orphans > 0
+    return _stop(where, lab, homes.lab_process, timeout) or orphans > 0
+
+
+def stop_orphans(where: Path, timeout: float = 10.0) -> int:
+    """Stop this home's labs whose home directory was deleted while they ran (`home.orphaned_labs`): their pods,
+    nginx and kube-proxy would otherwise run on, unseen, until the machine restarts. How many there were."""
+    orphans = homes.orphaned_labs(where)
+    for orphan in orphans:
+        _stop(where, orphan, lambda w, o=orphan: o if o in homes.orphaned_labs(w) else None, timeout)
+    return len(orphans)
+
+
+def _stop(where: Path, lab: homes.LabProcess, prove, timeout: float) -> bool:
+    """Stop one lab (proven again by `prove(where)` before each signal) and all it started."""
     family = _Family(lab.pid, lab.start)
     family.refresh()
-    if not _signal_lab(where, lab, signal.SIGTERM):
+    if not _signal_lab(where, lab, signal.SIGTERM, prove):
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and family.alive(lab.pid):
         family.refresh()
         time.sleep(0.02)
     if family.alive(lab.pid):
-        _signal_lab(where, lab, signal.SIGKILL)
+        _signal_lab(where, lab, signal.SIGKILL, prove)
     # The lab stops its pods and nginx before it exits; anything still here dies by its parent-death signal.
     # Wait for all of it (a lingering nginx keeps the Ingress ports bound), and kill what outlives the wait.
     linger = time.monotonic() + timeout
@@ -50,7 +65,7 @@ def stop(home: str | os.PathLike | None = None, timeout: float = 10.0) -> bool:
     return True
 
 
-def _signal_lab(where: Path, lab: homes.LabProcess, sig: int) -> bool:
+def _signal_lab(where: Path, lab: homes.LabProcess, sig: int, prove=homes.lab_process) -> bool:
     """Send `sig` to the lab through a pidfd opened while the process is still proven to be the lab, so a pid
     reused in between can never be hit. False if it is gone (or no longer the lab)."""
     try:
@@ -60,7 +75,7 @@ def _signal_lab(where: Path, lab: homes.LabProcess, sig: int) -> bool:
     except (AttributeError, OSError):   # no pidfd (old kernel, not Linux): the start-time check must do
         fd = None
     try:
-        again = homes.lab_process(where)
+        again = prove(where)
         if again is None or again != lab:
             return False
         if fd is not None:

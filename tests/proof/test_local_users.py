@@ -310,6 +310,32 @@ def test_down_returns_only_when_nginx_and_every_process_of_the_lab_are_gone(tmp_
     assert node_ip and http_nodeport
 
 
+def test_a_lab_whose_home_was_deleted_under_it_is_stopped_by_down_and_by_the_next_up(tmp_path):
+    """`rm -rf ~/.ingresslab` while the lab runs: nothing at that path names the lab any more, yet its pods, nginx
+    and kube-proxy run on. `down` finds it by the deleted lock it still holds and stops it; so does the next `up`
+    (which would otherwise wait for the old lab's nginx to leave the home, and then run beside it)."""
+    for how in ("down", "up"):
+        home = tmp_path / how / "lab"
+        home.parent.mkdir()
+        assert _cli(home, "up").returncode == 0
+        assert len(processes_under(home)) >= 4             # the lab, the controller's nginx, kube-proxy, the pods
+        shutil.rmtree(home)
+        assert _cli(home, "status").returncode == 3      # it cannot be seen any more …
+        assert processes_under(home)                       # … but it runs
+        if how == "down":
+            down = _cli(home, "down")
+            assert down.returncode == 0 and "Lab stopped" in down.stderr, down.stderr
+            assert processes_under(home) == []
+        else:
+            assert _cli(home, "up").returncode == 0
+            running = json.loads(_cli(home, "status", "--json").stdout)["pid"]
+            assert [line for line in processes_under(home) if "ingresslab.labd" in line] == [
+                line for line in processes_under(home) if line.split()[0] == str(running)]   # only the new lab
+            assert "stopped a lab whose home" in (home / "logs" / "lab.log").read_text()
+            assert _cli(home, "down").returncode == 0
+            assert processes_under(home) == []
+
+
 def test_a_new_lab_waits_for_what_a_killed_lab_left_in_its_home(tmp_path):
     from ingresslab import shutdown
     home = tmp_path / "killed"
