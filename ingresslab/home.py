@@ -30,6 +30,7 @@ import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -289,6 +290,19 @@ class LabProcess:
     start: int | None
 
 
+def own_processes() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, command-line arguments) of this user's other processes, from /proc (none where there is no /proc)."""
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.geteuid():
+                continue
+            yield int(entry), Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+
+
 def orphaned_labs(home: Path) -> list[LabProcess]:
     """This user's labs for `home` whose home directory was deleted while they ran (`rm -rf ~/.ingresslab`): no
     lock of the directory now at that path names them, so `lab_process` cannot find them. The proof is theirs: a
@@ -296,17 +310,12 @@ def orphaned_labs(home: Path) -> list[LabProcess]:
     /proc shows as `<home>/lab.lock (deleted)`."""
     gone_lock = f"{home}/{LOCK_NAME} (deleted)"
     found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.isdigit() or int(entry) == os.getpid():
+    for pid, cmdline in own_processes():
+        if b"ingresslab.labd" not in cmdline or os.fsencode(str(home)) not in cmdline:
             continue
         try:
-            if os.stat(f"/proc/{entry}").st_uid != os.geteuid():
-                continue
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            if b"ingresslab.labd" not in cmdline or os.fsencode(str(home)) not in cmdline:
-                continue
-            if any(os.readlink(f"/proc/{entry}/fd/{fd}") == gone_lock for fd in os.listdir(f"/proc/{entry}/fd")):
-                found.append(LabProcess(int(entry), process_start(int(entry))))
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == gone_lock for fd in os.listdir(f"/proc/{pid}/fd")):
+                found.append(LabProcess(pid, process_start(pid)))
         except OSError:
             continue
     return [lab for lab in found if pid_alive(lab.pid)]

@@ -137,19 +137,8 @@ def leftovers(home: Path) -> list[int]:
     controller `--home=<home>/…`): what a lab killed outright leaves behind for a moment, until its parent-death
     signal reaches it. The commands that merely name the home (`ingresslab --home DIR up`) are not counted."""
     inside = os.fsencode(str(home)) + b"/"
-    found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid != os.geteuid():
-                continue
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(arg.startswith(inside) or b"=" + inside in arg for arg in args) and homes.pid_alive(int(entry)):
-            found.append(int(entry))
-    return found
+    return [pid for pid, args in homes.own_processes()
+            if any(arg.startswith(inside) or b"=" + inside in arg for arg in args) and homes.pid_alive(pid)]
 
 
 def wait_for_leftovers(home: Path, *, timeout: float) -> list[int]:
