@@ -324,7 +324,8 @@ class Lab:
                 want, st = d.spec.replicas or 0, d.status
                 done = (st.observed_generation or 0) >= (d.metadata.generation or 0) and \
                     (st.updated_replicas or 0) == want and (st.ready_replicas or 0) == want and \
-                    (st.replicas or 0) == want and not self._terminating_pods(namespace, d.spec.selector)
+                    (st.replicas or 0) == want and \
+                    not self._terminating_pods(namespace, _labels_text(d.spec.selector.match_labels))
                 if done:
                     lines.append(f"{name}: {want}/{want} ready")
                     break
@@ -334,9 +335,9 @@ class Lab:
                 time.sleep(0.05)
         return ", ".join(lines)
 
-    def _terminating_pods(self, namespace: str, selector) -> list[str]:
-        """The pods a label selector picks that are Terminating (deletionTimestamp set, not yet deleted)."""
-        labels = ",".join(f"{k}={v}" for k, v in sorted(((selector and selector.match_labels) or {}).items()))
+    def _terminating_pods(self, namespace: str, labels: str) -> list[str]:
+        """The pods a label selector (`app=tea`) picks that are Terminating (deletionTimestamp set, not yet gone);
+        none for an empty selector."""
         if not labels:
             return []
         pods = _kubernetes().client.CoreV1Api(self.api).list_namespaced_pod(namespace, label_selector=labels).items
@@ -420,9 +421,9 @@ class Lab:
             ns = doc.get("metadata", {}).get("namespace", namespace) if res.namespaced else None
             try:
                 if doc.get("kind") in ("Deployment", "ReplicaSet"):
-                    found = res.get(name=doc["metadata"]["name"], namespace=ns)
-                    labels = (((found.to_dict().get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-                    leaving.append((ns, ",".join(f"{k}={v}" for k, v in sorted(labels.items())), None))
+                    found = res.get(name=doc["metadata"]["name"], namespace=ns).to_dict()
+                    leaving.append((ns, _labels_text(((found.get("spec") or {}).get("selector") or {})
+                                                     .get("matchLabels")), None))
                 res.delete(name=doc["metadata"]["name"], namespace=ns)
                 count += 1
                 if doc.get("kind") == "Pod":
@@ -439,14 +440,19 @@ class Lab:
         core = _kubernetes().client.CoreV1Api(self.api)
         deadline = time.monotonic() + timeout
         while True:
-            pods = core.list_namespaced_pod(namespace, label_selector=labels or None).items
-            left = [p.metadata.name for p in pods if (p.metadata.name == pod if pod else p.metadata.deletion_timestamp)]
+            left = [p.metadata.name for p in core.list_namespaced_pod(namespace).items if p.metadata.name == pod] \
+                if pod else self._terminating_pods(namespace, labels or "")
             if not left:
                 return
             if time.monotonic() > deadline:
                 raise LabError(_("still terminating after {seconds} s: {pods}").format(
                     seconds=f"{timeout:.0f}", pods=", ".join(sorted(left))))
             time.sleep(0.05)
+
+
+def _labels_text(match_labels: dict | None) -> str:
+    """A selector's matchLabels as a label selector string: {"app": "tea"} → "app=tea"."""
+    return ",".join(f"{k}={v}" for k, v in sorted((match_labels or {}).items()))
 
 
 class IngressView:
